@@ -1,6 +1,11 @@
 //! cargo-assemble: build customized container images from APK packages.
 //!
 //! The library holds every concern as its own module; the binary in
-//! `main.rs` only parses arguments and renders results and errors.
+//! `main.rs` only parses arguments and renders results and errors. The
+//! library never prints.
 
+pub mod checksum;
+pub mod dependency;
+pub mod index;
+pub mod package;
 pub mod version;

@@ -16,7 +16,9 @@ use cargo_assemble::version::{self, Op};
 fn data_path() -> PathBuf {
     match std::env::var_os("APK_VERSION_DATA") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/apk-versions.data"),
+        None => {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/apk-versions.data")
+        }
     }
 }
 
@@ -34,7 +36,10 @@ fn check(line: &str) -> Result<Option<()>, String> {
             if version::is_valid(v) == want_valid {
                 Ok(Some(()))
             } else {
-                Err(format!("'{v}' should be {}", if want_valid { "valid" } else { "invalid" }))
+                Err(format!(
+                    "'{v}' should be {}",
+                    if want_valid { "valid" } else { "invalid" }
+                ))
             }
         }
         [a, op, b] => {
