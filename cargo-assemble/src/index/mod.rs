@@ -1,5 +1,7 @@
 //! APKINDEX: the text records and the signed `APKINDEX.tar.gz` around them.
 
+pub mod archive;
 pub mod text;
 
+pub use archive::{IndexArchive, IndexArchiveError, Trust};
 pub use text::{IndexRecord, IndexText, IndexTextError, IndexWarning, Strictness};

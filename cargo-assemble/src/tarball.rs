@@ -1,0 +1,263 @@
+//! Tar details specific to APK files: path hygiene for entries we read,
+//! and a small writer for entries we produce.
+//!
+//! Our own writer exists because APK needs "cut" tars (entries without the
+//! end-of-archive blocks) for the signature and control members, plus PAX
+//! records carrying per-file checksums; `tar::Builder` always terminates
+//! its archives.
+
+use std::io::{self, Write};
+
+/// Size of a tar block.
+pub const BLOCK: usize = 512;
+
+/// What a tar entry is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryKind {
+    /// Regular file with `size` bytes of content following.
+    File,
+    /// Directory.
+    Directory,
+    /// Symbolic link to the target.
+    Symlink(String),
+    /// Hard link to an earlier entry's path.
+    Hardlink(String),
+}
+
+/// Header fields of an entry to write.
+#[derive(Clone, Debug)]
+pub struct EntryHeader {
+    /// Relative path without leading `/` or `./`.
+    pub path: String,
+    /// Entry type.
+    pub kind: EntryKind,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u64,
+    /// Group.
+    pub gid: u64,
+    /// Modification time, Unix seconds.
+    pub mtime: u64,
+    /// Content size (files only).
+    pub size: u64,
+    /// PAX records written in an `x` header before the entry.
+    pub pax: Vec<(String, Vec<u8>)>,
+}
+
+/// Encodes one PAX record: `"<len> <key>=<value>\n"`, where `<len>` counts
+/// the whole record including its own digits.
+pub fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
+    let body = key.len() + value.len() + 3; // ' ', '=', '\n'
+    let mut len = body + 1;
+    while len != body + len.to_string().len() {
+        len = body + len.to_string().len();
+    }
+    let mut rec = format!("{len} {key}=").into_bytes();
+    rec.extend_from_slice(value);
+    rec.push(b'\n');
+    rec
+}
+
+fn header_for(
+    name: &str,
+    kind: tar::EntryType,
+    size: u64,
+    e: &EntryHeader,
+) -> io::Result<tar::Header> {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(e.mode);
+    h.set_uid(e.uid);
+    h.set_gid(e.gid);
+    h.set_mtime(e.mtime);
+    let bytes = name.as_bytes();
+    // Names that fit go in `name` whole; longer ones are carried by a PAX
+    // `path` record and truncated here (readers take the PAX value).
+    let cut = &bytes[..bytes.len().min(100)];
+    h.as_old_mut().name[..cut.len()].copy_from_slice(cut);
+    h.set_cksum();
+    Ok(h)
+}
+
+/// Writes the PAX header (when needed) and the header of `e`. The caller
+/// writes `e.size` content bytes and then [`write_padding`].
+pub fn write_header(out: &mut impl Write, e: &EntryHeader) -> io::Result<()> {
+    let mut pax = Vec::new();
+    if e.path.len() > 100 {
+        pax.extend(pax_record("path", e.path.as_bytes()));
+    }
+    let link = match &e.kind {
+        EntryKind::Symlink(t) | EntryKind::Hardlink(t) => Some(t.as_str()),
+        _ => None,
+    };
+    if let Some(t) = link.filter(|t| t.len() > 100) {
+        pax.extend(pax_record("linkpath", t.as_bytes()));
+    }
+    for (k, v) in &e.pax {
+        pax.extend(pax_record(k, v));
+    }
+    if !pax.is_empty() {
+        let pax_name = match e.path.rsplit_once('/') {
+            Some((dir, base)) => format!("{dir}/PaxHeaders/{base}"),
+            None => format!("PaxHeaders/{}", e.path),
+        };
+        let h = header_for(&pax_name, tar::EntryType::XHeader, pax.len() as u64, e)?;
+        out.write_all(h.as_bytes())?;
+        out.write_all(&pax)?;
+        write_padding(out, pax.len() as u64)?;
+    }
+    let (kind, size) = match &e.kind {
+        EntryKind::File => (tar::EntryType::Regular, e.size),
+        EntryKind::Directory => (tar::EntryType::Directory, 0),
+        EntryKind::Symlink(_) => (tar::EntryType::Symlink, 0),
+        EntryKind::Hardlink(_) => (tar::EntryType::Link, 0),
+    };
+    let mut h = header_for(&e.path, kind, size, e)?;
+    if let Some(t) = link {
+        let cut = &t.as_bytes()[..t.len().min(100)];
+        h.as_old_mut().linkname[..cut.len()].copy_from_slice(cut);
+        h.set_cksum();
+    }
+    out.write_all(h.as_bytes())
+}
+
+/// Pads content of `size` bytes to a whole block.
+pub fn write_padding(out: &mut impl Write, size: u64) -> io::Result<()> {
+    let rem = (size % BLOCK as u64) as usize;
+    if rem != 0 {
+        out.write_all(&[0u8; BLOCK][..BLOCK - rem])?;
+    }
+    Ok(())
+}
+
+/// Writes a whole in-memory file entry (header, content, padding).
+pub fn write_file(out: &mut impl Write, e: &EntryHeader, content: &[u8]) -> io::Result<()> {
+    let e = EntryHeader {
+        size: content.len() as u64,
+        ..e.clone()
+    };
+    write_header(out, &e)?;
+    out.write_all(content)?;
+    write_padding(out, content.len() as u64)
+}
+
+/// Writes the two zero blocks that end an archive.
+pub fn write_end(out: &mut impl Write) -> io::Result<()> {
+    out.write_all(&[0u8; 2 * BLOCK])
+}
+
+/// Checks an entry path the way apk-tools does before installing it, and
+/// returns it without a trailing `/`. Refused: absolute paths, `.` or `..`
+/// components, empty names and control characters.
+pub fn check_path(raw: &[u8]) -> Result<&str, &'static str> {
+    let s = std::str::from_utf8(raw).map_err(|_| "the path is not valid UTF-8")?;
+    let s = s.strip_suffix('/').unwrap_or(s);
+    if s.is_empty() {
+        return Err("the path is empty");
+    }
+    if s.starts_with('/') {
+        return Err("absolute paths are not allowed");
+    }
+    if s.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err("the path contains a control character");
+    }
+    if s.split('/').any(|c| c == ".." || c == "." || c.is_empty()) {
+        return Err("the path contains '.', '..' or an empty component");
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_record_lengths_count_themselves() {
+        let r = pax_record(
+            "APK-TOOLS.checksum.SHA1",
+            b"bdf9356a9516238c8b2468613517749098b17ef6",
+        );
+        assert_eq!(
+            r,
+            b"68 APK-TOOLS.checksum.SHA1=bdf9356a9516238c8b2468613517749098b17ef6\n"
+        );
+        for n in 0..300 {
+            let v = vec![b'x'; n];
+            let r = pax_record("k", &v);
+            let len: usize = std::str::from_utf8(&r)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(len, r.len());
+        }
+    }
+
+    #[test]
+    fn hostile_paths_are_refused() {
+        for bad in [
+            &b"/etc/passwd"[..],
+            b"../x",
+            b"a/../../x",
+            b"./a",
+            b"a/./b",
+            b"a\nb",
+            b"",
+            b"a//b",
+        ] {
+            assert!(
+                check_path(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(check_path(b"usr/bin/").unwrap(), "usr/bin");
+        assert_eq!(check_path(b"etc/os-release").unwrap(), "etc/os-release");
+    }
+
+    #[test]
+    fn written_entries_read_back_with_the_tar_crate() {
+        let mut buf = Vec::new();
+        let long = format!("usr/share/{}", "n".repeat(150));
+        let e = EntryHeader {
+            path: long.clone(),
+            kind: EntryKind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 1,
+            size: 0,
+            pax: vec![("APK-TOOLS.checksum.SHA1".into(), b"00".to_vec())],
+        };
+        write_file(&mut buf, &e, b"hello").unwrap();
+        let link = EntryHeader {
+            path: "bin/sh".into(),
+            kind: EntryKind::Symlink("/bin/busybox".into()),
+            pax: vec![],
+            ..e.clone()
+        };
+        write_header(&mut buf, &link).unwrap();
+        write_end(&mut buf).unwrap();
+        let mut ar = tar::Archive::new(&buf[..]);
+        let mut entries = ar.entries().unwrap();
+        let mut first = entries.next().unwrap().unwrap();
+        assert_eq!(first.path_bytes().as_ref(), long.as_bytes());
+        let pax: Vec<_> = first
+            .pax_extensions()
+            .unwrap()
+            .unwrap()
+            .map(|p| p.unwrap().key().unwrap().to_owned())
+            .collect();
+        assert!(pax.contains(&"APK-TOOLS.checksum.SHA1".to_owned()));
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut first, &mut s).unwrap();
+        assert_eq!(s, "hello");
+        let second = entries.next().unwrap().unwrap();
+        assert_eq!(second.link_name_bytes().unwrap().as_ref(), b"/bin/busybox");
+        assert!(entries.next().is_none());
+    }
+}
