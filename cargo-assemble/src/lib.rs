@@ -4,8 +4,12 @@
 //! `main.rs` only parses arguments and renders results and errors. The
 //! library never prints.
 
+pub mod atomic;
 pub mod checksum;
 pub mod dependency;
 pub mod index;
 pub mod package;
+pub mod signature;
+pub mod stream;
+pub mod tarball;
 pub mod version;
