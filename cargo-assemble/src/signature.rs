@@ -172,12 +172,12 @@ impl fmt::Display for KeyNames {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The file or directory cannot be read.
-    #[error("cannot read key {path}: {source}")]
+    #[error("cannot read key {path}: {error}")]
     Io {
         /// The path.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Not a PEM RSA key.
     #[error("{path} is not a PEM RSA {kind} key (expected '-----BEGIN {expected}-----')")]
@@ -225,9 +225,9 @@ impl Keyring {
 
     /// Adds one key file, or every `*.pub` file of a directory.
     pub fn add_path(&mut self, path: &Path) -> Result<(), KeyError> {
-        let io = |source| KeyError::Io {
+        let io = |error| KeyError::Io {
             path: path.to_owned(),
-            source,
+            error,
         };
         if path.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(path)
@@ -249,9 +249,9 @@ impl Keyring {
     }
 
     fn add_file(&mut self, path: &Path) -> Result<(), KeyError> {
-        let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        let pem = std::fs::read_to_string(path).map_err(|error| KeyError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let key = parse_public_key(&pem).ok_or_else(|| KeyError::Format {
             path: path.to_owned(),
@@ -353,9 +353,9 @@ impl SigningKey {
     /// Reads a PEM private key (PKCS#8 or PKCS#1). The public name is the
     /// file name with `.rsa.pub` appended when it has no `.pub` suffix.
     pub fn load(path: &Path, name: Option<&str>) -> Result<Self, KeyError> {
-        let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        let pem = std::fs::read_to_string(path).map_err(|error| KeyError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let key = RsaPrivateKey::from_pkcs8_pem(pem.trim())
             .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem.trim()))

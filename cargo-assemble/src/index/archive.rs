@@ -40,12 +40,12 @@ pub struct IndexArchive {
 #[derive(Debug, thiserror::Error)]
 pub enum IndexArchiveError {
     /// I/O error on the file.
-    #[error("{file}: {source}")]
+    #[error("{file}: {error}")]
     Io {
         /// The file.
         file: PathBuf,
         /// Cause.
-        source: io::Error,
+        error: io::Error,
     },
     /// Not a gzip/tar index, truncated or corrupt.
     #[error("{file}: {message}")]
@@ -56,12 +56,12 @@ pub enum IndexArchiveError {
         message: String,
     },
     /// Signature check failed.
-    #[error("{file}: {source}")]
+    #[error("{file}: {error}")]
     Signature {
         /// The file.
         file: PathBuf,
         /// Cause.
-        source: SignatureError,
+        error: SignatureError,
     },
 }
 
@@ -88,9 +88,9 @@ pub fn read_file(
     keyring: &Keyring,
     trust: Trust,
 ) -> Result<IndexArchive, IndexArchiveError> {
-    let f = File::open(path).map_err(|source| IndexArchiveError::Io {
+    let f = File::open(path).map_err(|error| IndexArchiveError::Io {
         file: path.to_owned(),
-        source,
+        error,
     })?;
     read(
         BufReader::with_capacity(256 * 1024, f),
@@ -162,10 +162,10 @@ pub fn read<R: BufRead>(
 
     let signer = match trust {
         Trust::AllowUntrusted => None,
-        Trust::Verify => Some(keyring.verify(&signatures, digests).map_err(|source| {
+        Trust::Verify => Some(keyring.verify(&signatures, digests).map_err(|error| {
             IndexArchiveError::Signature {
                 file: file.to_owned(),
-                source,
+                error,
             }
         })?),
     };
@@ -370,7 +370,7 @@ mod tests {
         assert!(matches!(
             err,
             IndexArchiveError::Signature {
-                source: SignatureError::Unsigned,
+                error: SignatureError::Unsigned,
                 ..
             }
         ));

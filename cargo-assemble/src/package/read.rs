@@ -142,7 +142,6 @@ pub struct PackageError {
     /// `name-version`, once `.PKGINFO` was read.
     pub package: Option<String>,
     /// What failed.
-    #[source]
     pub problem: Problem,
 }
 

@@ -1,0 +1,68 @@
+//! Command-line interface: argument definitions and dispatch. Each verb
+//! lives in its own module and returns a `miette` result; this module turns
+//! that into output and an exit code.
+
+mod repo_args;
+mod search;
+mod verify;
+mod write;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Build customized container images from APK packages, declaratively.
+#[derive(Parser, Debug)]
+#[command(name = "cargo-assemble", bin_name = "cargo assemble", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the packages of APK repositories (after verifying their indexes).
+    Search(search::Args),
+    /// Verify .apk files: signature, index checksum, datahash, per-file checksums.
+    Verify(verify::Args),
+    /// Make a signed .apk from a directory tree.
+    Package(write::PackageArgs),
+    /// Make a signed APKINDEX.tar.gz from .apk files.
+    Index(write::IndexArgs),
+    /// Generate an RSA key pair for signing packages and indexes.
+    Keygen(write::KeygenArgs),
+}
+
+/// Parses `args` and runs the verb.
+pub fn run(args: Vec<OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    // Long key names and paths must stay greppable: never wrap them.
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+    }));
+    let result = match cli.command {
+        Command::Search(a) => search::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Package(a) => write::package(a),
+        Command::Index(a) => write::index(a),
+        Command::Keygen(a) => write::keygen(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
