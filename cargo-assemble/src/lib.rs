@@ -9,6 +9,7 @@ pub mod checksum;
 pub mod dependency;
 pub mod index;
 pub mod package;
+pub mod repository;
 pub mod signature;
 pub mod stream;
 pub mod tarball;
