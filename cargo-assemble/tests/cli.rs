@@ -327,3 +327,37 @@ fn bad_arguments_exit_2_and_errors_exit_1() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("/nonexistent/repo"), "{}", stderr(&o));
 }
+
+#[test]
+fn the_bundled_quickstart_repository_verifies() {
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart");
+    for arch in ["x86_64", "aarch64"] {
+        let o = run(&[
+            "search",
+            "-X",
+            s(&ex.join("repo")),
+            "--keyring",
+            s(&ex.join("keys")),
+            "--arch",
+            arch,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stdout(&o).lines().count(), 3);
+        let dir = ex.join("repo").join(arch);
+        let mut args = vec!["verify".to_owned()];
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "apk") {
+                args.push(p.to_string_lossy().into_owned());
+            }
+        }
+        args.extend([
+            "--keyring".into(),
+            s(&ex.join("keys")).into(),
+            "--index".into(),
+            s(&dir.join("APKINDEX.tar.gz")).into(),
+        ]);
+        let o = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    }
+}
