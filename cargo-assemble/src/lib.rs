@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod checksum;
+pub mod database;
 pub mod dependency;
 pub mod index;
 pub mod package;

@@ -27,7 +27,7 @@ enum Command {
     /// Verify .apk files: signature, index checksum, datahash, per-file checksums.
     Verify(verify::Args),
     /// Make a signed .apk from a directory tree.
-    Package(write::PackageArgs),
+    Package(Box<write::PackageArgs>),
     /// Make a signed APKINDEX.tar.gz from .apk files.
     Index(write::IndexArgs),
     /// Generate an RSA key pair for signing packages and indexes.
@@ -54,7 +54,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     let result = match cli.command {
         Command::Search(a) => search::run(a),
         Command::Verify(a) => verify::run(a),
-        Command::Package(a) => write::package(a),
+        Command::Package(a) => write::package(*a),
         Command::Index(a) => write::index(a),
         Command::Keygen(a) => write::keygen(a),
     };

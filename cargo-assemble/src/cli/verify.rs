@@ -1,7 +1,7 @@
 //! `cargo assemble verify`: check .apk files end to end.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use cargo_assemble::checksum::Checksum;
@@ -29,7 +29,7 @@ pub struct Args {
 
 /// `(name, version)` → identity from the index.
 fn index_identities(
-    path: &PathBuf,
+    path: &Path,
     keyring: &Keyring,
     trust: Trust,
 ) -> Result<HashMap<(String, String), Checksum>> {

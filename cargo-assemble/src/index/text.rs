@@ -155,7 +155,7 @@ pub(crate) fn set_field<'a>(
         },
         // Installed-database letters describe state after installation.
         b'F' | b'M' | b'R' | b'a' | b'Z' | b's' | b'f' | b'g' => {}
-        b'A'..=b'Z' => return false,
+        _ if letter.is_ascii_uppercase() => return false,
         _ => {}
     }
     true

@@ -141,8 +141,8 @@ pub struct PackageError {
     pub file: PathBuf,
     /// `name-version`, once `.PKGINFO` was read.
     pub package: Option<String>,
-    /// What failed.
-    pub problem: Problem,
+    /// What failed (boxed: errors stay small on the success path).
+    pub problem: Box<Problem>,
 }
 
 /// Whether the package's own signature must verify.
@@ -238,7 +238,7 @@ pub fn read_file(
     let file = File::open(path).map_err(|e| PackageError {
         file: path.to_owned(),
         package: None,
-        problem: Problem::Io(e),
+        problem: Box::new(Problem::Io(e)),
     })?;
     read(
         BufReader::with_capacity(128 * 1024, file),
@@ -260,7 +260,7 @@ pub fn read<R: BufRead>(
     result.map_err(|problem| PackageError {
         file: file.to_owned(),
         package,
-        problem,
+        problem: Box::new(problem),
     })
 }
 
@@ -684,7 +684,7 @@ mod tests {
         .unwrap_err();
         assert!(
             matches!(
-                e.problem,
+                *e.problem,
                 Problem::Signature(SignatureError::BadSignature { .. })
             ),
             "{e}"
@@ -698,7 +698,7 @@ mod tests {
         let path = corpus("apk/misc/replaces-0.0.1-r0.apk");
         let e = check(&path, &ring, SignatureCheck::Required).unwrap_err();
         assert!(matches!(
-            e.problem,
+            *e.problem,
             Problem::Signature(SignatureError::Unsigned)
         ));
         let p = check(&path, &ring, SignatureCheck::Skip).unwrap();
