@@ -8,8 +8,16 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::Engine;
+
+/// Standard base64 that, like apk-tools, ignores non-zero bits in the last
+/// symbol (hand-written test indexes contain such digests).
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
 
 /// A digest read from `C:`, `Z:` or a PAX checksum.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37,7 +45,7 @@ impl Checksum {
         };
         let (prefix, body) = (text.get(..2).ok_or_else(err)?, &text[2..]);
         let bytes = match prefix {
-            "Q1" | "Q2" => STANDARD.decode(body).map_err(|_| err())?,
+            "Q1" | "Q2" => LENIENT.decode(body).map_err(|_| err())?,
             "X1" | "X2" => hex::decode(body).map_err(|_| err())?,
             _ => return Err(err()),
         };
@@ -129,6 +137,12 @@ mod tests {
         assert!(Checksum::parse(&format!("X2{}", "ab".repeat(32)))
             .unwrap()
             .same_identity(&Checksum::Sha1([0xab; 20])));
+    }
+
+    #[test]
+    fn accepts_non_canonical_trailing_bits() {
+        // From apk-tools' solver suite: the last symbol has stray low bits.
+        assert!(Checksum::parse("Q1EyN5AdpAOBJWKMR89ppC66EEEEj=").is_ok());
     }
 
     #[test]

@@ -67,11 +67,12 @@ fn is_name_byte(b: u8) -> bool {
         )
 }
 
-/// Checks a package name (`P:`, `pkgname`): `[A-Za-z0-9][A-Za-z0-9._+-]*`.
+/// Checks a package name (`P:`, `pkgname`): `[A-Za-z0-9][A-Za-z0-9._+-]*`,
+/// or a virtual package name made by `apk add -t`, which starts with `.`.
 pub fn is_valid_package_name(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
-        && b[0].is_ascii_alphanumeric()
+        && (b[0].is_ascii_alphanumeric() || (b[0] == b'.' && b.len() > 1))
         && b.iter()
             .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'+' | b'-'))
 }

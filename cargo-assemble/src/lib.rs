@@ -12,6 +12,7 @@ pub mod index;
 pub mod package;
 pub mod repository;
 pub mod signature;
+pub mod solve;
 pub mod stream;
 pub mod tarball;
 pub mod version;

@@ -2,7 +2,9 @@
 //! lives in its own module and returns a `miette` result; this module turns
 //! that into output and an exit code.
 
+mod hints;
 mod repo_args;
+mod resolve;
 mod search;
 mod verify;
 mod write;
@@ -24,6 +26,8 @@ struct Cli {
 enum Command {
     /// List the packages of APK repositories (after verifying their indexes).
     Search(search::Args),
+    /// Resolve packages to add on top of an installed base (the image policy).
+    Resolve(resolve::Args),
     /// Verify .apk files: signature, index checksum, datahash, per-file checksums.
     Verify(verify::Args),
     /// Make a signed .apk from a directory tree.
@@ -53,6 +57,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     }));
     let result = match cli.command {
         Command::Search(a) => search::run(a),
+        Command::Resolve(a) => resolve::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Package(a) => write::package(*a),
         Command::Index(a) => write::index(a),

@@ -116,6 +116,16 @@ fn number(letter: u8, value: &str, problems: &mut Vec<FieldProblem>) -> Option<u
     }
 }
 
+/// Appends a list value, borrowing when it is the first one.
+fn append<'a>(list: &mut Cow<'a, str>, value: &'a str) {
+    if list.is_empty() {
+        *list = Cow::Borrowed(value);
+    } else {
+        let joined = format!("{list} {value}");
+        *list = Cow::Owned(joined);
+    }
+}
+
 /// Stores one `K:value` field in `info`. Returns false for an unknown
 /// uppercase letter (a field this reader does not understand, which
 /// apk-tools treats as "package needs a newer apk").
@@ -136,11 +146,13 @@ pub(crate) fn set_field<'a>(
         b'o' => info.origin = v,
         b'm' => info.maintainer = v,
         b'c' => info.commit = v,
-        b'D' => info.depends = v,
-        b'p' => info.provides = v,
+        // List fields may be split over several lines; apk appends them.
+        b'D' => append(&mut info.depends, value),
+        b'p' => append(&mut info.provides, value),
         // apko writes an empty install_if as the literal "[]".
-        b'i' => info.install_if = if value == "[]" { Cow::Borrowed("") } else { v },
-        b'r' => info.replaces = v,
+        b'i' if value == "[]" => {}
+        b'i' => append(&mut info.install_if, value),
+        b'r' => append(&mut info.replaces, value),
         b'S' => info.size = number(letter, value, problems),
         b'I' => info.installed_size = number(letter, value, problems),
         b't' => info.build_time = number(letter, value, problems),
@@ -282,6 +294,18 @@ C:Q1C4uoV7SdMdDhYg4OCVmI71D8HIA=\nP:b\nV:1.0bc\nS:1\nI:1\np:pc:x=v2.4 cmd:b=1\nX
         assert_eq!(fields, ['X', 'V', 'p']);
         assert_eq!(idx.warnings.len(), 3);
         assert_eq!(idx.warnings[0].package.as_deref(), Some("b-1.0bc"));
+    }
+
+    #[test]
+    fn repeated_list_lines_are_joined() {
+        let idx = parse(
+            "C:Q1EyN5AdpAOBJWKMR89pp/C66o+OE=\nP:a\nV:1\np:x\np:y=1\nD:b\nD:c\n",
+            "t",
+            Strictness::Strict,
+        )
+        .unwrap();
+        assert_eq!(idx.records[0].info.provides, "x y=1");
+        assert_eq!(idx.records[0].info.depends, "b c");
     }
 
     #[test]
