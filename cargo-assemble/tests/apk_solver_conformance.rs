@@ -4,8 +4,9 @@
 //! `../shared/corpus/apk-solver`), builds the repositories, installed
 //! database and world it describes, applies the `@ARGS` command the way
 //! `apk` would, and compares our output with `@EXPECT`: the change lines and
-//! summary exactly; for an `ERROR:` expectation, that solving fails and our
-//! report names the same packages. `fix` and self-upgrade cases are skipped.
+//! summary exactly; for an `ERROR: unable to select packages` expectation,
+//! that solving fails and our report names the same packages. `fix` and
+//! self-upgrade cases are skipped. Set `APK_SOLVER_ONLY=name` to run one.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -13,10 +14,10 @@ use std::process::ExitCode;
 
 use cargo_assemble::database::InstalledDb;
 use cargo_assemble::dependency::{Constraint, Context, Dependency};
-use cargo_assemble::index::text::{self, Strictness};
+use cargo_assemble::index::text::{self, IndexText, Strictness};
 use cargo_assemble::package::PackageInfo;
-use cargo_assemble::solve::db::Uninstallable;
-use cargo_assemble::solve::{self, flags, ChangeKind, Db, Request, DEFAULT_TAG};
+use cargo_assemble::solve::{self, flags, ChangeKind, Db, NameId, Request, Solution, DEFAULT_TAG};
+use cargo_assemble::version::Op;
 
 fn corpus_dir() -> PathBuf {
     match std::env::var_os("APK_SOLVER_CORPUS") {
@@ -25,6 +26,7 @@ fn corpus_dir() -> PathBuf {
     }
 }
 
+/// A `.test` file.
 #[derive(Default, Debug)]
 struct Case {
     args: Vec<String>,
@@ -42,16 +44,13 @@ fn parse_case(text: &str) -> Result<Case, String> {
         let mut words = line.split_whitespace();
         match words.next() {
             Some("@ARGS") => case.args.extend(words.map(str::to_owned)),
-            Some("@REPO") => {
-                let a: Vec<&str> = words.collect();
-                match a.as_slice() {
-                    [tag, file] if tag.starts_with('@') => case
-                        .repos
-                        .push((Some(tag[1..].to_owned()), file.to_string())),
-                    [file] => case.repos.push((None, file.to_string())),
-                    _ => return Err(format!("bad @REPO line: {line}")),
-                }
-            }
+            Some("@REPO") => match words.collect::<Vec<_>>().as_slice() {
+                [tag, file] if tag.starts_with('@') => case
+                    .repos
+                    .push((Some(tag[1..].to_owned()), file.to_string())),
+                [file] => case.repos.push((None, file.to_string())),
+                _ => return Err(format!("bad @REPO line: {line}")),
+            },
             Some("@INSTALLED") => case.installed = words.next().map(str::to_owned),
             Some("@WORLD") => case.world.extend(words.map(str::to_owned)),
             Some("@CACHE") => case.cache.extend(words.map(str::to_owned)),
@@ -66,7 +65,7 @@ fn parse_case(text: &str) -> Result<Case, String> {
     Ok(case)
 }
 
-/// The parsed command line.
+/// The parsed `apk` command line.
 #[derive(Default, Debug)]
 struct Command {
     applet: String,
@@ -80,7 +79,7 @@ struct Command {
     prune: bool,
     virtual_pkg: Option<String>,
     ignore: Vec<String>,
-    skip: Option<String>,
+    skip: Option<&'static str>,
 }
 
 fn parse_command(args: &[String]) -> Command {
@@ -97,11 +96,10 @@ fn parse_command(args: &[String]) -> Command {
             "--prune" => c.prune = true,
             "-t" | "--virtual" => c.virtual_pkg = it.next().cloned(),
             "--ignore" => c.ignore.extend(it.next().cloned()),
-            "--self-upgrade-only" | "--preupgrade-only" | "--preupgrade-depends" => {
-                c.skip = Some("self-upgrade".into());
-                if a == "--preupgrade-depends" {
-                    it.next();
-                }
+            "--self-upgrade-only" | "--preupgrade-only" => c.skip = Some("self-upgrade"),
+            "--preupgrade-depends" => {
+                it.next();
+                c.skip = Some("self-upgrade");
             }
             a if a.starts_with("--root-tmpfs") || a == "--simulate" => {}
             "add" | "del" | "upgrade" | "fix" if c.applet.is_empty() => c.applet = a.to_owned(),
@@ -109,24 +107,63 @@ fn parse_command(args: &[String]) -> Command {
         }
     }
     if c.applet == "fix" {
-        c.skip = Some("fix".into());
+        c.skip = Some("fix");
     }
     c
 }
 
+/// apk's human sizes: divide by 1024 while ≥ 10000; B and KiB as integers.
 fn humanize(bytes: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 10000.0 && i < units.len() - 1 {
-        v /= 1024.0;
+    let (mut s, mut v, mut i) = (bytes as f64, bytes, 0);
+    while s >= 10000.0 && i < units.len() - 1 {
+        s /= 1024.0;
+        v /= 1024;
         i += 1;
     }
     if i < 2 {
-        format!("{} {}", v as u64, units[i])
+        format!("{v} {}", units[i])
     } else {
-        format!("{v:.1} {}", units[i])
+        format!("{s:.1} {}", units[i])
     }
+}
+
+/// apk's wrapped list: items after `indent` spaces, wrapped at 50 columns.
+fn indented_list(head: &str, items: &[String]) -> String {
+    let indent = if head.is_empty() { 2 } else { head.len() + 1 };
+    let mut out = head.to_owned();
+    let mut x = head.len();
+    for item in items {
+        if x < indent {
+            out.push_str(&" ".repeat(indent - x));
+            out.push_str(item);
+            x = indent + item.len();
+        } else if x + item.len() + 1 >= 50 {
+            out.push_str(&format!("\n{:indent$}{item}", ""));
+            x = indent + item.len();
+        } else {
+            out.push_str(&format!(" {item}"));
+            x += item.len() + 1;
+        }
+    }
+    if x > 0 {
+        out.push('\n');
+    }
+    out
+}
+
+fn atom_name(atom: &str) -> &str {
+    atom.trim_start_matches('!')
+        .split(['<', '>', '=', '~', '@'])
+        .next()
+        .unwrap_or("")
+}
+
+/// Adds or replaces the world entry of the atom's name.
+fn set_world(world: &mut Vec<String>, atom: &str) {
+    let name = atom_name(atom).to_owned();
+    world.retain(|a| atom_name(a) != name);
+    world.push(atom.to_owned());
 }
 
 enum Outcome {
@@ -145,331 +182,452 @@ fn run_case(dir: &Path, name: &str) -> Outcome {
         Err(e) => return Outcome::Fail(e),
     };
     let cmd = parse_command(&case.args);
-    if let Some(why) = &cmd.skip {
-        return Outcome::Skip(why.clone());
+    if let Some(why) = cmd.skip {
+        return Outcome::Skip(why.to_owned());
     }
-    match render(dir, &case, &cmd) {
-        Err(e) => Outcome::Fail(e),
-        Ok((out, failed_names)) => {
-            if out == case.expect {
-                return Outcome::Pass;
-            }
-            if case.expect.starts_with("ERROR: unable to select packages")
-                || case.expect.contains("\nERROR: unable to select packages")
-            {
-                let want: BTreeSet<String> = case
-                    .expect
-                    .lines()
-                    .filter(|l| l.starts_with("  ") && !l.starts_with("   ") && l.ends_with(':'))
-                    .map(|l| l.trim().trim_end_matches(':').to_owned())
-                    .collect();
-                if let Some(got) = failed_names {
-                    if want == got {
-                        return Outcome::Pass;
-                    }
-                }
-            }
-            Outcome::Fail(format!("\n--- expected\n{}--- got\n{}", case.expect, out))
+    let (out, subjects) = match execute(dir, &case, &cmd) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Fail(e),
+    };
+    if out == case.expect {
+        return Outcome::Pass;
+    }
+    if case.expect.contains("ERROR: unable to select packages") {
+        let want: BTreeSet<String> = case
+            .expect
+            .lines()
+            .filter(|l| l.starts_with("  ") && !l.starts_with("   ") && l.ends_with(':'))
+            .map(|l| l.trim().trim_end_matches(':').to_owned())
+            .collect();
+        if subjects.as_ref() == Some(&want) {
+            return Outcome::Pass;
         }
     }
+    Outcome::Fail(format!("\n--- expected\n{}--- got\n{}", case.expect, out))
 }
 
-/// Runs the case and returns its output, plus the block subjects when
-/// solving failed.
-fn render(
+/// Parsed inputs of a case; the solver's universe borrows from them.
+struct Inputs {
+    repos: Vec<(Option<String>, String, String)>,
+    cache: Vec<(String, String)>,
+    installed: InstalledDb,
+}
+
+fn load_inputs(dir: &Path, case: &Case) -> Result<Inputs, String> {
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).map_err(|e| format!("{f}: {e}"));
+    let installed = match &case.installed {
+        Some(f) => InstalledDb::parse(&read(f)?, f).map_err(|e| e.to_string())?,
+        None => InstalledDb::new(),
+    };
+    Ok(Inputs {
+        repos: case
+            .repos
+            .iter()
+            .map(|(t, f)| Ok((t.clone(), f.clone(), read(f)?)))
+            .collect::<Result<_, String>>()?,
+        cache: case
+            .cache
+            .iter()
+            .map(|f| Ok((f.clone(), read(f)?)))
+            .collect::<Result<_, String>>()?,
+        installed,
+    })
+}
+
+/// Runs the case; returns its output and, when solving failed, the block
+/// subjects of the error report.
+fn execute(
     dir: &Path,
     case: &Case,
     cmd: &Command,
 ) -> Result<(String, Option<BTreeSet<String>>), String> {
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).map_err(|e| format!("{f}: {e}"));
-    let repo_texts: Vec<String> = case
+    let inputs = load_inputs(dir, case)?;
+    fn parse<'t>(t: &'t str, f: &str) -> Result<IndexText<'t>, String> {
+        text::parse(t, f, Strictness::Lenient).map_err(|e| e.to_string())
+    }
+    let repo_indexes: Vec<_> = inputs
         .repos
         .iter()
-        .map(|(_, f)| read(f))
+        .map(|(_, f, t)| parse(t, f))
         .collect::<Result<_, _>>()?;
-    let cache_texts: Vec<String> = case
+    let cache_indexes: Vec<_> = inputs
         .cache
         .iter()
-        .map(|f| read(f))
+        .map(|(f, t)| parse(t, f))
         .collect::<Result<_, _>>()?;
-    let installed_text = case.installed.as_deref().map(read).transpose()?;
-
-    let repo_indexes: Vec<_> = repo_texts
-        .iter()
-        .zip(&case.repos)
-        .map(|(t, (_, f))| text::parse(t, f, Strictness::Lenient).map_err(|e| e.to_string()))
-        .collect::<Result<_, _>>()?;
-    let cache_indexes: Vec<_> = cache_texts
-        .iter()
-        .zip(&case.cache)
-        .map(|(t, f)| text::parse(t, f, Strictness::Lenient).map_err(|e| e.to_string()))
-        .collect::<Result<_, _>>()?;
-    let installed_db = match &installed_text {
-        Some(t) => InstalledDb::parse(t, "installed").map_err(|e| e.to_string())?,
-        None => InstalledDb::new(),
-    };
-    let installed_infos: Vec<(PackageInfo<'_>, Option<String>)> = installed_db
+    let installed: Vec<(PackageInfo<'_>, Option<String>)> = inputs
+        .installed
         .records
         .iter()
         .map(|r| {
-            let tag = r
-                .lines()
-                .iter()
-                .find(|l| l.letter == b's')
-                .map(|l| l.value.clone());
-            (r.info(), tag)
+            (
+                r.info(),
+                r.lines()
+                    .iter()
+                    .find(|l| l.letter == b's')
+                    .map(|l| l.value.clone()),
+            )
         })
         .collect();
 
     let mut out = String::new();
     let mut db = Db::new(&["x86_64"]);
-    for (idx, (tag, file)) in repo_indexes.iter().zip(&case.repos) {
-        db.add_repository(
-            file,
-            tag.as_deref(),
-            !cmd.no_network,
-            false,
-            idx.records.iter().map(|r| &r.info),
-        )
-        .map_err(|e| e.to_string())?;
+    // apk numbers tags as it meets them: world, installed database, repositories.
+    for w in &case.world {
+        if let Some((_, tag)) = w.split_once('@') {
+            db.tag(tag.split(['<', '>', '=', '~']).next().unwrap_or(""));
+        }
     }
-    for (idx, file) in cache_indexes.iter().zip(&case.cache) {
+    for (_, tag) in &installed {
+        if let Some(t) = tag {
+            db.tag(t);
+        }
+    }
+    for (idx, (tag, file, _)) in repo_indexes.iter().zip(&inputs.repos) {
+        let records = idx.records.iter().map(|r| &r.info);
+        db.add_repository(file, tag.as_deref(), !cmd.no_network, false, records)
+            .map_err(|e| e.to_string())?;
+    }
+    for (idx, (file, _)) in cache_indexes.iter().zip(&inputs.cache) {
         db.add_repository(file, None, true, true, idx.records.iter().map(|r| &r.info))
             .map_err(|e| e.to_string())?;
     }
-    for (info, tag) in &installed_infos {
+    for (info, tag) in &installed {
         db.add_installed(info, tag.as_deref());
     }
 
-    // The virtual package of `add -t NAME=VERSION deps…`.
+    // `add -t NAME=VERSION deps…`: a package made up for this transaction.
     let virtual_info;
-    let mut virtual_world = None;
+    let mut virtual_atom = None;
     if let Some(spec) = &cmd.virtual_pkg {
-        let (name, version) = spec.split_once('=').unwrap_or((spec.as_str(), "0"));
-        if !cargo_assemble::version::is_valid(version) || name.is_empty() {
-            return Ok((format!("ERROR: {spec}: bad package specifier\n"), None));
+        let bad = || Ok((format!("ERROR: {spec}: bad package specifier\n"), None));
+        let Ok(dep) = Dependency::parse(spec, Context::World) else {
+            return bad();
+        };
+        let version = match dep.constraint {
+            Constraint::Version(op, v) if op == Op::EQUAL => v,
+            Constraint::Any => "0",
+            _ => return bad(),
+        };
+        if dep.conflict {
+            return bad();
         }
-        if cmd.args.is_empty() {
+        let mut deps: Vec<&str> = Vec::new();
+        for a in &cmd.args {
+            if Dependency::parse(a, Context::Metadata).is_err() {
+                return Ok((
+                    format!("ERROR: '{a}' is not a valid package dependency, format is name([<>~=]version)\n"),
+                    None,
+                ));
+            }
+            deps.retain(|d| atom_name(d) != atom_name(a));
+            deps.push(a);
+        }
+        if deps.is_empty() {
             out.push_str("WARNING: creating empty virtual package\n");
         }
         virtual_info = PackageInfo {
-            name: name.into(),
+            name: dep.name.into(),
             version: version.into(),
-            depends: cmd.args.join(" ").into(),
+            arch: "noarch".into(),
+            depends: deps.join(" ").into(),
             installed_size: Some(0),
             ..Default::default()
         };
         db.add_virtual(&virtual_info);
-        virtual_world = Some(name.to_owned());
+        virtual_atom = Some(format!("{}={version}", dep.name));
     }
     db.finish();
 
-    let broken_indexes = repo_indexes
+    if repo_indexes
         .iter()
         .chain(&cache_indexes)
         .flat_map(|i| &i.records)
-        .any(|r| !r.problems.is_empty());
-    if broken_indexes {
+        .any(|r| !r.problems.is_empty())
+    {
         out.push_str("WARNING: The indexes contain broken packages which are not installable.\n");
     }
 
-    // World: the installed world, then the command's changes.
-    let mut world: Vec<(String, Option<String>)> = Vec::new();
-    let set_world = |world: &mut Vec<(String, Option<String>)>, atom: &str| {
-        let name = atom
-            .trim_start_matches('!')
-            .split(['<', '>', '=', '~', '@'])
-            .next()
-            .unwrap_or("")
-            .to_owned();
-        world.retain(|(a, _)| {
-            a.trim_start_matches('!')
-                .split(['<', '>', '=', '~', '@'])
-                .next()
-                .unwrap_or("")
-                != name
-        });
-        world.push((atom.to_owned(), None));
-    };
+    let mut world: Vec<String> = Vec::new();
     for w in &case.world {
         set_world(&mut world, w);
     }
-    let mut req = Request::default();
+    let mut req = Request {
+        force_broken_world: cmd.force_broken_world,
+        ..Default::default()
+    };
+    let mut removed_names = Vec::new();
     match cmd.applet.as_str() {
         "add" => {
-            if let Some(v) = &virtual_world {
-                set_world(&mut world, v);
-            } else {
-                for a in &cmd.args {
-                    if Dependency::parse(a, Context::World).is_err() {
-                        return Ok((
-                            format!("ERROR: '{a}' is not a valid world dependency, format is name(@tag)([<>~=]version)\n"),
-                            None,
-                        ));
-                    }
-                    set_world(&mut world, a);
+            let added: Vec<String> = match &virtual_atom {
+                Some(v) => vec![v.clone()],
+                None => cmd.args.clone(),
+            };
+            for a in &added {
+                if Dependency::parse(a, Context::World).is_err() {
+                    return Ok((
+                        format!("ERROR: '{a}' is not a valid world dependency, format is name(@tag)([<>~=]version)\n"),
+                        None,
+                    ));
+                }
+                set_world(&mut world, a);
+                let f = (if cmd.latest { flags::LATEST } else { 0 })
+                    | (if cmd.upgrade { flags::UPGRADE } else { 0 });
+                if let Some(name) = db.lookup(atom_name(a)) {
+                    req.name_flags.push((name, f, f));
                 }
             }
         }
         "del" => {
             for a in &cmd.args {
-                world.retain(|(w, _)| {
-                    w.trim_start_matches('!')
-                        .split(['<', '>', '=', '~', '@'])
-                        .next()
-                        != Some(a.as_str())
-                });
-                if let Some(n) = db.lookup(a) {
-                    req.name_flags.push((n, flags::REMOVE, 0));
+                let in_world = world.iter().any(|w| atom_name(w) == a.as_str());
+                let known = db.lookup(a);
+                if known.is_none() && !in_world {
+                    return Ok((format!("ERROR: No such package: {a}\n"), None));
+                }
+                world.retain(|w| atom_name(w) != a.as_str());
+                if let Some(n) = known {
+                    if db.installed.iter().any(|&p| db.packages[p].name == n) {
+                        req.name_flags.push((n, flags::REMOVE, 0));
+                    }
+                    removed_names.push(n);
                 }
             }
         }
         "upgrade" => {
-            if cmd.args.is_empty() {
-                req.flags |= flags::UPGRADE;
+            req.flags = flags::UPGRADE
+                | if cmd.available { flags::AVAILABLE } else { 0 }
+                | if cmd.latest { flags::LATEST } else { 0 };
+            for a in &cmd.args {
+                let Some(n) = db.lookup(a) else {
+                    return Ok((format!("ERROR: Package '{a}' not found\n"), None));
+                };
+                if cmd.ignore.is_empty() {
+                    req.name_flags.push((n, flags::UPGRADE, 0));
+                }
+            }
+            if !cmd.args.is_empty() && cmd.ignore.is_empty() {
+                req.flags &= !flags::UPGRADE;
+            }
+            for a in &cmd.ignore {
+                if let Some(n) = db.lookup(a) {
+                    req.name_flags.push((n, flags::INSTALLED, 0));
+                }
             }
             if cmd.prune {
-                // Installed packages no repository has any more leave the world.
-                for &p in &db.installed {
-                    let pkg = &db.packages[p];
-                    if pkg.repos == 0 && !pkg.virtual_package {
-                        let name = db.name_str(pkg.name);
-                        world.retain(|(w, _)| {
-                            w.trim_start_matches('!')
-                                .split(['<', '>', '=', '~', '@'])
-                                .next()
-                                != Some(name)
-                        });
-                    }
-                }
-            } else if !cmd.available && cmd.verbose {
-                let mut gone: Vec<&str> = db
-                    .installed
-                    .iter()
-                    .filter(|&&p| db.packages[p].repos == 0 && !db.packages[p].virtual_package)
-                    .map(|&p| db.name_str(db.packages[p].name))
-                    .collect();
-                gone.sort();
-                if !gone.is_empty() {
-                    out.push_str(
-                        "NOTE: Consider running apk upgrade with --prune and/or --available.\n",
-                    );
-                    out.push_str(
-                        "The following packages are no longer available from a repository:\n",
-                    );
-                    out.push_str(&format!("  {}\n", gone.join(" ")));
-                }
+                // Keep only world entries something available still provides.
+                let available: u64 = (0..db.repos.len())
+                    .filter(|&i| db.repos[i].available)
+                    .fold(0, |m, i| m | 1 << i);
+                world.retain(|w| {
+                    db.lookup(atom_name(w)).is_some_and(|n| {
+                        db.names[n]
+                            .providers
+                            .iter()
+                            .any(|p| db.packages[p.pkg].repos & available != 0)
+                    })
+                });
             }
         }
-        _ => return Err(format!("unsupported applet '{}'", cmd.applet)),
+        other => return Err(format!("unsupported applet '{other}'")),
     }
-    if cmd.latest {
-        req.flags |= flags::LATEST;
-    }
-    if cmd.available {
-        req.flags |= flags::AVAILABLE;
-    }
-    req.force_broken_world = cmd.force_broken_world;
-    let world_atoms: Vec<Dependency<'_>> = world
+
+    let atoms: Vec<Dependency<'_>> = world
         .iter()
-        .map(|(w, _)| Dependency::parse(w, Context::World).map_err(|e| e.to_string()))
+        .map(|w| Dependency::parse(w, Context::World).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
-    for atom in &world_atoms {
+    let mut missing_tags = Vec::new();
+    for atom in &atoms {
         let tag = match atom.tag {
-            Some(t) => db.find_tag(t).unwrap_or(DEFAULT_TAG),
+            Some(t) => match db.find_tag(t) {
+                Some(id) if db.tags[id].repos != 0 || !cmd.force_broken_world => id,
+                _ => {
+                    missing_tags.push(format!("{}@{t}", atom.name));
+                    DEFAULT_TAG
+                }
+            },
             None => DEFAULT_TAG,
         };
         let dep = db.world_dep(*atom);
         req.world.push((dep, tag));
     }
-    if cmd.applet == "upgrade" && !cmd.args.is_empty() {
-        for a in &cmd.args {
-            if let Some(n) = db.lookup(a) {
-                req.name_flags.push((n, flags::UPGRADE, 0));
-            }
+    if !missing_tags.is_empty() && !cmd.force_broken_world {
+        for m in &missing_tags {
+            out.push_str(&format!(
+                "WARNING: The repository tag for world dependency '{m}' does not exist\n"
+            ));
         }
+        out.push_str("ERROR: Not committing changes due to missing repository tags.\n");
+        return Ok((out, None));
     }
-    if cmd.applet == "add" && cmd.upgrade {
-        req.flags |= flags::UPGRADE;
-    }
-    let _ = Constraint::Any;
-    let _ = Uninstallable::Arch(String::new());
 
     match solve::solve(&db, &req) {
         Err(e) => {
             out.push_str(&e.report.render(50));
-            let names = e.report.blocks.iter().map(|b| b.subject.clone()).collect();
-            Ok((out, Some(names)))
+            Ok((
+                out,
+                Some(e.report.blocks.iter().map(|b| b.subject.clone()).collect()),
+            ))
         }
         Ok(solution) => {
-            let effective: Vec<_> = solution.effective(&db).collect();
-            let n = effective.len();
-            let width = n.to_string().len();
-            for (i, c) in effective.iter().enumerate() {
-                let kind = c.kind(&db);
-                let verb = match kind {
-                    ChangeKind::Install => "Installing",
-                    ChangeKind::Purge => "Purging",
-                    ChangeKind::Upgrade => "Upgrading",
-                    ChangeKind::Downgrade => "Downgrading",
-                    ChangeKind::Replace => "Replacing",
-                    ChangeKind::Reinstall => "Reinstalling",
-                    ChangeKind::UpdatePinning => "Updating pinning",
-                    ChangeKind::None => continue,
-                };
-                let shown = c.new.or(c.old).unwrap_or(0);
-                let pkg = &db.packages[shown];
-                let mut label = db.name_str(pkg.name).to_owned();
-                if c.new.is_some() && c.new_tag != DEFAULT_TAG {
-                    label = format!("{label}@{}", db.tags[c.new_tag].name);
-                }
-                let version = match (c.old, c.new, kind) {
-                    (
-                        Some(o),
-                        Some(nw),
-                        ChangeKind::Upgrade | ChangeKind::Downgrade | ChangeKind::Replace,
-                    ) => {
-                        format!("{} -> {}", db.packages[o].version, db.packages[nw].version)
-                    }
-                    _ => pkg.version.to_owned(),
-                };
-                out.push_str(&format!(
-                    "({:>width$}/{n}) {verb} {label} ({version})\n",
-                    i + 1
-                ));
+            if cmd.applet == "upgrade" && cmd.verbose {
+                out.push_str(&no_longer_available(&db, &solution));
             }
-            // State after the transaction.
-            let mut installed: Vec<usize> = db.installed.clone();
-            for c in &solution.changes {
-                if let Some(o) = c.old {
-                    installed.retain(|&p| p != o);
-                }
-                if let Some(nw) = c.new {
-                    if !installed.contains(&nw) {
-                        installed.push(nw);
-                    }
-                }
+            if cmd.applet == "del" {
+                out.push_str(&not_removed(&db, &solution, &removed_names, &world));
             }
-            let size: u64 = installed
-                .iter()
-                .map(|&p| db.packages[p].info.installed_size.unwrap_or(0))
-                .sum();
-            if cmd.verbose {
-                out.push_str(&format!(
-                    "OK: {} packages, 0 dirs, 0 files, {}\n",
-                    installed.len(),
-                    humanize(size)
-                ));
-            } else {
-                out.push_str(&format!(
-                    "OK: {} in {} packages\n",
-                    humanize(size),
-                    installed.len()
-                ));
-            }
+            out.push_str(&progress(&db, &solution));
+            out.push_str(&summary(&db, &solution, cmd.verbose));
             Ok((out, None))
         }
     }
+}
+
+/// `(i/n) Verb name@tag (version)` lines.
+fn progress(db: &Db<'_>, solution: &Solution) -> String {
+    let effective: Vec<_> = solution.effective(db).collect();
+    let n = effective.len();
+    let width = n.to_string().len();
+    let mut out = String::new();
+    for (i, c) in effective.iter().enumerate() {
+        let kind = c.kind(db);
+        let verb = match kind {
+            ChangeKind::Install => "Installing",
+            ChangeKind::Purge => "Purging",
+            ChangeKind::Upgrade => "Upgrading",
+            ChangeKind::Downgrade => "Downgrading",
+            ChangeKind::Replace => "Replacing",
+            ChangeKind::Reinstall => "Reinstalling",
+            ChangeKind::UpdatePinning => "Updating pinning",
+            ChangeKind::None => continue,
+        };
+        let Some(shown) = c.new.or(c.old) else {
+            continue;
+        };
+        let pkg = &db.packages[shown];
+        let mut label = db.name_str(pkg.name).to_owned();
+        if c.new.is_some() && c.new_tag != DEFAULT_TAG {
+            label = format!("{label}@{}", db.tags[c.new_tag].name);
+        }
+        let version = match (c.old, c.new, kind) {
+            (
+                Some(o),
+                Some(nw),
+                ChangeKind::Upgrade | ChangeKind::Downgrade | ChangeKind::Replace,
+            ) => {
+                format!("{} -> {}", db.packages[o].version, db.packages[nw].version)
+            }
+            _ => pkg.version.to_owned(),
+        };
+        out.push_str(&format!(
+            "({:>width$}/{n}) {verb} {label} ({version})\n",
+            i + 1
+        ));
+    }
+    out
+}
+
+/// Packages installed after the transaction.
+fn installed_after(db: &Db<'_>, solution: &Solution) -> Vec<usize> {
+    let mut installed = db.installed.clone();
+    for c in &solution.changes {
+        if let Some(o) = c.old {
+            installed.retain(|&p| p != o);
+        }
+        if let Some(nw) = c.new {
+            if !installed.contains(&nw) {
+                installed.push(nw);
+            }
+        }
+    }
+    installed
+}
+
+fn summary(db: &Db<'_>, solution: &Solution, verbose: bool) -> String {
+    let installed = installed_after(db, solution);
+    let size: u64 = installed
+        .iter()
+        .map(|&p| db.packages[p].info.installed_size.unwrap_or(0))
+        .sum();
+    if verbose {
+        format!(
+            "OK: {} packages, 0 dirs, 0 files, {}\n",
+            installed.len(),
+            humanize(size)
+        )
+    } else {
+        format!("OK: {} in {} packages\n", humanize(size), installed.len())
+    }
+}
+
+/// `upgrade -v`: packages whose name no repository provides any more.
+fn no_longer_available(db: &Db<'_>, solution: &Solution) -> String {
+    let mut gone: Vec<&str> = solution
+        .changes
+        .iter()
+        .filter_map(|c| c.new)
+        .map(|p| db.packages[p].name)
+        .filter(|&n| {
+            db.names[n]
+                .providers
+                .iter()
+                .all(|p| db.packages[p.pkg].repos == 0)
+        })
+        .map(|n| db.name_str(n))
+        .collect();
+    gone.sort_by_key(|n| (n.to_ascii_lowercase(), n.to_string()));
+    gone.dedup();
+    if gone.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = gone.iter().map(|s| s.to_string()).collect();
+    format!(
+        "NOTE: Consider running apk upgrade with --prune and/or --available.\n\
+         The following packages are no longer available from a repository:\n{}",
+        indented_list("", &items)
+    )
+}
+
+/// `del`: names that stay installed because something in the world still
+/// needs them.
+fn not_removed(db: &Db<'_>, solution: &Solution, removed: &[NameId], world: &[String]) -> String {
+    let selected: Vec<usize> = solution.changes.iter().filter_map(|c| c.new).collect();
+    let world_names: Vec<&str> = world
+        .iter()
+        .filter(|w| !w.starts_with('!'))
+        .map(|w| atom_name(w))
+        .collect();
+    let mut out = String::new();
+    let mut names = removed.to_vec();
+    names.sort_by_key(|&n| db.name_str(n).to_ascii_lowercase());
+    for n in names {
+        let mut items = Vec::new();
+        for p in &db.names[n].providers {
+            if !selected.contains(&p.pkg) {
+                continue;
+            }
+            let pkg = &db.packages[p.pkg];
+            if world_names.contains(&db.name_str(pkg.name)) {
+                items.push(db.name_str(pkg.name).to_owned());
+            }
+            for &(pn, _) in &pkg.provides {
+                if world_names.contains(&db.name_str(pn)) {
+                    items.push(db.name_str(pn).to_owned());
+                }
+            }
+        }
+        if items.is_empty() {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str("World updated, but the following packages are not removed due to:\n");
+        }
+        out.push_str(&indented_list(&format!("  {}:", db.name_str(n)), &items));
+    }
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
 }
 
 fn main() -> ExitCode {

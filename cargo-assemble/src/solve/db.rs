@@ -38,9 +38,9 @@ pub struct Name<'a> {
     pub name: &'a str,
     /// Every package offering this name.
     pub providers: Vec<Provider<'a>>,
-    /// Names of packages that depend on this name (deduplicated).
+    /// Names (own or provided) of packages that depend on this name.
     pub rdepends: Vec<NameId>,
-    /// Names of packages whose `install_if` mentions this name.
+    /// Names (own or provided) of packages whose `install_if` mentions it.
     pub rinstall_if: Vec<NameId>,
     /// 0: only real providers, 1: mixed, 2: only virtual providers. Names
     /// with real packages are resolved first.
@@ -302,11 +302,20 @@ impl<'a> Db<'a> {
                 .providers
                 .push(Provider { pkg: id, version });
         }
+        // Reverse links go from a dependency to every name the depending
+        // package is known by (its own and its provides), as in apk.
+        let known_as: Vec<NameId> = std::iter::once(name)
+            .chain(provides.iter().map(|&(n, _)| n))
+            .collect();
         for d in &depends {
-            push_unique(&mut self.names[d.name].rdepends, name);
+            for &n in &known_as {
+                push_unique(&mut self.names[d.name].rdepends, n);
+            }
         }
         for d in &install_if {
-            push_unique(&mut self.names[d.name].rinstall_if, name);
+            for &n in &known_as {
+                push_unique(&mut self.names[d.name].rinstall_if, n);
+            }
         }
         self.packages.push(Package {
             info,

@@ -370,8 +370,10 @@ impl<'d, 'a> Engine<'d, 'a> {
                 self.discover_name(n);
             }
         }
+        // Names the request put flags on (the packages being added or
+        // upgraded) are decided before everything else.
         let mut order = 0u32;
-        if !self.flagged_names[name] {
+        if self.flagged_names[name] {
             order |= 1 << 31;
         }
         if db.names[name].providers.len() != num_virtual {
