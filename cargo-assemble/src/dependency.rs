@@ -54,8 +54,6 @@ pub struct InvalidDependency {
     pub reason: String,
 }
 
-const OP_CHARS: &[char] = &['<', '>', '=', '~'];
-
 /// True for bytes allowed in package and provided names. Package names use
 /// `[A-Za-z0-9._+-]`; provided names (`so:`, `cmd:`, `pc:`, `/bin/sh`) may
 /// also hold `: / , [ ]`.
@@ -88,14 +86,17 @@ impl<'a> Dependency<'a> {
             Some(rest) => (true, rest),
             None => (false, atom),
         };
-        let (name_part, op_and_version) = match rest.find(OP_CHARS) {
+        // Byte scans: this runs for every atom of every index record.
+        let is_op = |b: &u8| matches!(b, b'<' | b'>' | b'=' | b'~');
+        let (name_part, op_and_version) = match rest.bytes().position(|b| is_op(&b)) {
             Some(i) => rest.split_at(i),
             None => (rest, ""),
         };
-        let (name, tag) = match name_part.split_once('@') {
-            Some((name, tag)) => (name, Some(tag)),
-            None => (name_part, None),
-        };
+        let (name, tag) =
+            match memchr::memchr(b'@', name_part.as_bytes()).map(|i| name_part.split_at(i)) {
+                Some((name, tag)) => (name, Some(&tag[1..])),
+                None => (name_part, None),
+            };
         if name.is_empty() {
             return Err(err(
                 "the name is empty; expected [!]name[@tag][<>=~version]",
@@ -120,7 +121,8 @@ impl<'a> Dependency<'a> {
             Constraint::Any
         } else {
             let split = op_and_version
-                .find(|c| !OP_CHARS.contains(&c))
+                .bytes()
+                .position(|b| !is_op(&b))
                 .unwrap_or(op_and_version.len());
             let (op_text, ver) = op_and_version.split_at(split);
             let op = Op::parse(op_text).ok_or_else(|| err("unknown operator"))?;

@@ -284,12 +284,12 @@ fn execute(
         }
     }
     for (idx, (tag, file, _)) in repo_indexes.iter().zip(&inputs.repos) {
-        let records = idx.records.iter().map(|r| &r.info);
+        let records = idx.records.iter();
         db.add_repository(file, tag.as_deref(), !cmd.no_network, false, records)
             .map_err(|e| e.to_string())?;
     }
     for (idx, (file, _)) in cache_indexes.iter().zip(&inputs.cache) {
-        db.add_repository(file, None, true, true, idx.records.iter().map(|r| &r.info))
+        db.add_repository(file, None, true, true, idx.records.iter())
             .map_err(|e| e.to_string())?;
     }
     for (info, tag) in &installed {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use cargo_assemble::database::InstalledDb;
 use cargo_assemble::dependency::{Context, Dependency};
-use cargo_assemble::index::text::{self, Strictness};
+use cargo_assemble::index::text::{self, Strictness, Validation};
 use cargo_assemble::solve::{self, ChangeKind, Db, Policy, Request, DEFAULT_TAG};
 use miette::{miette, IntoDiagnostic, Result};
 use serde::Serialize;
@@ -70,15 +70,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let parsed: Vec<_> = indexes
         .iter()
         .zip(&names)
-        .map(|(i, n)| text::parse(&i.archive.text, n, Strictness::Lenient).into_diagnostic())
+        .map(|(i, n)| {
+            text::parse_with(
+                &i.archive.text,
+                n,
+                Strictness::Lenient,
+                Validation::Deferred,
+            )
+            .into_diagnostic()
+        })
         .collect::<Result<_>>()?;
-    let broken: usize = parsed
-        .iter()
-        .map(|p| p.records.iter().filter(|r| !r.is_installable()).count())
-        .sum();
-    if broken > 0 {
-        eprintln!("warning: the indexes contain {broken} broken packages which are not installable (see `cargo assemble search`)");
-    }
     let installed_text = match &args.installed {
         Some(p) => Some(std::fs::read(p).map_err(|e| miette!("cannot read {}: {e}", p.display()))?),
         None => None,
@@ -99,7 +100,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             None,
             true,
             false,
-            idx.records.iter().map(|r| &r.info),
+            idx.records.iter(),
         )
         .into_diagnostic()?;
     }
@@ -107,6 +108,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         db.add_installed(info, None);
     }
     db.finish();
+    let broken = db
+        .packages
+        .iter()
+        .filter(|p| p.installed.is_none() && !p.uninstallable.is_empty())
+        .count();
+    if broken > 0 {
+        eprintln!(
+            "warning: the indexes contain {broken} packages which are not installable here (malformed or for \
+             another architecture; see `cargo assemble search`)"
+        );
+    }
 
     // The base stays: every installed package is in the world, then the
     // requested atoms replace same-named entries.

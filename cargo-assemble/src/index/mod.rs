@@ -4,4 +4,4 @@ pub mod archive;
 pub mod text;
 
 pub use archive::{IndexArchive, IndexArchiveError, Trust};
-pub use text::{IndexRecord, IndexText, IndexTextError, IndexWarning, Strictness};
+pub use text::{IndexRecord, IndexText, IndexTextError, IndexWarning, Strictness, Validation};

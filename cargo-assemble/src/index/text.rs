@@ -19,6 +19,20 @@ pub struct IndexRecord<'a> {
     /// Malformed fields; a record with problems is listed but cannot be
     /// installed (apk-tools marks such packages uninstallable).
     pub problems: Vec<FieldProblem>,
+    /// Whether `problems` includes the deep checks (name, version and every
+    /// atom); see [`Validation`].
+    pub checked: bool,
+}
+
+/// How much of each record to validate while parsing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Validation {
+    /// Check every field, including each dependency atom and version.
+    #[default]
+    Full,
+    /// Check only the record structure and numbers; the consumer checks
+    /// atoms itself as it parses them (the resolver does, saving a pass).
+    Deferred,
 }
 
 impl IndexRecord<'_> {
@@ -179,6 +193,16 @@ pub fn parse<'a>(
     file: &str,
     strictness: Strictness,
 ) -> Result<IndexText<'a>, IndexTextError> {
+    parse_with(text, file, strictness, Validation::Full)
+}
+
+/// Like [`parse`], choosing how deeply records are validated.
+pub fn parse_with<'a>(
+    text: &'a str,
+    file: &str,
+    strictness: Strictness,
+    validation: Validation,
+) -> Result<IndexText<'a>, IndexTextError> {
     let mut out = IndexText::default();
     let mut current: Option<(usize, PackageInfo<'a>, Vec<FieldProblem>)> = None;
     let finish = |rec: Option<(usize, PackageInfo<'a>, Vec<FieldProblem>)>,
@@ -187,7 +211,7 @@ pub fn parse<'a>(
         let Some((line, info, problems)) = rec else {
             return Ok(());
         };
-        finish_record(line, info, problems, file, strictness, out)
+        finish_record(line, info, problems, file, strictness, validation, out)
     };
     for (n, line) in lines(text) {
         let field = split_field(line).map_err(|message| IndexTextError {
@@ -218,6 +242,7 @@ fn finish_record<'a>(
     mut problems: Vec<FieldProblem>,
     file: &str,
     strictness: Strictness,
+    validation: Validation,
     out: &mut IndexText<'a>,
 ) -> Result<(), IndexTextError> {
     let fatal = if info.name.is_empty() {
@@ -248,7 +273,10 @@ fn finish_record<'a>(
         });
         return Ok(());
     }
-    problems.extend(info.problems());
+    let checked = validation == Validation::Full;
+    if checked {
+        problems.extend(info.problems());
+    }
     for p in &problems {
         out.warnings.push(IndexWarning {
             line,
@@ -260,6 +288,7 @@ fn finish_record<'a>(
         info,
         line,
         problems,
+        checked,
     });
     Ok(())
 }

@@ -7,10 +7,11 @@
 //! identity (first 20 bytes of `C:`) are one package, available from every
 //! repository that lists it and possibly also installed.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::dependency::{Context, Dependency};
-use crate::package::PackageInfo;
+use crate::index::IndexRecord;
+use crate::package::{FieldProblem, PackageInfo};
 
 /// Index of a name in [`Db::names`].
 pub type NameId = usize;
@@ -165,8 +166,8 @@ impl<'a> Db<'a> {
             }],
             arches: arches.iter().map(|a| a.to_string()).collect(),
             installed: Vec::new(),
-            by_name: HashMap::new(),
-            by_identity: HashMap::new(),
+            by_name: HashMap::default(),
+            by_identity: HashMap::default(),
         }
     }
 
@@ -213,7 +214,7 @@ impl<'a> Db<'a> {
         tag: Option<&str>,
         available: bool,
         cache: bool,
-        records: impl IntoIterator<Item = &'a PackageInfo<'a>>,
+        records: impl IntoIterator<Item = &'a IndexRecord<'a>>,
     ) -> Result<usize, DbError> {
         if self.repos.len() >= MAX_REPOS {
             return Err(DbError::TooManyRepos);
@@ -227,8 +228,9 @@ impl<'a> Db<'a> {
             cache,
         });
         self.tags[tag].repos |= 1 << repo;
-        for info in records {
-            let id = self.add_package(info);
+        for record in records {
+            // The index parser already checked every field.
+            let id = self.add_package(&record.info, &record.problems, record.checked);
             self.packages[id].repos |= 1 << repo;
         }
         Ok(repo)
@@ -238,7 +240,7 @@ impl<'a> Db<'a> {
     /// pinned to repository tag `tag` (the database's `s:`). A record whose
     /// identity a repository also lists is that package.
     pub fn add_installed(&mut self, info: &'a PackageInfo<'a>, tag: Option<&str>) -> PkgId {
-        let id = self.add_package(info);
+        let id = self.add_package(info, &[], false);
         let tag = tag.map_or(DEFAULT_TAG, |t| self.tag(t));
         self.packages[id].installed = Some(Installed { tag });
         if !self.installed.contains(&id) {
@@ -249,22 +251,75 @@ impl<'a> Db<'a> {
 
     /// Adds a package that needs no repository (`apk add -t .virtual`).
     pub fn add_virtual(&mut self, info: &'a PackageInfo<'a>) -> PkgId {
-        let id = self.add_package(info);
+        let id = self.add_package(info, &[], false);
         self.packages[id].virtual_package = true;
         id
     }
 
     /// Adds one package record, or returns the existing package with the
     /// same identity.
-    fn add_package(&mut self, info: &'a PackageInfo<'a>) -> PkgId {
+    /// `known` are problems found already; unless `checked`, the name,
+    /// version and atoms are validated here, in the same pass that parses
+    /// them.
+    fn add_package(
+        &mut self,
+        info: &'a PackageInfo<'a>,
+        known: &[FieldProblem],
+        checked: bool,
+    ) -> PkgId {
         let identity = info.checksum.map(|c| c.identity());
         if let Some(id) = identity.and_then(|i| self.by_identity.get(&i)) {
             return *id;
         }
         let id = self.packages.len();
         let name = self.intern(&info.name);
-        let mut uninstallable: Vec<Uninstallable> = info
-            .problems()
+        let mut problems = known.to_vec();
+        let mut problem = |field: char, message: String| {
+            if !checked {
+                problems.push(FieldProblem { field, message });
+            }
+        };
+        if !crate::dependency::is_valid_package_name(&info.name) {
+            problem('P', format!("'{}' is not a valid package name", info.name));
+        }
+        if let Err(e) = crate::version::Version::parse(&info.version) {
+            problem('V', e.to_string());
+        }
+        let mut depends = Vec::new();
+        for dep in info.depends() {
+            match dep {
+                Ok(atom) => depends.push(Dep {
+                    name: self.intern(atom.name),
+                    atom,
+                }),
+                Err(e) => problem('D', e.to_string()),
+            }
+        }
+        let mut provides = Vec::new();
+        for p in info.provides() {
+            match p {
+                Ok(p) => provides.push((self.intern(p.name), p.version)),
+                Err(e) => problem('p', e.to_string()),
+            }
+        }
+        let mut install_if = Vec::new();
+        for dep in info.install_if() {
+            match dep {
+                Ok(atom) => install_if.push(Dep {
+                    name: self.intern(atom.name),
+                    atom,
+                }),
+                Err(e) => problem('i', e.to_string()),
+            }
+        }
+        if !checked {
+            for r in info.replaces() {
+                if let Err(e) = r {
+                    problem('r', e.to_string());
+                }
+            }
+        }
+        let mut uninstallable: Vec<Uninstallable> = problems
             .into_iter()
             .map(|p| Uninstallable::Field(p.field, p.message))
             .collect();
@@ -274,24 +329,6 @@ impl<'a> Db<'a> {
             && !self.arches.iter().any(|a| *a == info.arch)
         {
             uninstallable.push(Uninstallable::Arch(info.arch.to_string()));
-        }
-        let mut depends = Vec::new();
-        for dep in info.depends().flatten() {
-            depends.push(Dep {
-                name: self.intern(dep.name),
-                atom: dep,
-            });
-        }
-        let mut provides = Vec::new();
-        for p in info.provides().flatten() {
-            provides.push((self.intern(p.name), p.version));
-        }
-        let mut install_if = Vec::new();
-        for dep in info.install_if().flatten() {
-            install_if.push(Dep {
-                name: self.intern(dep.name),
-                atom: dep,
-            });
         }
         self.names[name].providers.push(Provider {
             pkg: id,
@@ -307,14 +344,16 @@ impl<'a> Db<'a> {
         let known_as: Vec<NameId> = std::iter::once(name)
             .chain(provides.iter().map(|&(n, _)| n))
             .collect();
+        // Duplicates are removed in `finish` (a scan here would be
+        // quadratic: `so:libc…` has thousands of dependents).
         for d in &depends {
             for &n in &known_as {
-                push_unique(&mut self.names[d.name].rdepends, n);
+                push_new(&mut self.names[d.name].rdepends, n);
             }
         }
         for d in &install_if {
             for &n in &known_as {
-                push_unique(&mut self.names[d.name].rinstall_if, n);
+                push_new(&mut self.names[d.name].rinstall_if, n);
             }
         }
         self.packages.push(Package {
@@ -339,6 +378,11 @@ impl<'a> Db<'a> {
     /// Computes derived data ([`Name::priority`]); call after adding
     /// everything and before solving.
     pub fn finish(&mut self) {
+        let mut seen = vec![false; self.names.len()];
+        for n in &mut self.names {
+            dedup(&mut n.rdepends, &mut seen);
+            dedup(&mut n.rinstall_if, &mut seen);
+        }
         for n in &mut self.names {
             let virtual_count = n.providers.iter().filter(|p| p.version.is_none()).count();
             n.priority = if virtual_count == 0 {
@@ -380,8 +424,18 @@ impl<'a> Db<'a> {
     }
 }
 
-fn push_unique(v: &mut Vec<NameId>, id: NameId) {
-    if !v.contains(&id) {
+/// Removes later duplicates, keeping first occurrences in order. `seen`
+/// is all false before and after.
+fn dedup(list: &mut Vec<NameId>, seen: &mut [bool]) {
+    list.retain(|&r| !std::mem::replace(&mut seen[r], true));
+    for &r in list.iter() {
+        seen[r] = false;
+    }
+}
+
+/// Pushes `id` unless it is already the last element.
+fn push_new(v: &mut Vec<NameId>, id: NameId) {
+    if v.last() != Some(&id) {
         v.push(id);
     }
 }

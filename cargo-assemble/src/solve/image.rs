@@ -13,6 +13,7 @@ use super::{Change, ChangeKind, Solution, SolveError};
 /// Fails when `solution` changes any installed package.
 pub fn check(db: &Db<'_>, solution: &Solution) -> Result<(), SolveError> {
     let mut blocks = Vec::new();
+    let (mut newer, mut older) = (false, false);
     for c in &solution.changes {
         let Some(old) = c.old else { continue };
         let kind = c.kind(db);
@@ -23,11 +24,15 @@ pub fn check(db: &Db<'_>, solution: &Solution) -> Result<(), SolveError> {
         let mut labels = Vec::new();
         match c.new {
             Some(new) => {
+                match kind {
+                    ChangeKind::Upgrade => newer = true,
+                    _ => older = true,
+                }
                 labels.push(Label {
                     label: "needs",
                     items: vec![db.pkg_label(new)],
                 });
-                let requirers = requirers_of(db, solution, new);
+                let requirers = requirers_of(db, solution, new, old);
                 if !requirers.is_empty() {
                     labels.push(Label {
                         label: "required by",
@@ -49,29 +54,36 @@ pub fn check(db: &Db<'_>, solution: &Solution) -> Result<(), SolveError> {
     if blocks.is_empty() {
         return Ok(());
     }
+    let mut hints = vec!["the source image's packages are never changed".to_owned()];
+    if newer {
+        hints.push(
+            "use a newer source image that already has the versions listed under 'needs'".into(),
+        );
+    }
+    if older {
+        hints.push(
+            "the repositories are older than the source image: use repositories of the image's release \
+             (or pin the added packages to versions that fit the image)"
+                .into(),
+        );
+    }
     Err(SolveError {
-        report: ErrorReport {
-            blocks,
-            hints: vec![
-                "the source image's packages are never changed; use a newer source image that already \
-                 has the versions listed under 'needs', or pin the added packages to versions that fit"
-                    .into(),
-            ],
-        },
+        report: ErrorReport { blocks, hints },
         changes: solution.changes.clone(),
     })
 }
 
-/// `pkg-ver[dep]` for every newly installed package depending on `pkg`.
-fn requirers_of(db: &Db<'_>, solution: &Solution, pkg: usize) -> Vec<String> {
+/// `pkg-ver[dep]` for every package of the solution that depends on `pkg`
+/// in a way the base package `base` would not satisfy: the reasons the
+/// base package would have to change.
+fn requirers_of(db: &Db<'_>, solution: &Solution, pkg: usize, base: usize) -> Vec<String> {
     let mut out = Vec::new();
     for c in &solution.changes {
         let Some(n) = c.new else { continue };
-        if c.old == c.new {
-            continue;
-        }
         for d in &db.packages[n].depends {
-            if super::report::analyze(db, Some(n), d, pkg) == Some(true) {
+            let needs_new = super::report::analyze(db, Some(n), d, pkg) == Some(true)
+                && super::report::analyze(db, Some(n), d, base) != Some(true);
+            if needs_new {
                 out.push(format!("{}[{}]", db.pkg_label(n), d.atom));
             }
         }
