@@ -191,6 +191,11 @@ pub struct DataEntry {
 
 /// Receives each data entry; `content` yields a regular file's bytes.
 pub trait DataVisitor {
+    /// Called once `.PKGINFO` is read and checked, before the first entry.
+    fn start(&mut self, _info: &PackageInfo<'_>) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Called once per entry, in archive order. Unread content is read and
     /// checked by the reader after the call.
     fn entry(&mut self, entry: &DataEntry, content: &mut dyn Read) -> io::Result<()>;
@@ -384,6 +389,7 @@ fn read_inner<R: BufRead>(
         )
     })?;
 
+    visitor.start(&info).map_err(Problem::Visitor)?;
     tap.begin(false, true, None);
     let mut checker = FileChecker::default();
     read_tar(&mut tap, Stream::Data, |entry, _| {
