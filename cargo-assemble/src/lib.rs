@@ -10,6 +10,7 @@ pub mod database;
 pub mod dependency;
 pub mod index;
 pub mod layer;
+pub mod oci;
 pub mod package;
 pub mod repository;
 pub mod sbom;
