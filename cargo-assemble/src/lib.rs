@@ -5,9 +5,11 @@
 //! library never prints.
 
 pub mod atomic;
+pub mod build;
 pub mod checksum;
 pub mod database;
 pub mod dependency;
+pub mod fetch;
 pub mod index;
 pub mod layer;
 pub mod oci;
