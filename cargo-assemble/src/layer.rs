@@ -248,6 +248,24 @@ impl DataVisitor for Stager<'_> {
 
     fn entry(&mut self, e: &DataEntry, content: &mut dyn Read) -> io::Result<()> {
         let layer_path = self.base.resolve_parents(&e.path);
+        // A path below a symlink a new package created would be written
+        // through that link when the layer is unpacked: refuse it.
+        let mut parent = layer_path.as_str();
+        while let Some((p, _)) = parent.rsplit_once('/') {
+            if matches!(
+                self.entries.get(p).map(|s| &s.kind),
+                Some(EntryKind::Symlink(_))
+            ) {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{}: refusing '{}': it lies below the symlink '{p}' of an added package",
+                        self.me.name, e.path
+                    ),
+                ));
+            }
+            parent = p;
+        }
         if e.kind == EntryKind::Directory {
             self.owned.push(e.clone());
             if self.base.kind(&layer_path) != Some(BaseKind::Dir)

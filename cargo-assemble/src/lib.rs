@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod build;
 pub mod checksum;
+pub mod config;
 pub mod database;
 pub mod dependency;
 pub mod fetch;

@@ -36,8 +36,11 @@ use image::{media, ConfigChange};
 pub struct BuildSpec {
     /// Image name.
     pub name: String,
-    /// `oci:PATH[:REF]`, `oci-archive:FILE[:REF]` or `scratch`.
+    /// `oci:PATH[:REF]`, `oci-archive:FILE[:REF]` or `scratch`, paths resolved.
     pub source: String,
+    /// The source as the user wrote it (recorded in the image, so the
+    /// output does not depend on where the project lives).
+    pub source_name: String,
     /// Atoms to add.
     pub packages: Vec<String>,
     /// Repositories (paths resolved, URLs as written).
@@ -512,10 +515,10 @@ pub fn build(
         let config_desc = writer.add_json(media::CONFIG, &config)?;
         let mut annotations = spec.annotations.clone();
         annotations.insert("org.opencontainers.image.created".into(), created.clone());
-        if let (Some(s), Some(img)) = (&source, platform_image) {
+        if let Some(img) = platform_image {
             annotations.insert(
                 "org.opencontainers.image.base.name".into(),
-                s.location().to_owned(),
+                spec.source_name.clone(),
             );
             annotations.insert(
                 "org.opencontainers.image.base.digest".into(),

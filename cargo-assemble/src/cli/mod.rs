@@ -2,6 +2,7 @@
 //! lives in its own module and returns a `miette` result; this module turns
 //! that into output and an exit code.
 
+mod build;
 mod hints;
 mod repo_args;
 mod resolve;
@@ -24,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Build the images of an assembly.toml into OCI images, locally (no daemon).
+    Build(build::Args),
     /// List the packages of APK repositories (after verifying their indexes).
     Search(search::Args),
     /// Resolve packages to add on top of an installed base (the image policy).
@@ -56,6 +59,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
     }));
     let result = match cli.command {
+        Command::Build(a) => build::run(a),
         Command::Search(a) => search::run(a),
         Command::Resolve(a) => resolve::run(a),
         Command::Verify(a) => verify::run(a),
