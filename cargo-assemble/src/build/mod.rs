@@ -303,6 +303,17 @@ pub fn build(
         cache_dir: options.cache_dir.clone(),
         ..Default::default()
     })?;
+    // The source image's own repositories are optional extras (often
+    // unreachable from a build machine): try each once, without retries.
+    let source_fetcher = Fetcher::new(FetchOptions {
+        offline: options.offline,
+        cache_dir: options.cache_dir.clone(),
+        retry: crate::fetch::RetryPolicy {
+            attempts: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    })?;
     let mut platforms = Vec::new();
     let mut manifests = Vec::new();
     let mut warnings = Vec::new();
@@ -357,7 +368,7 @@ pub fn build(
             {
                 continue;
             }
-            match load_index(&fetcher, r, arch, &keyring) {
+            match load_index(&source_fetcher, r, arch, &keyring) {
                 Ok(i) => indexes.push(i),
                 Err(e) => warnings.push(format!(
                     "{arch}: skipping the source image's repository {r}: {e}"
