@@ -538,7 +538,10 @@ fn file_conflict_fails_cleanly() {
 
 /// Builds a signed repository holding one package whose data tar is made
 /// by hand, so it can contain what our writer never writes.
-fn hostile_repo(dir: &Path, entries: &[(&str, tar::EntryType, &[u8], &str)]) -> PathBuf {
+/// A hand-made data tar entry: path, type, content, link target.
+type RawEntry<'a> = (&'a str, tar::EntryType, &'a [u8], &'a str);
+
+fn hostile_repo(dir: &Path, entries: &[RawEntry<'_>]) -> PathBuf {
     use cargo_assemble::index::archive;
     use cargo_assemble::package::{write_pkginfo, PackageInfo};
     use cargo_assemble::signature::SigningKey;
@@ -609,7 +612,7 @@ fn hostile_repo(dir: &Path, entries: &[(&str, tar::EntryType, &[u8], &str)]) -> 
 
 #[test]
 fn hostile_tar_entries_are_refused() {
-    let cases: Vec<(&str, Vec<(&str, tar::EntryType, &[u8], &str)>)> = vec![
+    let cases: Vec<(&str, Vec<RawEntry<'_>>)> = vec![
         ("..", vec![("../evil", tar::EntryType::Regular, b"x", "")]),
         (
             "absolute",
