@@ -45,6 +45,9 @@ pub struct BuildSpec {
     pub packages: Vec<String>,
     /// Repositories (paths resolved, URLs as written).
     pub repositories: Vec<String>,
+    /// The repositories as written in the declaration (parallel to
+    /// `repositories`), recorded in the lock.
+    pub repository_names: Vec<String>,
     /// Key files.
     pub keyring: Vec<PathBuf>,
     /// APK architectures; empty = those of the source.
@@ -96,6 +99,14 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<u64>,
     /// Package cache directory (default: the user cache dir).
     pub cache_dir: Option<PathBuf>,
+    /// Locked versions per architecture (`arch → name → version`), used
+    /// unless the declaration no longer allows them.
+    pub pins: BTreeMap<String, BTreeMap<String, String>>,
+    /// Fail instead of re-resolving when the result differs from `pins`
+    /// (`--locked`).
+    pub locked: bool,
+    /// Stop after resolving: nothing is fetched or written.
+    pub dry_run: bool,
 }
 
 /// What happened to one architecture.
@@ -111,6 +122,10 @@ pub struct PlatformReport {
     pub layer_size: u64,
     /// SBOM file written beside the image.
     pub sbom: PathBuf,
+    /// Manifest digest of the source image (`scratch` for none).
+    pub source_digest: String,
+    /// The added packages with identity and repository, for the lock.
+    pub packages: Vec<crate::lock::LockedPackage>,
 }
 
 /// The result of a build.
@@ -282,22 +297,32 @@ pub fn build(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|error| BuildError::Io {
-        path: parent.to_owned(),
+    // A dry run writes nothing, not even temporary files next to the output.
+    let scratch_root = if options.dry_run {
+        std::env::temp_dir()
+    } else {
+        parent.to_owned()
+    };
+    std::fs::create_dir_all(&scratch_root).map_err(|error| BuildError::Io {
+        path: scratch_root.clone(),
         error,
     })?;
     let work = tempfile::Builder::new()
         .prefix(".assemble-")
-        .tempdir_in(parent)
+        .tempdir_in(&scratch_root)
         .map_err(|error| BuildError::Io {
-            path: parent.to_owned(),
+            path: scratch_root.clone(),
             error,
         })?;
     let layout_dir = match output {
         Output::Layout(p) => p.clone(),
         Output::Archive(_) => work.path().join("layout"),
     };
-    let mut writer = LayoutWriter::create(&layout_dir)?;
+    let mut writer = if options.dry_run {
+        None
+    } else {
+        Some(LayoutWriter::create(&layout_dir)?)
+    };
     let fetcher = Fetcher::new(FetchOptions {
         offline: options.offline,
         cache_dir: options.cache_dir.clone(),
@@ -415,18 +440,54 @@ pub fn build(
             world.retain(|w| w.name != a.name);
             world.push(*a);
         }
-        let mut request = Request {
-            policy: Policy::Image,
-            ..Default::default()
-        };
-        for a in world {
-            let dep = db.world_dep(a);
-            request.world.push((dep, DEFAULT_TAG));
-        }
-        let solution = solve::solve(&db, &request).map_err(|e| BuildError::Solve {
+        let mut solution = solve_world(&mut db, &world).map_err(|e| BuildError::Solve {
             arch: arch.clone(),
             report: e.report.render(usize::MAX),
         })?;
+        // Locked versions: pin every locked package the new resolution
+        // still needs (and the declaration does not constrain itself);
+        // when that is unsatisfiable, the lock is stale and re-resolving
+        // wins, unless `--locked`.
+        let empty = BTreeMap::new();
+        let pins = options.pins.get(arch.as_str()).unwrap_or(&empty);
+        if !pins.is_empty() {
+            let needed: Vec<&str> = solution
+                .changes
+                .iter()
+                .filter(|c| c.kind(&db) == ChangeKind::Install)
+                .filter_map(|c| c.new)
+                .map(|p| db.name_str(db.packages[p].name))
+                .collect();
+            let mut pinned = world.clone();
+            for (name, version) in pins {
+                let constrained = atoms
+                    .iter()
+                    .any(|a| a.name == name && a.constraint != Constraint::Any);
+                if !needed.contains(&name.as_str())
+                    || constrained
+                    || !crate::version::is_valid(version)
+                {
+                    continue;
+                }
+                pinned.retain(|w| w.name != name);
+                pinned.push(Dependency {
+                    name,
+                    tag: None,
+                    conflict: false,
+                    constraint: Constraint::Version(crate::version::Op::EQUAL, version),
+                });
+            }
+            match solve_world(&mut db, &pinned) {
+                Ok(s) => solution = s,
+                Err(e) if options.locked => {
+                    return Err(BuildError::Input(format!(
+                        "{arch}: assembly.lock no longer fits the declaration (and --locked forbids re-resolving):\n{}",
+                        e.report.render(usize::MAX)
+                    )))
+                }
+                Err(_) => {}
+            }
+        }
         let adds: Vec<usize> = solution
             .changes
             .iter()
@@ -434,6 +495,63 @@ pub fn build(
             .filter_map(|c| c.new)
             .collect();
 
+        let source_digest =
+            platform_image.map_or_else(|| "scratch".to_owned(), |i| i.manifest.digest.clone());
+        let mut locked_packages: Vec<crate::lock::LockedPackage> = Vec::new();
+        for &p in &adds {
+            let pkg = &db.packages[p];
+            let repo = (0..indexes.len())
+                .find(|&i| pkg.repos & (1 << i) != 0)
+                .unwrap_or(0);
+            locked_packages.push(crate::lock::LockedPackage {
+                name: db.name_str(pkg.name).to_owned(),
+                version: pkg.version.to_owned(),
+                checksum: pkg.info.checksum.map(|c| c.to_string()).unwrap_or_default(),
+                repository: spec
+                    .repositories
+                    .iter()
+                    .position(|r| indexes.get(repo).is_some_and(|i| &i.label == r))
+                    .and_then(|k| spec.repository_names.get(k).cloned())
+                    .or_else(|| indexes.get(repo).map(|i| i.label.clone()))
+                    .unwrap_or_default(),
+            });
+        }
+        locked_packages.sort();
+        if options.locked {
+            let now: BTreeMap<&str, &str> = locked_packages
+                .iter()
+                .map(|p| (p.name.as_str(), p.version.as_str()))
+                .collect();
+            let before: BTreeMap<&str, &str> =
+                pins.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            if now != before {
+                return Err(BuildError::Input(format!(
+                    "{arch}: assembly.lock is out of date (it locks {}, the declaration now needs {}); \
+                     run without --locked to update it",
+                    fmt_versions(&before),
+                    fmt_versions(&now)
+                )));
+            }
+        }
+        if options.dry_run {
+            platforms.push(PlatformReport {
+                arch: arch.clone(),
+                manifest_digest: String::new(),
+                added: locked_packages
+                    .iter()
+                    .map(|p| format!("{}-{}", p.name, p.version))
+                    .collect(),
+                layer_size: 0,
+                sbom: PathBuf::new(),
+                source_digest,
+                packages: locked_packages,
+            });
+            continue;
+        }
+
+        let Some(writer) = writer.as_mut() else {
+            continue;
+        };
         progress(Event::Step(arch, "fetching packages"));
         let mut requests = Vec::new();
         for &p in &adds {
@@ -598,9 +716,23 @@ pub fn build(
             added: layer.added.iter().map(|i| i.name_version()).collect(),
             layer_size: layer.size,
             sbom: sbom_path,
+            source_digest,
+            packages: locked_packages,
         });
     }
 
+    if options.dry_run {
+        return Ok(BuildReport {
+            output: output.path().to_owned(),
+            digest: String::new(),
+            platforms,
+            warnings,
+        });
+    }
+
+    let Some(mut writer) = writer else {
+        return Err(BuildError::Input("internal: no layout writer".into()));
+    };
     // index.json: each tag names the image (a manifest, or an index of
     // them); SBOM artifacts are listed too so that they stay reachable.
     let mut entries = Vec::new();
@@ -654,6 +786,33 @@ pub fn build(
         platforms,
         warnings,
     })
+}
+
+/// Solves `world` over `db` with the image policy.
+fn solve_world<'a>(
+    db: &mut Db<'a>,
+    world: &[Dependency<'a>],
+) -> Result<solve::Solution, solve::SolveError> {
+    let mut request = Request {
+        policy: Policy::Image,
+        ..Default::default()
+    };
+    for a in world {
+        let dep = db.world_dep(*a);
+        request.world.push((dep, DEFAULT_TAG));
+    }
+    solve::solve(db, &request)
+}
+
+/// `a-1, b-2` for messages.
+fn fmt_versions(m: &BTreeMap<&str, &str>) -> String {
+    if m.is_empty() {
+        return "nothing".into();
+    }
+    m.iter()
+        .map(|(n, v)| format!("{n}-{v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `<output>.spdx.json`, or `<output>.<arch>.spdx.json` for several

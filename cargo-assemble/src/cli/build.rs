@@ -47,13 +47,14 @@ pub fn load(path: &Path) -> Result<Vec<ImageSpec>> {
     config::load(path).map_err(miette::Report::new)
 }
 
-fn spec(image: &ImageSpec) -> BuildSpec {
+pub fn spec(image: &ImageSpec) -> BuildSpec {
     BuildSpec {
         name: image.name.clone(),
         source: image.source_resolved.clone(),
         source_name: image.source.clone(),
         packages: image.packages.clone(),
         repositories: image.repositories.clone(),
+        repository_names: image.repositories_written.clone(),
         keyring: image.keyring.clone(),
         architectures: image.architectures.clone().unwrap_or_default(),
         tags: image.tags.clone(),
@@ -62,7 +63,7 @@ fn spec(image: &ImageSpec) -> BuildSpec {
     }
 }
 
-fn source_date_epoch() -> Result<Option<u64>> {
+pub fn source_date_epoch() -> Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v.trim().parse().map(Some).map_err(|_| {
             miette!("SOURCE_DATE_EPOCH must be a whole number of seconds, found '{v}'")
@@ -87,6 +88,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         offline: args.offline,
         source_date_epoch: source_date_epoch()?,
         cache_dir: None,
+        ..Default::default()
     };
     let tty = std::io::stderr().is_terminal() && !args.quiet;
     let spinner = tty.then(|| {

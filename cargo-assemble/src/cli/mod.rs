@@ -4,10 +4,13 @@
 
 mod build;
 mod hints;
+mod init;
+mod pipeline;
 mod repo_args;
 mod resolve;
 mod search;
 mod verify;
+mod watch;
 mod write;
 
 use std::ffi::OsString;
@@ -27,6 +30,14 @@ struct Cli {
 enum Command {
     /// Build the images of an assembly.toml into OCI images, locally (no daemon).
     Build(build::Args),
+    /// Show what apply would change, compared with the last applied state.
+    Plan(pipeline::PlanArgs),
+    /// Build and record: write the images, assembly.lock and the applied state.
+    Apply(pipeline::ApplyArgs),
+    /// Check the declaration: schema, atoms, packages, resolution, lock (for pre-commit).
+    Validate(pipeline::ValidateArgs),
+    /// Locked versions and source images that have newer versions.
+    Outdated(pipeline::OutdatedArgs),
     /// List the packages of APK repositories (after verifying their indexes).
     Search(search::Args),
     /// Resolve packages to add on top of an installed base (the image policy).
@@ -39,6 +50,12 @@ enum Command {
     Index(write::IndexArgs),
     /// Generate an RSA key pair for signing packages and indexes.
     Keygen(write::KeygenArgs),
+    /// Write a starter assembly.toml from a template.
+    Init(init::Args),
+    /// List the templates of `init`.
+    Templates(init::TemplatesArgs),
+    /// Re-run validate and plan whenever the declaration or its lock changes.
+    Watch(watch::Args),
 }
 
 /// Parses `args` and runs the verb.
@@ -60,12 +77,19 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     }));
     let result = match cli.command {
         Command::Build(a) => build::run(a),
+        Command::Plan(a) => pipeline::plan(a),
+        Command::Apply(a) => pipeline::apply(a),
+        Command::Validate(a) => pipeline::validate(a),
+        Command::Outdated(a) => pipeline::outdated(a),
         Command::Search(a) => search::run(a),
         Command::Resolve(a) => resolve::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Package(a) => write::package(*a),
         Command::Index(a) => write::index(a),
         Command::Keygen(a) => write::keygen(a),
+        Command::Init(a) => init::run(a),
+        Command::Templates(a) => init::templates(a),
+        Command::Watch(a) => watch::run(a),
     };
     match result {
         Ok(code) => code,
