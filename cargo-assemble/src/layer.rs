@@ -16,7 +16,6 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::Compression;
-use sha2::{Digest, Sha256};
 
 use crate::checksum::Checksum;
 use crate::database::{
@@ -28,6 +27,7 @@ use crate::package::read::{
 };
 use crate::package::PackageInfo;
 use crate::signature::Keyring;
+use crate::stream::Sha256Writer;
 use crate::tarball::{self, EntryHeader, EntryKind};
 
 /// What the base image has at a path.
@@ -390,25 +390,6 @@ fn record_dirs(owned: &[DataEntry]) -> Vec<DirEntry> {
     dirs.into_values().collect()
 }
 
-/// Hashes bytes passing through.
-struct Hashing<W> {
-    inner: W,
-    hash: Sha256,
-    len: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 fn header(path: &str, kind: EntryKind, mode: u32, mtime: u64) -> EntryHeader {
     EntryHeader {
         path: path.to_owned(),
@@ -665,19 +646,11 @@ fn write_tar(
     mtime: u64,
     out: &File,
 ) -> io::Result<(String, String, u64)> {
-    let compressed = Hashing {
-        inner: BufWriter::new(out),
-        hash: Sha256::new(),
-        len: 0,
-    };
+    let compressed = Sha256Writer::new(BufWriter::new(out));
     let gz = flate2::GzBuilder::new()
         .mtime(0)
         .write(compressed, Compression::new(6));
-    let mut tar = Hashing {
-        inner: gz,
-        hash: Sha256::new(),
-        len: 0,
-    };
+    let mut tar = Sha256Writer::new(gz);
     for (path, e) in entries {
         let mut h = header(path, e.kind.clone(), e.mode, mtime);
         h.uid = e.uid;
@@ -699,11 +672,15 @@ fn write_tar(
         }
     }
     tarball::write_end(&mut tar)?;
-    let diff_id = format!("sha256:{}", hex::encode(tar.hash.finalize()));
-    let mut compressed = tar.inner.finish()?;
+    let (tar_hash, _, gz) = tar.finish();
+    let mut compressed = gz.finish()?;
     compressed.flush()?;
-    let digest = format!("sha256:{}", hex::encode(compressed.hash.finalize()));
-    Ok((diff_id, digest, compressed.len))
+    let (hash, len, _) = compressed.finish();
+    Ok((
+        format!("sha256:{}", hex::encode(tar_hash)),
+        format!("sha256:{}", hex::encode(hash)),
+        len,
+    ))
 }
 
 /// Convenience for tests and callers: the staged file contents of a layer
@@ -727,11 +704,7 @@ mod tests {
     use crate::index::archive::{self, Trust};
     use crate::index::text::{self, Strictness};
 
-    fn corpus(p: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/corpus")
-            .join(p)
-    }
+    use crate::testutil::corpus;
 
     /// The Alpine 3.16.9 minirootfs as a base: its tree and apk state.
     struct Minirootfs {

@@ -24,4 +24,6 @@ pub mod solve;
 pub mod state;
 pub mod stream;
 pub mod tarball;
+#[cfg(test)]
+mod testutil;
 pub mod version;

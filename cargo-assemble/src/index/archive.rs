@@ -305,11 +305,7 @@ mod tests {
     use super::*;
     use crate::index::text::{self, Strictness};
 
-    fn corpus(p: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/corpus")
-            .join(p)
-    }
+    use crate::testutil::corpus;
 
     fn alpine_keys() -> Keyring {
         Keyring::load(&[corpus("apk/keys/alpine")]).unwrap()

@@ -605,11 +605,7 @@ mod tests {
     use crate::signature::SigningKey;
     use std::fs;
 
-    fn corpus(p: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/corpus")
-            .join(p)
-    }
+    use crate::testutil::corpus;
 
     fn keyring(paths: &[&str]) -> Keyring {
         Keyring::load(&paths.iter().map(|p| corpus(p)).collect::<Vec<_>>()).unwrap()

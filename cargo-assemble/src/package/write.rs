@@ -20,27 +20,8 @@ use crate::index::archive::{signature_member, WriteError};
 use crate::package::read::Script;
 use crate::package::{write_pkginfo, PackageInfo};
 use crate::signature::SigningKey;
+use crate::stream::Sha256Writer;
 use crate::tarball::{self, EntryHeader, EntryKind};
-
-/// Counts and hashes bytes written through it.
-struct HashWriter<W> {
-    inner: W,
-    sha256: Sha256,
-    len: u64,
-}
-
-impl<W: Write> Write for HashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha256.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
 
 /// Lists `root`'s tree: every path relative to `root`. Sorting paths
 /// component-wise puts parents before their children.
@@ -170,17 +151,12 @@ pub fn build(
     // The data member is streamed to a temporary file: it can be large.
     let mut data_file = tempfile::tempfile_in(dir)?;
     let (datahash, data_len, installed) = {
-        let mut hw = HashWriter {
-            inner: io::BufWriter::new(&mut data_file),
-            sha256: Sha256::new(),
-            len: 0,
-        };
-        let mut gz = gzip_best(&mut hw);
+        let mut gz = gzip_best(Sha256Writer::new(io::BufWriter::new(&mut data_file)));
         let installed = write_data(root, mtime, &mut gz)?;
-        gz.finish()?;
+        let mut hw = gz.finish()?;
         hw.flush()?;
-        let hash: [u8; 32] = hw.sha256.finalize().into();
-        (hash, hw.len, installed)
+        let (hash, len, _) = hw.finish();
+        (hash, len, installed)
     };
 
     let mut meta = info.clone().into_owned();
