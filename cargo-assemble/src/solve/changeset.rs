@@ -263,7 +263,7 @@ pub(crate) fn installed_dependents(db: &Db<'_>, pkg: PkgId) -> Vec<PkgId> {
     names.extend(data.provides.iter().map(|&(n, _)| n));
     let mut out: Vec<PkgId> = Vec::new();
     for &n in &names {
-        for &r in &db.names[n].rdepends {
+        for r in db.rdepends(n) {
             for p in &db.names[r].providers {
                 let p0 = p.pkg;
                 if db.packages[p0].installed.is_none() || out.contains(&p0) {

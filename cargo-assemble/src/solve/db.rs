@@ -39,8 +39,9 @@ pub struct Name<'a> {
     pub name: &'a str,
     /// Every package offering this name.
     pub providers: Vec<Provider<'a>>,
-    /// Names (own or provided) of packages that depend on this name.
-    pub rdepends: Vec<NameId>,
+    /// Packages that depend on this name; see [`Db::rdepends`] for the
+    /// names they are known by.
+    pub rdepend_pkgs: Vec<PkgId>,
     /// Names (own or provided) of packages whose `install_if` mentions it.
     pub rinstall_if: Vec<NameId>,
     /// 0: only real providers, 1: mixed, 2: only virtual providers. Names
@@ -339,18 +340,17 @@ impl<'a> Db<'a> {
                 .providers
                 .push(Provider { pkg: id, version });
         }
-        // Reverse links go from a dependency to every name the depending
-        // package is known by (its own and its provides), as in apk.
+        // Reverse links are kept per package (one push per dependency);
+        // `Db::rdepends` expands them to every name the package is known
+        // by, as apk links them.
+        for d in &depends {
+            push_new(&mut self.names[d.name].rdepend_pkgs, id);
+        }
+        // Install-if links are rare: expand them here; duplicates are
+        // removed in `finish`.
         let known_as: Vec<NameId> = std::iter::once(name)
             .chain(provides.iter().map(|&(n, _)| n))
             .collect();
-        // Duplicates are removed in `finish` (a scan here would be
-        // quadratic: `so:libc…` has thousands of dependents).
-        for d in &depends {
-            for &n in &known_as {
-                push_new(&mut self.names[d.name].rdepends, n);
-            }
-        }
         for d in &install_if {
             for &n in &known_as {
                 push_new(&mut self.names[d.name].rinstall_if, n);
@@ -380,7 +380,6 @@ impl<'a> Db<'a> {
     pub fn finish(&mut self) {
         let mut seen = vec![false; self.names.len()];
         for n in &mut self.names {
-            dedup(&mut n.rdepends, &mut seen);
             dedup(&mut n.rinstall_if, &mut seen);
         }
         for n in &mut self.names {
@@ -410,6 +409,15 @@ impl<'a> Db<'a> {
     ) -> Result<Dep<'a>, crate::dependency::InvalidDependency> {
         let atom = Dependency::parse(text, Context::World)?;
         Ok(self.world_dep(atom))
+    }
+
+    /// Names (own or provided) of packages that depend on `name`, as apk
+    /// links them; a name may repeat.
+    pub fn rdepends(&self, name: NameId) -> impl Iterator<Item = NameId> + '_ {
+        self.names[name].rdepend_pkgs.iter().flat_map(move |&p| {
+            let pkg = &self.packages[p];
+            std::iter::once(pkg.name).chain(pkg.provides.iter().map(|&(n, _)| n))
+        })
     }
 
     /// `name-version` of a package.

@@ -285,7 +285,8 @@ impl<'d, 'a> Engine<'d, 'a> {
     }
 
     fn reevaluate_reverse_deps(&mut self, name: NameId) {
-        for &r in &self.db.names[name].rdepends {
+        let db = self.db;
+        for r in db.rdepends(name) {
             if !self.names[r].seen {
                 continue;
             }
@@ -620,10 +621,9 @@ impl<'d, 'a> Engine<'d, 'a> {
             }
         }
 
-        let done = db.names[name]
-            .rdepends
-            .iter()
-            .all(|&r| !self.names[r].seen || self.names[r].locked);
+        let done = db
+            .rdepends(name)
+            .all(|r| !self.names[r].seen || self.names[r].locked);
         self.names[name].reverse_deps_done = done;
         self.queue_unresolved(name, reevaluate);
     }

@@ -137,7 +137,7 @@ impl<'a> Analyzer<'_, '_, 'a> {
         let mut seen = HashSet::new();
         let mut found: Vec<(PkgId, String)> = Vec::new();
         for &n in &names {
-            for &r in &db.names[n].rdepends {
+            for r in db.rdepends(n) {
                 for p in &db.names[r].providers {
                     if !self.marked[p.pkg] || !seen.insert(p.pkg) {
                         continue;
@@ -307,7 +307,7 @@ impl<'a> Analyzer<'_, '_, 'a> {
             }
         }
         let mut seen = HashSet::new();
-        for &r in &db.names[name].rdepends {
+        for r in db.rdepends(name) {
             for p in &db.names[r].providers {
                 if !self.marked[p.pkg] || !seen.insert(p.pkg) {
                     continue;
