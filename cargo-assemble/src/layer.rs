@@ -390,19 +390,6 @@ fn record_dirs(owned: &[DataEntry]) -> Vec<DirEntry> {
     dirs.into_values().collect()
 }
 
-fn header(path: &str, kind: EntryKind, mode: u32, mtime: u64) -> EntryHeader {
-    EntryHeader {
-        path: path.to_owned(),
-        kind,
-        mode,
-        uid: 0,
-        gid: 0,
-        mtime,
-        size: 0,
-        pax: Vec::new(),
-    }
-}
-
 /// Builds the layer for `packages` (in install order) on top of `base`.
 /// `dir` is where temporary files go (staging and the layer itself).
 pub fn build(
@@ -652,7 +639,7 @@ fn write_tar(
         .write(compressed, Compression::new(6));
     let mut tar = Sha256Writer::new(gz);
     for (path, e) in entries {
-        let mut h = header(path, e.kind.clone(), e.mode, mtime);
+        let mut h = EntryHeader::new(path, e.kind.clone(), e.mode, mtime);
         h.uid = e.uid;
         h.gid = e.gid;
         for (k, v) in &e.xattrs {

@@ -5,7 +5,7 @@
 //! Per image and architecture it records the source image's manifest
 //! digest and every added package (name, version, identity, repository),
 //! plus the resulting image's manifest digest once applied. The file is
-//! TOML, sorted, and rewritten only through [`write`] (atomically).
+//! TOML, sorted, and rewritten only through [`write`](fn@write) (atomically).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lock::LockedPackage;
+use crate::lock::{LockedPackage, LockedPlatform};
 
 /// The ref holding the applied state.
 pub const STATE_REF: &str = "refs/assembly/state";
@@ -48,6 +48,30 @@ pub struct PlatformState {
     pub image_digest: Option<String>,
     /// Added packages.
     pub packages: Vec<LockedPackage>,
+}
+
+/// The lock and the state record the same facts per architecture; they
+/// differ only in their file formats.
+impl From<LockedPlatform> for PlatformState {
+    fn from(p: LockedPlatform) -> Self {
+        PlatformState {
+            arch: p.arch,
+            source_digest: p.source_digest,
+            image_digest: p.image_digest,
+            packages: p.packages,
+        }
+    }
+}
+
+impl From<PlatformState> for LockedPlatform {
+    fn from(p: PlatformState) -> Self {
+        LockedPlatform {
+            arch: p.arch,
+            source_digest: p.source_digest,
+            image_digest: p.image_digest,
+            packages: p.packages,
+        }
+    }
 }
 
 /// The applied state of a repository.

@@ -45,6 +45,22 @@ pub struct EntryHeader {
     pub pax: Vec<(String, Vec<u8>)>,
 }
 
+impl EntryHeader {
+    /// A root-owned entry with no content or PAX records yet.
+    pub fn new(path: &str, kind: EntryKind, mode: u32, mtime: u64) -> EntryHeader {
+        EntryHeader {
+            path: path.to_owned(),
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime,
+            size: 0,
+            pax: Vec::new(),
+        }
+    }
+}
+
 /// Encodes one PAX record: `"<len> <key>=<value>\n"`, where `<len>` counts
 /// the whole record including its own digits.
 pub fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {

@@ -14,11 +14,8 @@ use cargo_assemble::oci::layout;
 use cargo_assemble::oci::rootfs::RootFs;
 use cargo_assemble::oci::ImageRef;
 
-fn corpus(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus")
-        .join(p)
-}
+mod common;
+use common::{corpus, text};
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart")
@@ -45,14 +42,6 @@ fn is_root() -> bool {
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.starts_with(b"0"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Every file under `dir` with its bytes.

@@ -1,13 +1,10 @@
 //! End-to-end tests of the `cargo-assemble` binary on the real corpus.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn corpus(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus")
-        .join(p)
-}
+mod common;
+use common::corpus;
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cargo-assemble"))
@@ -237,26 +234,29 @@ fn writer_round_trip_through_the_cli() {
     let repo = t.join("repo/x86_64");
     std::fs::create_dir_all(&repo).unwrap();
     let apk = repo.join("hello-1.0-r0.apk");
-    let o = run(&[
-        "package",
-        s(&t.join("root")),
-        "--name",
-        "hello",
-        "--pkgver",
-        "1.0-r0",
-        "--arch",
-        "x86_64",
-        "--description",
-        "says hello",
-        "--depend",
-        "busybox",
-        "--sign-key",
-        s(&t.join("test.rsa")),
-        "--mtime",
-        "1700000000",
-        "-o",
-        s(&apk),
-    ]);
+    let root = t.join("root");
+    let package = |extra: &[&str]| {
+        let mut args = vec![
+            "package",
+            s(&root),
+            "--name",
+            "hello",
+            "--pkgver",
+            "1.0-r0",
+            "--arch",
+            "x86_64",
+            "--description",
+            "says hello",
+            "--depend",
+            "busybox",
+            "--mtime",
+            "1700000000",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let key = t.join("test.rsa");
+    let o = package(&["--sign-key", s(&key), "-o", s(&apk)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let index = repo.join("APKINDEX.tar.gz");
     let o = run(&[
@@ -291,24 +291,7 @@ fn writer_round_trip_through_the_cli() {
 
     // Same inputs give the same bytes.
     let again = t.join("again.apk");
-    let o = run(&[
-        "package",
-        s(&t.join("root")),
-        "--name",
-        "hello",
-        "--pkgver",
-        "1.0-r0",
-        "--arch",
-        "x86_64",
-        "--description",
-        "says hello",
-        "--depend",
-        "busybox",
-        "--mtime",
-        "1700000000",
-        "-o",
-        s(&again),
-    ]);
+    let o = package(&["-o", s(&again)]);
     assert!(o.status.success());
     let a = std::fs::read(&apk).unwrap();
     let b = std::fs::read(&again).unwrap();

@@ -6,19 +6,15 @@
 //! files, so only resolution can be checked); `watch --once` runs
 //! validate then plan and exits with plan's code.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use cargo_assemble::config;
 
-const TEMPLATES: &[&str] = &["static", "alpine-base", "python", "node"];
+mod common;
+use common::{base_316, corpus, text};
 
-fn corpus(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus")
-        .join(p)
-}
+const TEMPLATES: &[&str] = &["static", "alpine-base", "python", "node"];
 
 fn quickstart(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -37,14 +33,6 @@ fn assemble(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run cargo-assemble")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn set(key: &str, value: &Path) -> String {
@@ -178,23 +166,6 @@ fn static_template_builds_on_the_quickstart_base_image() {
     assert!(o.status.success(), "{}", text(&o));
     let index = std::fs::read_to_string(out.join("index.json")).unwrap();
     assert!(index.contains("\"1.0\""), "{index}");
-}
-
-/// Extracts `lib/apk/db/installed` of the Alpine 3.16.9 minirootfs.
-fn base_316(dir: &Path) -> PathBuf {
-    let f = std::fs::File::open(corpus("rootfs/alpine-minirootfs-3.16.9-x86_64.tar.gz")).unwrap();
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
-    for e in ar.entries().unwrap() {
-        let mut e = e.unwrap();
-        if e.path().unwrap().ends_with("lib/apk/db/installed") {
-            let mut buf = Vec::new();
-            e.read_to_end(&mut buf).unwrap();
-            let out = dir.join("installed");
-            std::fs::write(&out, buf).unwrap();
-            return out;
-        }
-    }
-    panic!("no installed database in the minirootfs");
 }
 
 #[test]

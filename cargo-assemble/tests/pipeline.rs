@@ -422,4 +422,12 @@ fn validate_reports_every_problem() {
     );
     p.set_packages("[\"tool\"]");
     assert!(ok(&p.dir, &["validate"]).contains("valid"));
+    // A lock that no longer fits the declaration is named with the fix.
+    ok(&p.dir, &["apply", "--auto-approve"]);
+    assert!(ok(&p.dir, &["validate"]).contains("valid"));
+    p.set_packages("[\"tool\", \"extra\"]");
+    let o = run(&p.dir, &["validate"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("update assembly.lock"), "{err}");
 }

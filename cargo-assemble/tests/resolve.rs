@@ -1,15 +1,11 @@
 //! `cargo assemble resolve` on the real Alpine indexes, with and without an
 //! installed base (the Alpine 3.16.9 minirootfs database).
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn corpus(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus")
-        .join(p)
-}
+mod common;
+use common::{base_316, corpus};
 
 fn resolve(index: &str, arch: &str, installed: Option<&Path>, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-assemble"));
@@ -41,23 +37,6 @@ fn error_text(o: &Output) -> String {
         .filter(|l| !l.starts_with("warning:"))
         .map(|l| format!("{l}\n"))
         .collect()
-}
-
-/// Extracts `lib/apk/db/installed` of the Alpine 3.16.9 minirootfs.
-fn base_316(dir: &Path) -> PathBuf {
-    let f = std::fs::File::open(corpus("rootfs/alpine-minirootfs-3.16.9-x86_64.tar.gz")).unwrap();
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
-    for e in ar.entries().unwrap() {
-        let mut e = e.unwrap();
-        if e.path().unwrap().ends_with("lib/apk/db/installed") {
-            let mut buf = Vec::new();
-            e.read_to_end(&mut buf).unwrap();
-            let out = dir.join("installed");
-            std::fs::write(&out, buf).unwrap();
-            return out;
-        }
-    }
-    panic!("no installed database in the minirootfs");
 }
 
 const V317: &str = "apk/alpine-v3.17-main-aarch64";

@@ -221,17 +221,7 @@ mod tests {
 
     #[test]
     fn arch_mapping_round_trips() {
-        for a in [
-            "x86_64",
-            "aarch64",
-            "armv7",
-            "armhf",
-            "x86",
-            "ppc64le",
-            "s390x",
-            "riscv64",
-            "loongarch64",
-        ] {
+        for &a in crate::config::ARCHITECTURES {
             let (o, v) = oci_platform(a);
             assert_eq!(apk_arch(o, v), Some(a));
         }

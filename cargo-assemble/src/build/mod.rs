@@ -27,7 +27,7 @@ use crate::oci::{Descriptor, ImageRef, Platform, REF_NAME_ANNOTATION};
 use crate::package::PackageInfo;
 use crate::sbom;
 use crate::signature::{self, Keyring};
-use crate::solve::{self, ChangeKind, Db, Policy, Request, DEFAULT_TAG};
+use crate::solve::{self, ChangeKind, Db, PkgId, Policy, Request, DEFAULT_TAG};
 
 use image::{media, ConfigChange};
 
@@ -451,11 +451,7 @@ pub fn build(
         let empty = BTreeMap::new();
         let pins = options.pins.get(arch.as_str()).unwrap_or(&empty);
         if !pins.is_empty() {
-            let needed: Vec<&str> = solution
-                .changes
-                .iter()
-                .filter(|c| c.kind(&db) == ChangeKind::Install)
-                .filter_map(|c| c.new)
+            let needed: Vec<&str> = installs(&db, &solution)
                 .map(|p| db.name_str(db.packages[p].name))
                 .collect();
             let mut pinned = world.clone();
@@ -488,21 +484,14 @@ pub fn build(
                 Err(_) => {}
             }
         }
-        let adds: Vec<usize> = solution
-            .changes
-            .iter()
-            .filter(|c| c.kind(&db) == ChangeKind::Install)
-            .filter_map(|c| c.new)
-            .collect();
+        let adds: Vec<PkgId> = installs(&db, &solution).collect();
 
         let source_digest =
             platform_image.map_or_else(|| "scratch".to_owned(), |i| i.manifest.digest.clone());
         let mut locked_packages: Vec<crate::lock::LockedPackage> = Vec::new();
         for &p in &adds {
             let pkg = &db.packages[p];
-            let repo = (0..indexes.len())
-                .find(|&i| pkg.repos & (1 << i) != 0)
-                .unwrap_or(0);
+            let repo = first_repo(pkg.repos).unwrap_or(0);
             locked_packages.push(crate::lock::LockedPackage {
                 name: db.name_str(pkg.name).to_owned(),
                 version: pkg.version.to_owned(),
@@ -556,8 +545,8 @@ pub fn build(
         let mut requests = Vec::new();
         for &p in &adds {
             let pkg = &db.packages[p];
-            let repo = (0..indexes.len())
-                .find(|&i| pkg.repos & (1 << i) != 0)
+            let repo = first_repo(pkg.repos)
+                .filter(|&i| i < indexes.len())
                 .ok_or_else(|| {
                     BuildError::Repository(format!("{} is in no repository", db.pkg_label(p)))
                 })?;
@@ -802,6 +791,20 @@ fn solve_world<'a>(
         request.world.push((dep, DEFAULT_TAG));
     }
     solve::solve(db, &request)
+}
+
+/// The packages `solution` adds (as opposed to keeps, upgrades or removes).
+fn installs<'s>(db: &'s Db<'_>, solution: &'s solve::Solution) -> impl Iterator<Item = PkgId> + 's {
+    solution
+        .changes
+        .iter()
+        .filter(|c| c.kind(db) == ChangeKind::Install)
+        .filter_map(|c| c.new)
+}
+
+/// The first repository (lowest bit) of a [`solve::db::Package::repos`] mask.
+fn first_repo(repos: u64) -> Option<usize> {
+    (repos != 0).then(|| repos.trailing_zeros() as usize)
 }
 
 /// `a-1, b-2` for messages.

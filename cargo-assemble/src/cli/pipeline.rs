@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use cargo_assemble::build::{self, BuildOptions, BuildReport, Output};
 use cargo_assemble::config::{self, ImageSpec};
-use cargo_assemble::lock::{self, Lock, LockedPlatform};
+use cargo_assemble::lock::{self, Lock};
 use cargo_assemble::plan::{self, Plan};
 use cargo_assemble::state::{self, AppliedState, ImageState, PlatformState};
 use miette::{miette, IntoDiagnostic, Result};
@@ -137,25 +137,31 @@ fn default_output(image: &ImageSpec) -> Output {
     Output::Layout(PathBuf::from("target/assemble").join(&image.name))
 }
 
-/// The state an image will have once applied.
-fn image_state(image: &ImageSpec, report: &BuildReport) -> ImageState {
+/// The declared parts of `image` with the given per-architecture facts.
+fn declared_state(image: &ImageSpec, platforms: Vec<PlatformState>) -> ImageState {
     ImageState {
         name: image.name.clone(),
         source: image.source.clone(),
         tags: image.tags.clone(),
         annotations: image.annotations.clone(),
         environment: image.environment.clone(),
-        platforms: report
-            .platforms
-            .iter()
-            .map(|p| PlatformState {
-                arch: p.arch.clone(),
-                source_digest: p.source_digest.clone(),
-                image_digest: (!p.manifest_digest.is_empty()).then(|| p.manifest_digest.clone()),
-                packages: p.packages.clone(),
-            })
-            .collect(),
+        platforms,
     }
+}
+
+/// The state an image will have once applied.
+fn image_state(image: &ImageSpec, report: &BuildReport) -> ImageState {
+    let platforms = report
+        .platforms
+        .iter()
+        .map(|p| PlatformState {
+            arch: p.arch.clone(),
+            source_digest: p.source_digest.clone(),
+            image_digest: (!p.manifest_digest.is_empty()).then(|| p.manifest_digest.clone()),
+            packages: p.packages.clone(),
+        })
+        .collect();
+    declared_state(image, platforms)
 }
 
 /// The desired state of every image of the declaration.
@@ -195,23 +201,12 @@ fn state_at(decl: &Path, rev: &str) -> Result<Vec<ImageState>> {
                 .map(|l| {
                     l.platforms
                         .iter()
-                        .map(|p| PlatformState {
-                            arch: p.arch.clone(),
-                            source_digest: p.source_digest.clone(),
-                            image_digest: p.image_digest.clone(),
-                            packages: p.packages.clone(),
-                        })
+                        .cloned()
+                        .map(PlatformState::from)
                         .collect()
                 })
                 .unwrap_or_default();
-            ImageState {
-                name: i.name.clone(),
-                source: i.source.clone(),
-                tags: i.tags.clone(),
-                annotations: i.annotations.clone(),
-                environment: i.environment.clone(),
-                platforms,
-            }
+            declared_state(i, platforms)
         })
         .collect())
 }
@@ -344,19 +339,12 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
         for w in &report.warnings {
             eprintln!("warning: {w}");
         }
-        for p in &report.platforms {
-            lock.set_platform(
-                &image.name,
-                LockedPlatform {
-                    arch: p.arch.clone(),
-                    source_digest: p.source_digest.clone(),
-                    image_digest: Some(p.manifest_digest.clone()),
-                    packages: p.packages.clone(),
-                },
-            );
+        let applied = image_state(image, &report);
+        for p in &applied.platforms {
+            lock.set_platform(&image.name, p.clone().into());
         }
         println!("built {} → {}", image.name, report.output.display());
-        state.images.push(image_state(image, &report));
+        state.images.push(applied);
     }
     let names: Vec<&str> = images.iter().map(|i| i.name.as_str()).collect();
     lock.retain_images(&names);
@@ -433,39 +421,38 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode> {
         offline: args.offline,
     };
     for image in &images {
-        match dry_run(image, &lock, &resolution, false) {
-            Ok(_) => {
-                let has_lock = lock.images.iter().any(|l| l.name == image.name);
-                if has_lock {
-                    if let Err(e) = dry_run(image, &lock, &resolution, true) {
-                        errors.push(
-                            image.name_span.clone(),
-                            format!("image '{}': {e}", image.name),
-                            Some(
-                                "run `cargo assemble apply` (or build) to update assembly.lock"
-                                    .into(),
-                            ),
-                        );
-                    }
-                }
+        // The usual case, a valid declaration, costs one resolution; only a
+        // failure is resolved again without the lock to tell a stale lock
+        // from a declaration that cannot resolve at all.
+        let has_lock = lock.images.iter().any(|l| l.name == image.name);
+        let Err(first) = dry_run(image, &lock, &resolution, has_lock) else {
+            continue;
+        };
+        let e = match has_lock.then(|| dry_run(image, &lock, &resolution, false)) {
+            Some(Ok(_)) => {
+                errors.push(
+                    image.name_span.clone(),
+                    format!("image '{}': {first}", image.name),
+                    Some("run `cargo assemble apply` (or build) to update assembly.lock".into()),
+                );
+                continue;
             }
-            Err(e) => {
-                let message = e.to_string();
-                // Point at the package the explanation names, else at the image.
-                let span = image
-                    .packages
-                    .iter()
-                    .zip(&image.package_spans)
-                    .find(|(p, _)| {
-                        let name = p.split(['<', '>', '=', '~', '@']).next().unwrap_or(p);
-                        message.contains(&format!("  {name} ("))
-                            || message.contains(&format!("  {name}-"))
-                    })
-                    .map(|(_, s)| s.clone())
-                    .unwrap_or_else(|| image.name_span.clone());
-                errors.push(span, format!("image '{}': {message}", image.name), None);
-            }
-        }
+            Some(Err(e)) => e,
+            None => first,
+        };
+        let message = e.to_string();
+        // Point at the package the explanation names, else at the image.
+        let span = image
+            .packages
+            .iter()
+            .zip(&image.package_spans)
+            .find(|(p, _)| {
+                let name = p.split(['<', '>', '=', '~', '@']).next().unwrap_or(p);
+                message.contains(&format!("  {name} (")) || message.contains(&format!("  {name}-"))
+            })
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| image.name_span.clone());
+        errors.push(span, format!("image '{}': {message}", image.name), None);
     }
     if errors.is_empty() {
         println!("{}: valid", decl.display());

@@ -9,7 +9,6 @@
 //! ends inside a header or an entry is an error.
 
 use std::fmt;
-use std::io::{self, Write};
 
 use crate::checksum::Checksum;
 
@@ -589,11 +588,6 @@ impl ScriptsTar {
         out.extend_from_slice(&self.trailer);
         out
     }
-
-    /// Writes the file's bytes to `w`.
-    pub fn write_to(&self, mut w: impl Write) -> io::Result<()> {
-        w.write_all(&self.write())
-    }
 }
 
 #[cfg(test)]
@@ -614,9 +608,6 @@ mod tests {
         let tar = ScriptsTar::parse(ALPINE, "scripts.tar").unwrap();
         assert_eq!(tar.entries().len(), 7);
         assert_eq!(tar.write(), ALPINE);
-        let mut sink = Vec::new();
-        tar.write_to(&mut sink).unwrap();
-        assert_eq!(sink, ALPINE);
     }
 
     #[test]

@@ -6,8 +6,6 @@
 //! read the same. Lines are kept verbatim so an unchanged file is written
 //! back byte for byte.
 
-use std::io::{self, Write};
-
 use crate::checksum::{Checksum, InvalidChecksum};
 use crate::index::text::lines;
 
@@ -180,11 +178,6 @@ impl Triggers {
             out.push(b'\n');
         }
         out
-    }
-
-    /// Writes the file's bytes to `w`.
-    pub fn write_to(&self, mut w: impl Write) -> io::Result<()> {
-        w.write_all(&self.write())
     }
 }
 

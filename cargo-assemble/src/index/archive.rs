@@ -253,16 +253,8 @@ fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
 /// member of every signed APK v2 file.
 pub(crate) fn signature_member(entry: &SignatureEntry, mtime: u64) -> io::Result<Vec<u8>> {
     let mut tar = Vec::new();
-    let header = EntryHeader {
-        path: format!(".SIGN.{}.{}", entry.algorithm.type_name(), entry.key_name),
-        kind: EntryKind::File,
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        mtime,
-        size: 0,
-        pax: Vec::new(),
-    };
+    let path = format!(".SIGN.{}.{}", entry.algorithm.type_name(), entry.key_name);
+    let header = EntryHeader::new(&path, EntryKind::File, 0o644, mtime);
     tarball::write_file(&mut tar, &header, &entry.signature)?;
     gzip(&tar)
 }
@@ -278,16 +270,7 @@ pub fn write<'a>(
 ) -> Result<(), WriteError> {
     let text = super::text::write(infos);
     let mut tar = Vec::new();
-    let file = |path: &str| EntryHeader {
-        path: path.to_owned(),
-        kind: EntryKind::File,
-        mode: 0o644,
-        uid: 0,
-        gid: 0,
-        mtime,
-        size: 0,
-        pax: Vec::new(),
-    };
+    let file = |path: &str| EntryHeader::new(path, EntryKind::File, 0o644, mtime);
     tarball::write_file(&mut tar, &file("DESCRIPTION"), description.as_bytes())?;
     tarball::write_file(&mut tar, &file("APKINDEX"), text.as_bytes())?;
     tarball::write_end(&mut tar)?;

@@ -6,14 +6,14 @@
 //! * `mod.rs` (this file) — the vocabulary shared by all of them: the
 //!   [`Descriptor`], [`Platform`] and [`Digest`] types, media-type
 //!   constants and the one error type, [`OciError`].
-//! * [`reference`] — parsing the user's image reference
+//! * [`reference`](mod@reference) — parsing the user's image reference
 //!   (`oci:PATH[:REF]`, `oci-archive:FILE[:REF]`, `scratch`).
 //! * [`layout`] — opening a layout directory or archive, selecting the
 //!   platform images, and streaming blobs with digest/size verification.
 //! * [`rootfs`] — merging an image's layers (whiteouts, opaque
 //!   directories, symlinked parents, hard links) into the effective tree and
 //!   capturing the few small files we need (the APK database).
-//! * [`write`] — producing a new layout atomically and packing a finished
+//! * [`write`](mod@write) — producing a new layout atomically and packing a finished
 //!   layout into a deterministic `oci-archive` tar.
 //!
 //! The module never prints; every failure is an [`OciError`] naming the

@@ -61,16 +61,7 @@ fn write_data(root: &Path, mtime: u64, out: &mut impl Write) -> io::Result<u64> 
         let path = rel
             .to_str()
             .ok_or_else(|| io::Error::other(format!("{} is not UTF-8", rel.display())))?;
-        let mut header = EntryHeader {
-            path: path.to_owned(),
-            kind: EntryKind::Directory,
-            mode: permissions(&meta),
-            uid: 0,
-            gid: 0,
-            mtime,
-            size: 0,
-            pax: Vec::new(),
-        };
+        let mut header = EntryHeader::new(path, EntryKind::Directory, permissions(&meta), mtime);
         if meta.file_type().is_symlink() {
             let target = fs::read_link(&full)?;
             let target = target
@@ -167,16 +158,7 @@ pub fn build(
     meta.size = None;
 
     let mut control_tar = Vec::new();
-    let file = |path: &str, mode: u32| EntryHeader {
-        path: path.to_owned(),
-        kind: EntryKind::File,
-        mode,
-        uid: 0,
-        gid: 0,
-        mtime,
-        size: 0,
-        pax: Vec::new(),
-    };
+    let file = |path: &str, mode: u32| EntryHeader::new(path, EntryKind::File, mode, mtime);
     tarball::write_file(
         &mut control_tar,
         &file(".PKGINFO", 0o644),

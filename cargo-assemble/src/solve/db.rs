@@ -155,6 +155,17 @@ pub enum DbError {
 }
 
 impl<'a> Db<'a> {
+    /// Bit masks of the repositories that are available and of those that
+    /// are caches, in the layout of [`Package::repos`].
+    pub fn repo_masks(&self) -> (u64, u64) {
+        let mask = |keep: fn(&Repo) -> bool| {
+            (self.repos.iter().enumerate())
+                .filter(|(_, r)| keep(r))
+                .fold(0u64, |m, (i, _)| m | 1 << i)
+        };
+        (mask(|r| r.available), mask(|r| r.cache))
+    }
+
     /// An empty universe accepting packages of `arches` (empty = any arch).
     pub fn new(arches: &[&str]) -> Self {
         Db {

@@ -139,16 +139,7 @@ pub(crate) fn dep_provided(
 
 impl<'d, 'a> Engine<'d, 'a> {
     pub fn new(db: &'d Db<'a>, req: &Request<'a>) -> Self {
-        let mut available_repos = 0u64;
-        let mut cache_repos = 0u64;
-        for (i, r) in db.repos.iter().enumerate() {
-            if r.available {
-                available_repos |= 1 << i;
-            }
-            if r.cache {
-                cache_repos |= 1 << i;
-            }
-        }
+        let (available_repos, cache_repos) = db.repo_masks();
         let mut e = Engine {
             db,
             names: vec![NameState::default(); db.names.len()],

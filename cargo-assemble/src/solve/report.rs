@@ -373,15 +373,7 @@ pub(crate) fn analyze_errors<'a>(
             }
         }
     }
-    let (mut available_repos, mut cache_repos) = (0u64, 0u64);
-    for (i, r) in db.repos.iter().enumerate() {
-        if r.available {
-            available_repos |= 1 << i;
-        }
-        if r.cache {
-            cache_repos |= 1 << i;
-        }
-    }
+    let (available_repos, cache_repos) = db.repo_masks();
     let mut a = Analyzer {
         db,
         world,
