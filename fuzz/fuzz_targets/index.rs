@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use cargo_assemble::database::InstalledDb;
-use cargo_assemble::index::archive::{self, Trust};
-use cargo_assemble::index::text::{self, Strictness};
-use cargo_assemble::signature::Keyring;
+use apk::database::InstalledDb;
+use apk::index::archive::{self, Trust};
+use apk::index::text::{self, Strictness};
+use apk::signature::Keyring;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use cargo_assemble::package::read::{self, ReadOptions, SignatureCheck, VerifyOnly};
-use cargo_assemble::signature::Keyring;
+use apk::package::read::{self, ReadOptions, SignatureCheck, VerifyOnly};
+use apk::signature::Keyring;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

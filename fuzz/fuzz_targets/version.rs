@@ -3,8 +3,8 @@
 
 use std::cmp::Ordering;
 
-use cargo_assemble::dependency::{Context, Dependency};
-use cargo_assemble::version;
+use apk::dependency::{Context, Dependency};
+use apk::version;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

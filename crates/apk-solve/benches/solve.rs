@@ -1,0 +1,69 @@
+//! Resolution on the real Alpine v3.17 aarch64 index: building the package
+//! universe from parsed records, and solving worlds of 1 to 200 packages.
+
+use std::path::PathBuf;
+
+use apk::dependency::{Context, Dependency};
+use apk::index::archive::{self, Trust};
+use apk::index::text::{self, Strictness, Validation};
+use apk::signature::Keyring;
+use apk_solve::{self as solve, Db, Request, DEFAULT_TAG};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn corpus(p: &str) -> PathBuf {
+    testkit::corpus(p)
+}
+
+fn bench(c: &mut Criterion) {
+    let keys = Keyring::load(&[corpus("apk/keys/alpine")]).expect("keys");
+    let a = archive::read_file(
+        &corpus("apk/alpine-v3.17-main-aarch64/APKINDEX.tar.gz"),
+        &keys,
+        Trust::Verify,
+    )
+    .expect("index");
+    let idx = text::parse_with(
+        &a.text,
+        "APKINDEX",
+        Strictness::Lenient,
+        Validation::Deferred,
+    )
+    .expect("parse");
+    let build = || {
+        let mut db = Db::new(&["aarch64", "noarch"]);
+        db.add_repository("alpine", None, true, false, idx.records.iter())
+            .expect("repo");
+        db.finish();
+        db
+    };
+    c.bench_function("db/alpine-v3.17-aarch64", |b| {
+        b.iter(|| build().packages.len())
+    });
+
+    let list = std::fs::read_to_string(
+        testkit::workspace_root().join("benches/worlds/alpine-v3.17-aarch64-200.txt"),
+    )
+    .expect("world list");
+    let worlds: Vec<(&str, Vec<&str>)> = vec![
+        ("busybox", vec!["busybox"]),
+        (
+            "build-base git openssh curl",
+            vec!["build-base", "git", "openssh", "curl"],
+        ),
+        ("200 packages", list.split_whitespace().collect()),
+    ];
+    for (label, names) in worlds {
+        let mut db = build();
+        let mut request = Request::default();
+        for n in &names {
+            let atom = Dependency::parse(n, Context::World).expect("atom");
+            request.world.push((db.world_dep(atom), DEFAULT_TAG));
+        }
+        c.bench_function(&format!("solve/{label}"), |b| {
+            b.iter(|| solve::solve(&db, &request).expect("solvable").changes.len())
+        });
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

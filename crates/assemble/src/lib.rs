@@ -1,0 +1,14 @@
+//! The cargo-assemble engine: the declaration (`assembly.toml`), the lock,
+//! the applied state, plans, the layer an image build adds, SBOMs, and the
+//! build that ties them to the `apk`, `apk-solve`, `apk-repo` and
+//! `oci-image` crates.
+//!
+//! The library never prints: callers render its reports and errors.
+
+pub mod build;
+pub mod config;
+pub mod layer;
+pub mod lock;
+pub mod plan;
+pub mod sbom;
+pub mod state;

@@ -1,0 +1,65 @@
+//! Test support shared by every crate of the workspace.
+//!
+//! Tests must compile on a fresh checkout without anything outside the
+//! repository, so nothing here embeds the shared corpus: [`corpus`] finds it
+//! at run time and, when it is missing, fails with the path it looked for
+//! and the variable that overrides it.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// The variable that points the tests at the shared corpus.
+pub const CORPUS_VAR: &str = "CARGO_ASSEMBLE_CORPUS";
+
+/// The root of the workspace (the directory holding the top `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+/// The shared corpus directory: `$CARGO_ASSEMBLE_CORPUS`, else
+/// `../shared/corpus` next to the checkout.
+pub fn corpus_dir() -> PathBuf {
+    match std::env::var_os(CORPUS_VAR) {
+        Some(p) => PathBuf::from(p),
+        None => workspace_root().join("../shared/corpus"),
+    }
+}
+
+/// A path inside the shared corpus. Panics with a message naming the
+/// missing path and [`CORPUS_VAR`] when it does not exist, so a test that
+/// needs real upstream data says what it needs.
+pub fn corpus(rel: &str) -> PathBuf {
+    let path = corpus_dir().join(rel);
+    if !path.exists() {
+        panic!(
+            "this test needs the shared corpus file {} (missing); \
+             set {CORPUS_VAR} to the corpus directory (default: ../shared/corpus next to the checkout)",
+            path.display()
+        );
+    }
+    path
+}
+
+/// Reads a corpus file as text (see [`corpus`]).
+pub fn corpus_text(rel: &str) -> String {
+    let p = corpus(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
+}
+
+/// Reads a corpus file as bytes (see [`corpus`]).
+pub fn corpus_bytes(rel: &str) -> Vec<u8> {
+    let p = corpus(rel);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
+}
+
+/// Standard output followed by standard error, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}

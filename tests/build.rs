@@ -1,0 +1,642 @@
+//! End-to-end image builds: the quickstart, the real Alpine image plus
+//! repo-small packages, the two-architecture apko image, SBOM validation,
+//! reproducibility, and failures that must leave earlier output untouched.
+//! Real tools read our output: skopeo, umoci, chroot + the image's own
+//! busybox and apk-tools, pyspdxtools (each check is skipped with a note
+//! when the tool is missing or we are not root).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use oci_image::layout;
+use oci_image::rootfs::RootFs;
+use oci_image::ImageRef;
+
+mod common;
+use common::{corpus, text};
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart")
+}
+
+fn assemble(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cargo-assemble"))
+        .current_dir(dir)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .args(args)
+        .output()
+        .expect("run cargo-assemble")
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"))
+}
+
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The installed packages (names) of each platform of a built layout.
+fn installed_names(layout_dir: &Path, tag: &str) -> Vec<(String, Vec<String>)> {
+    let source = layout::open(&ImageRef::Layout {
+        path: layout_dir.to_owned(),
+        reference: Some(tag.to_owned()),
+    })
+    .unwrap();
+    source
+        .images()
+        .iter()
+        .map(|img| {
+            let (fs, files) =
+                RootFs::scan(&source, img, &|p| p.ends_with("apk/db/installed")).unwrap();
+            let path = fs.resolve("lib/apk/db/installed").unwrap();
+            let db = apk::database::InstalledDb::from_bytes(&files[&path], "installed")
+                .unwrap();
+            let names = db
+                .records
+                .iter()
+                .map(|r| r.info().name.to_string())
+                .collect();
+            (img.platform.architecture.clone(), names)
+        })
+        .collect()
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn repo_small_assembly(dir: &Path, source: &str, packages: &[&str]) {
+    let list: Vec<String> = packages.iter().map(|p| format!("\"{p}\"")).collect();
+    write(
+        &dir.join("assembly.toml"),
+        &format!(
+            "[image]\nname = \"img\"\nsource = \"{source}\"\npackages = [{}]\nrepositories = [\"{}\"]\nkeyring = [\"{}\"]\n",
+            list.join(", "),
+            corpus("apk/repo-small/packages").display(),
+            corpus("apk/repo-small/melange.rsa.pub").display()
+        ),
+    );
+}
+
+#[test]
+fn quickstart_builds_and_its_binary_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("qs");
+    let o = assemble(
+        &example(),
+        &[
+            "build",
+            "--output",
+            &format!("oci:{}", out.display()),
+            "--json",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let added = &report[0]["report"]["platforms"][0]["added"];
+    assert_eq!(added.as_array().unwrap().len(), 4, "{report}");
+    if have("umoci") && is_root() {
+        let unpacked = tmp.path().join("bundle");
+        let u = Command::new("umoci")
+            .args(["unpack", "--image"])
+            .arg(format!("{}:latest", out.display()))
+            .arg(&unpacked)
+            .output()
+            .unwrap();
+        assert!(u.status.success(), "{}", text(&u));
+        let run = Command::new("chroot")
+            .arg(unpacked.join("rootfs"))
+            .arg("/usr/bin/hello-static")
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&run.stdout),
+            "Hello from a package built by cargo-assemble!\n"
+        );
+    } else {
+        eprintln!("note: umoci missing or not root; skipped running the binary");
+    }
+}
+
+#[test]
+fn alpine_image_plus_repo_small() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = format!(
+        "oci:{}:alpine-3.16.9",
+        corpus("images/alpine-3.16.9-x86_64").display()
+    );
+    repo_small_assembly(tmp.path(), &source, &["custom-ca-certs-1", "replayout"]);
+    let o = assemble(tmp.path(), &["build"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("etc/os-release"),
+        "warns about the unowned base file: {}",
+        text(&o)
+    );
+    let out = tmp.path().join("target/assemble/img");
+    let names = installed_names(&out, "latest");
+    assert_eq!(names.len(), 1);
+    assert_eq!(names[0].1.len(), 17, "{:?}", names[0].1);
+    assert_eq!(
+        &names[0].1[14..],
+        ["custom-ca-certs-1", "pretend-baselayout", "replayout"]
+    );
+
+    if have("skopeo") {
+        let s = Command::new("skopeo")
+            .arg("inspect")
+            .arg(format!("oci:{}:latest", out.display()))
+            .output()
+            .unwrap();
+        assert!(s.status.success(), "{}", text(&s));
+    }
+    if !(have("umoci") && is_root()) {
+        eprintln!("note: umoci missing or not root; skipped unpack checks");
+        return;
+    }
+    let bundle = tmp.path().join("bundle");
+    let u = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:latest", out.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(u.status.success(), "{}", text(&u));
+    let rootfs = bundle.join("rootfs");
+    assert!(std::fs::read_to_string(rootfs.join("etc/os-release"))
+        .unwrap()
+        .contains("ID=replaces"));
+    let cat = Command::new("chroot")
+        .arg(&rootfs)
+        .args([
+            "/bin/busybox",
+            "cat",
+            "/usr/local/share/ca-certificates/cert-a.crt",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&cat.stdout).contains("BEGIN CERTIFICATE"),
+        "{}",
+        text(&cat)
+    );
+    let info = Command::new("chroot")
+        .arg(&rootfs)
+        .args([
+            "/sbin/apk",
+            "info",
+            "-e",
+            "custom-ca-certs-1",
+            "replayout",
+            "pretend-baselayout",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&info.stdout).lines().count(),
+        3,
+        "{}",
+        text(&info)
+    );
+    let audit = Command::new("chroot")
+        .arg(&rootfs)
+        .args(["/sbin/apk", "audit"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&audit.stdout);
+    for added in [
+        "usr/local/share/ca-certificates",
+        "etc/os-release",
+        "var/lib/db/sbom",
+    ] {
+        assert!(
+            !report.contains(added),
+            "apk audit reports {added}: {report}"
+        );
+    }
+}
+
+#[test]
+fn two_architecture_base_keeps_every_base_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = format!("oci:{}", corpus("apk/repo-small/base_image").display());
+    repo_small_assembly(tmp.path(), &source, &["replayout"]);
+    let o = assemble(tmp.path(), &["build"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = tmp.path().join("target/assemble/img");
+    let built = installed_names(&out, "latest");
+    assert_eq!(built.len(), 2);
+    for (arch, names) in built {
+        for want in ["pretend-baselayout", "package-x", "package-y", "replayout"] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "{arch}: {want} missing from {names:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn sbom_validates_and_names_every_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("qs");
+    let o = assemble(
+        &example(),
+        &[
+            "build",
+            "--output",
+            &format!("oci:{}", out.display()),
+            "--quiet",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let sbom_path = tmp.path().join("qs.spdx.json");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&sbom_path).unwrap()).unwrap();
+    let names: Vec<&str> = doc["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for want in [
+        "acme-baselayout",
+        "hello-static",
+        "hello-greeting-data",
+        "acme-motd",
+        "acme-ca-cert",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    // The same document is attached in the layout as an artifact of the image.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    let artifact = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["artifactType"] == "application/spdx+json")
+        .unwrap();
+    let digest = artifact["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("blobs/sha256").join(digest)).unwrap())
+            .unwrap();
+    assert!(manifest["subject"]["digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    if have("pyspdxtools") {
+        let v = Command::new("pyspdxtools")
+            .arg("-i")
+            .arg(&sbom_path)
+            .output()
+            .unwrap();
+        assert!(v.status.success() && v.stdout.is_empty(), "{}", text(&v));
+    } else {
+        eprintln!("note: pyspdxtools missing; skipped SPDX validation");
+    }
+}
+
+#[test]
+fn builds_are_reproducible_across_directories_and_time() {
+    let digests: Vec<String> = (0..2)
+        .map(|i| {
+            let tmp = tempfile::tempdir().unwrap();
+            let copy = tmp.path().join(format!("project-{i}"));
+            let cp = Command::new("cp")
+                .arg("-r")
+                .arg(example())
+                .arg(&copy)
+                .status()
+                .unwrap();
+            assert!(cp.success());
+            if i == 1 {
+                std::thread::sleep(std::time::Duration::from_millis(1100));
+            }
+            let o = assemble(&copy, &["build", "--json"]);
+            assert!(o.status.success(), "{}", text(&o));
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            v[0]["report"]["digest"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(digests[0], digests[1]);
+}
+
+/// A project whose build fails: `prepare` breaks a good project in `dir`.
+fn failing_build_keeps_earlier_output(prepare: impl FnOnce(&Path), culprit: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("p");
+    let cp = Command::new("cp")
+        .arg("-r")
+        .arg(example())
+        .arg(&project)
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let o = assemble(&project, &["build"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out_parent = project.join("target/assemble");
+    let before = snapshot(&out_parent);
+    prepare(&project);
+    let o = assemble(&project, &["build"]);
+    assert_ne!(o.status.code(), Some(0), "the broken build succeeded");
+    let err = text(&o);
+    assert!(
+        err.contains(culprit),
+        "error does not name '{culprit}': {err}"
+    );
+    assert_eq!(
+        snapshot(&out_parent),
+        before,
+        "earlier output changed or temporary files left behind"
+    );
+}
+
+/// Rewrites the quickstart's assembly.toml.
+fn edit_assembly(project: &Path, from: &str, to: &str) {
+    let p = project.join("assembly.toml");
+    let t = std::fs::read_to_string(&p).unwrap();
+    assert!(t.contains(from));
+    std::fs::write(&p, t.replace(from, to)).unwrap();
+}
+
+#[test]
+fn corrupted_package_fails_cleanly() {
+    failing_build_keeps_earlier_output(
+        |p| {
+            let apk = p.join("repo/x86_64/acme-motd-2.1-r3.apk");
+            let mut b = std::fs::read(&apk).unwrap();
+            let n = b.len() - 40;
+            b[n] ^= 0x55;
+            std::fs::write(&apk, b).unwrap();
+        },
+        "acme-motd",
+    );
+}
+
+#[test]
+fn unknown_key_fails_cleanly() {
+    // The repository's index is re-signed by a key nobody trusts.
+    failing_build_keeps_earlier_output(
+        |p| {
+            let o = assemble(
+                p,
+                &[
+                    "keygen",
+                    "stranger",
+                    "-d",
+                    p.to_str().unwrap(),
+                    "--bits",
+                    "2048",
+                ],
+            );
+            assert!(o.status.success(), "{}", text(&o));
+            let repo = p.join("repo/x86_64");
+            let apks: Vec<String> = std::fs::read_dir(&repo)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|f| f.extension().is_some_and(|x| x == "apk"))
+                .map(|f| f.to_string_lossy().into_owned())
+                .collect();
+            let mut args = vec!["index".to_owned()];
+            args.extend(apks);
+            args.extend([
+                "-o".into(),
+                repo.join("APKINDEX.tar.gz").to_string_lossy().into_owned(),
+            ]);
+            args.extend([
+                "--sign-key".into(),
+                p.join("stranger.rsa").to_string_lossy().into_owned(),
+            ]);
+            let o = assemble(p, &args.iter().map(String::as_str).collect::<Vec<_>>());
+            assert!(o.status.success(), "{}", text(&o));
+        },
+        "stranger.rsa.pub",
+    );
+}
+
+#[test]
+fn unknown_package_fails_cleanly() {
+    failing_build_keeps_earlier_output(
+        |p| edit_assembly(p, "\"acme-motd\"", "\"acme-motd\", \"no-such-pkg\""),
+        "no-such-pkg",
+    );
+}
+
+#[test]
+fn bad_assembly_fails_cleanly() {
+    failing_build_keeps_earlier_output(
+        |p| edit_assembly(p, "packages = [", "pakages = ["),
+        "pakages",
+    );
+}
+
+#[test]
+fn file_conflict_fails_cleanly() {
+    // A package that writes etc/os-release, which acme-baselayout owns.
+    failing_build_keeps_earlier_output(
+        |p| {
+            let root = p.join("conflict-root/etc");
+            std::fs::create_dir_all(&root).unwrap();
+            std::fs::write(root.join("os-release"), "ID=other\n").unwrap();
+            let key_dir = p.join("newkey");
+            std::fs::create_dir_all(&key_dir).unwrap();
+            let run = |args: &[&str]| {
+                let o = assemble(p, args);
+                assert!(o.status.success(), "{}", text(&o));
+            };
+            run(&[
+                "keygen",
+                "conflict",
+                "-d",
+                key_dir.to_str().unwrap(),
+                "--bits",
+                "2048",
+            ]);
+            let repo = p.join("repo2/x86_64");
+            std::fs::create_dir_all(&repo).unwrap();
+            let apk = repo.join("other-release-1-r0.apk");
+            let key = key_dir.join("conflict.rsa");
+            run(&[
+                "package",
+                "conflict-root",
+                "--name",
+                "other-release",
+                "--pkgver",
+                "1-r0",
+                "--arch",
+                "x86_64",
+                "--sign-key",
+                key.to_str().unwrap(),
+                "-o",
+                apk.to_str().unwrap(),
+            ]);
+            run(&[
+                "index",
+                apk.to_str().unwrap(),
+                "-o",
+                repo.join("APKINDEX.tar.gz").to_str().unwrap(),
+                "--sign-key",
+                key.to_str().unwrap(),
+            ]);
+            edit_assembly(
+                p,
+                "repositories = [\"./repo\"]",
+                "repositories = [\"./repo\", \"./repo2\"]",
+            );
+            edit_assembly(
+                p,
+                "keyring = [\"keys/quickstart.rsa.pub\"]",
+                "keyring = [\"keys/quickstart.rsa.pub\", \"newkey/conflict.rsa.pub\"]",
+            );
+            edit_assembly(p, "\"acme-motd\"", "\"acme-motd\", \"other-release\"");
+        },
+        "etc/os-release",
+    );
+}
+
+/// Builds a signed repository holding one package whose data tar is made
+/// by hand, so it can contain what our writer never writes.
+/// A hand-made data tar entry: path, type, content, link target.
+type RawEntry<'a> = (&'a str, tar::EntryType, &'a [u8], &'a str);
+
+fn hostile_repo(dir: &Path, entries: &[RawEntry<'_>]) -> PathBuf {
+    use apk::index::archive;
+    use apk::package::{write_pkginfo, PackageInfo};
+    use apk::signature::SigningKey;
+    use flate2::write::GzEncoder;
+    use sha2::{Digest, Sha256};
+
+    let gz = |data: &[u8]| {
+        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let mut data = Vec::new();
+    for (path, kind, content, link) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(*kind);
+        h.set_size(content.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        let name = path.as_bytes();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        if !link.is_empty() {
+            h.set_link_name(link).unwrap();
+        }
+        h.set_cksum();
+        data.extend_from_slice(h.as_bytes());
+        data.extend_from_slice(content);
+        data.extend(std::iter::repeat_n(0u8, (512 - content.len() % 512) % 512));
+    }
+    data.extend([0u8; 1024]);
+    let data_gz = gz(&data);
+    let info = PackageInfo {
+        name: "hostile".into(),
+        version: "1-r0".into(),
+        arch: "x86_64".into(),
+        datahash: Some(Sha256::digest(&data_gz).into()),
+        ..Default::default()
+    };
+    let pkginfo = write_pkginfo(&info);
+    let mut control = Vec::new();
+    let mut h = tar::Header::new_gnu();
+    h.set_path(".PKGINFO").unwrap();
+    h.set_size(pkginfo.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    control.extend_from_slice(h.as_bytes());
+    control.extend_from_slice(pkginfo.as_bytes());
+    control.extend(std::iter::repeat_n(0u8, (512 - pkginfo.len() % 512) % 512));
+    let control_gz = gz(&control);
+    let identity = apk::checksum::Checksum::Sha1(sha1::Sha1::digest(&control_gz).into());
+    let repo = dir.join("hrepo/x86_64");
+    std::fs::create_dir_all(&repo).unwrap();
+    let mut file = control_gz.clone();
+    file.extend_from_slice(&data_gz);
+    std::fs::write(repo.join("hostile-1-r0.apk"), &file).unwrap();
+    let key = SigningKey::generate("hostile.rsa.pub", 2048).unwrap();
+    std::fs::write(dir.join("hostile.rsa.pub"), key.public_pem().unwrap()).unwrap();
+    let record = PackageInfo {
+        checksum: Some(identity),
+        size: Some(file.len() as u64),
+        datahash: None,
+        ..info
+    };
+    let mut idx = Vec::new();
+    archive::write(&mut idx, [&record], "hostile", Some(&key), 0).unwrap();
+    std::fs::write(repo.join("APKINDEX.tar.gz"), idx).unwrap();
+    dir.join("hrepo")
+}
+
+#[test]
+fn hostile_tar_entries_are_refused() {
+    let cases: Vec<(&str, Vec<RawEntry<'_>>)> = vec![
+        ("..", vec![("../evil", tar::EntryType::Regular, b"x", "")]),
+        (
+            "absolute",
+            vec![("/etc/evil", tar::EntryType::Regular, b"x", "")],
+        ),
+        ("device", vec![("dev/null2", tar::EntryType::Char, b"", "")]),
+        (
+            "symlink",
+            vec![
+                ("escape", tar::EntryType::Symlink, b"", "/"),
+                ("escape/etc/evil", tar::EntryType::Regular, b"x", ""),
+            ],
+        ),
+    ];
+    for (label, entries) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = hostile_repo(tmp.path(), &entries);
+        write(
+            &tmp.path().join("assembly.toml"),
+            &format!(
+                "[image]\nname = \"h\"\nsource = \"scratch\"\narchitectures = [\"x86_64\"]\npackages = [\"hostile\"]\n\
+                 repositories = [\"{}\"]\nkeyring = [\"hostile.rsa.pub\"]\n",
+                repo.display()
+            ),
+        );
+        let o = assemble(tmp.path(), &["build"]);
+        assert_ne!(
+            o.status.code(),
+            Some(0),
+            "{label}: hostile package accepted"
+        );
+        assert!(text(&o).contains("hostile"), "{label}: {}", text(&o));
+        assert!(
+            !tmp.path().join("target/assemble/h").exists(),
+            "{label}: output written"
+        );
+    }
+}

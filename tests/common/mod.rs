@@ -1,0 +1,29 @@
+//! Helpers shared by the end-to-end tests: where the shared corpus lives,
+//! how to read a finished process, and the Alpine 3.16.9 base database.
+//! Each test binary uses a different subset, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+pub use testkit::corpus;
+#[allow(unused_imports)]
+pub use testkit::text;
+
+/// Extracts `lib/apk/db/installed` of the Alpine 3.16.9 minirootfs into
+/// `dir` and returns its path.
+pub fn base_316(dir: &Path) -> PathBuf {
+    let f = std::fs::File::open(corpus("rootfs/alpine-minirootfs-3.16.9-x86_64.tar.gz")).unwrap();
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.path().unwrap().ends_with("lib/apk/db/installed") {
+            let mut buf = Vec::new();
+            e.read_to_end(&mut buf).unwrap();
+            let out = dir.join("installed");
+            std::fs::write(&out, buf).unwrap();
+            return out;
+        }
+    }
+    panic!("no installed database in the minirootfs");
+}
