@@ -75,8 +75,7 @@ fn installed_names(layout_dir: &Path, tag: &str) -> Vec<(String, Vec<String>)> {
             let (fs, files) =
                 RootFs::scan(&source, img, &|p| p.ends_with("apk/db/installed")).unwrap();
             let path = fs.resolve("lib/apk/db/installed").unwrap();
-            let db = apk::database::InstalledDb::from_bytes(&files[&path], "installed")
-                .unwrap();
+            let db = apk::database::InstalledDb::from_bytes(&files[&path], "installed").unwrap();
             let names = db
                 .records
                 .iter()

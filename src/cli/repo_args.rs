@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use apk::index::text::{self, IndexText, Strictness};
 use apk::index::Trust;
-use apk_repo::repository::{self, LoadedIndex, Repository};
 use apk::signature::Keyring;
+use apk_repo::repository::{self, LoadedIndex, Repository};
 use miette::{IntoDiagnostic, Result};
 
 /// Where packages come from and who is trusted.

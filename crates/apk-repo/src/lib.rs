@@ -26,9 +26,9 @@ pub use auth::{AuthError, Credentials, Secret};
 pub use cache::{Cache, CacheError};
 pub use http::{HttpClient, HttpConfig, HttpError, RetryPolicy};
 
+use crate::repository::{Repository, RepositoryError};
 use apk::checksum::Checksum;
 use apk::package::read::PackageError;
-use crate::repository::{Repository, RepositoryError};
 use auth::redact_url;
 
 /// How a [`Fetcher`] works.

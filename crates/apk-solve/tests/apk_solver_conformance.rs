@@ -16,8 +16,8 @@ use apk::database::InstalledDb;
 use apk::dependency::{Constraint, Context, Dependency};
 use apk::index::text::{self, IndexText, Strictness};
 use apk::package::PackageInfo;
-use apk_solve::{self as solve, flags, ChangeKind, Db, NameId, Request, Solution, DEFAULT_TAG};
 use apk::version::Op;
+use apk_solve::{self as solve, flags, ChangeKind, Db, NameId, Request, Solution, DEFAULT_TAG};
 
 fn corpus_dir() -> PathBuf {
     match std::env::var_os("APK_SOLVER_CORPUS") {

@@ -1,4 +1,6 @@
-//! Reading APK v2 files member by member.
+//! The APK v2 container: files made of gzip members, the first of a signed
+//! file holding a `.SIGN.*` entry. Both the index and package readers and
+//! writers use this module, so neither depends on the other.
 //!
 //! Packages and signed indexes are several gzip members glued together.
 //! Signatures, identities and `datahash` cover the *raw* (compressed) bytes
@@ -7,13 +9,16 @@
 //! exactly the bytes the decoder consumes, and so tells where each member
 //! ends and what its raw bytes hash to — in one streaming pass.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, Read, Write};
 
 use flate2::bufread::GzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::signature::Digests;
+use crate::signature::{self, Digests, SignatureEntry};
+use assemble_io::tarball::{self, EntryHeader, EntryKind};
 
 /// Hashes of one member's raw bytes.
 #[derive(Default)]
@@ -142,6 +147,56 @@ pub fn check_magic(first: &[u8]) -> Result<(), &'static str> {
     } else {
         Err("not a gzip stream (APK v2 files start with 1f 8b)")
     }
+}
+
+/// Reads a `.SIGN.*` entry into `out` (unsupported types and oversized
+/// entries are skipped, as apk-tools does).
+pub fn collect_signature<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    name: &str,
+    out: &mut Vec<SignatureEntry>,
+) -> io::Result<()> {
+    let Some((algorithm, key)) = signature::parse_entry_name(name) else {
+        return Ok(());
+    };
+    if entry.size() > signature::MAX_SIGNATURE_SIZE {
+        return Ok(());
+    }
+    let mut sig = Vec::with_capacity(entry.size() as usize);
+    entry.read_to_end(&mut sig)?;
+    out.push(SignatureEntry {
+        algorithm,
+        key_name: key.to_owned(),
+        signature: sig,
+    });
+    Ok(())
+}
+
+/// Error from the writers.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// I/O error.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Sign(#[from] rsa::Error),
+}
+
+pub(crate) fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
+    let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+    gz.write_all(data)?;
+    gz.finish()
+}
+
+/// A cut tar (no end blocks) of one signature entry, gzipped: the first
+/// member of every signed APK v2 file.
+pub fn signature_member(entry: &SignatureEntry, mtime: u64) -> io::Result<Vec<u8>> {
+    let mut tar = Vec::new();
+    let path = format!(".SIGN.{}.{}", entry.algorithm.type_name(), entry.key_name);
+    let header = EntryHeader::new(&path, EntryKind::File, 0o644, mtime);
+    tarball::write_file(&mut tar, &header, &entry.signature)?;
+    gzip(&tar)
 }
 
 #[cfg(test)]

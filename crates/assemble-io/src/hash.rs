@@ -39,4 +39,3 @@ impl<W: io::Write> io::Write for Sha256Writer<W> {
         self.inner.flush()
     }
 }
-

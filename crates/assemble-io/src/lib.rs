@@ -1,11 +1,16 @@
 //! Files and streams we can trust, shared by every crate of the workspace:
 //! atomic file replacement ([`atomic`]), hashing writers ([`hash`]) and
-//! deterministic tar headers ([`tarball`]).
+//! deterministic tar headers ([`tarball`]), size limits ([`limit`]),
+//! terminal-safe text ([`escape`]) and URLs that never show credentials
+//! ([`url`]).
 //!
 //! This crate sits at the bottom of the workspace: it knows nothing of APK
 //! or OCI, only of bytes, paths and the ways writing them can go wrong.
 #![deny(missing_docs)]
 
 pub mod atomic;
+pub mod escape;
 pub mod hash;
+pub mod limit;
 pub mod tarball;
+pub mod url;

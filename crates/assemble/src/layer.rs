@@ -852,9 +852,8 @@ mod tests {
             ..Default::default()
         };
         let out = tmp.path().join("my-motd-1-r0.apk");
-        let meta =
-            apk::package::write::build(&tmp.path().join("root"), &info, &[], None, 0, &out)
-                .unwrap();
+        let meta = apk::package::write::build(&tmp.path().join("root"), &info, &[], None, 0, &out)
+            .unwrap();
         let pkgs = vec![PackageFile {
             path: out,
             identity: meta.checksum.unwrap(),

@@ -5,13 +5,12 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use flate2::write::GzEncoder;
-use flate2::Compression;
 use sha2::{Digest, Sha256};
 
 use crate::package::PackageInfo;
-use crate::signature::{self, Digests, Keyring, SignatureEntry, SignatureError, SigningKey};
-use crate::stream::{self, Tap};
+use crate::signature::{Digests, Keyring, SignatureError, SigningKey};
+pub use crate::stream::WriteError;
+use crate::stream::{self, collect_signature, gzip, signature_member, Tap};
 use assemble_io::tarball::{self, EntryHeader, EntryKind};
 
 /// Whether unsigned or unverifiable indexes are accepted.
@@ -207,56 +206,6 @@ impl Body {
         }
         Ok(())
     }
-}
-
-/// Reads a `.SIGN.*` entry into `out` (unsupported types and oversized
-/// entries are skipped, as apk-tools does).
-pub(crate) fn collect_signature<R: Read>(
-    entry: &mut tar::Entry<'_, R>,
-    name: &str,
-    out: &mut Vec<SignatureEntry>,
-) -> io::Result<()> {
-    let Some((algorithm, key)) = signature::parse_entry_name(name) else {
-        return Ok(());
-    };
-    if entry.size() > signature::MAX_SIGNATURE_SIZE {
-        return Ok(());
-    }
-    let mut sig = Vec::with_capacity(entry.size() as usize);
-    entry.read_to_end(&mut sig)?;
-    out.push(SignatureEntry {
-        algorithm,
-        key_name: key.to_owned(),
-        signature: sig,
-    });
-    Ok(())
-}
-
-/// Error from the writers.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    /// I/O error.
-    #[error("{0}")]
-    Io(#[from] io::Error),
-    /// Signing failed.
-    #[error("signing failed: {0}")]
-    Sign(#[from] rsa::Error),
-}
-
-fn gzip(data: &[u8]) -> io::Result<Vec<u8>> {
-    let mut gz = GzEncoder::new(Vec::new(), Compression::best());
-    gz.write_all(data)?;
-    gz.finish()
-}
-
-/// A cut tar (no end blocks) of one signature entry, gzipped: the first
-/// member of every signed APK v2 file.
-pub(crate) fn signature_member(entry: &SignatureEntry, mtime: u64) -> io::Result<Vec<u8>> {
-    let mut tar = Vec::new();
-    let path = format!(".SIGN.{}.{}", entry.algorithm.type_name(), entry.key_name);
-    let header = EntryHeader::new(&path, EntryKind::File, 0o644, mtime);
-    tarball::write_file(&mut tar, &header, &entry.signature)?;
-    gzip(&tar)
 }
 
 /// Writes a signed (or, without key, unsigned) `APKINDEX.tar.gz` holding

@@ -14,10 +14,9 @@ use std::path::{Path, PathBuf};
 use sha1::{Digest, Sha1};
 
 use crate::checksum::Checksum;
-use crate::index::archive::collect_signature;
 use crate::package::{parse_pkginfo, PackageInfo, PkgInfoError};
 use crate::signature::{Digests, Keyring, SignatureEntry, SignatureError};
-use crate::stream::{self, Tap};
+use crate::stream::{self, collect_signature, Tap};
 use assemble_io::tarball::{self, EntryKind};
 
 /// Largest control entry (`.PKGINFO`, a script) we accept.

@@ -16,10 +16,10 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::checksum::Checksum;
-use crate::index::archive::{signature_member, WriteError};
 use crate::package::read::Script;
 use crate::package::{write_pkginfo, PackageInfo};
 use crate::signature::SigningKey;
+use crate::stream::{signature_member, WriteError};
 use assemble_io::hash::Sha256Writer;
 use assemble_io::tarball::{self, EntryHeader, EntryKind};
 

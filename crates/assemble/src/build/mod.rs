@@ -14,20 +14,20 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::layer::{self, BaseFs, BaseKind, BaseState, LayerSpec, PackageFile};
+use crate::sbom;
 use apk::database::InstalledDb;
 use apk::dependency::{Constraint, Context, Dependency};
-use apk_repo::{FetchOptions, Fetcher, PackageRequest};
 use apk::index::archive::{self, Trust};
 use apk::index::text::{self, Strictness, Validation};
-use crate::layer::{self, BaseFs, BaseKind, BaseState, LayerSpec, PackageFile};
+use apk::package::PackageInfo;
+use apk::signature::{self, Keyring};
+use apk_repo::{FetchOptions, Fetcher, PackageRequest};
+use apk_solve::{self as solve, ChangeKind, Db, PkgId, Policy, Request, DEFAULT_TAG};
 use oci_image::layout::{PlatformImage, Source};
 use oci_image::rootfs::{NodeKind, RootFs};
 use oci_image::write::LayoutWriter;
 use oci_image::{Descriptor, ImageRef, Platform, REF_NAME_ANNOTATION};
-use apk::package::PackageInfo;
-use crate::sbom;
-use apk::signature::{self, Keyring};
-use apk_solve::{self as solve, ChangeKind, Db, PkgId, Policy, Request, DEFAULT_TAG};
 
 use image::{media, ConfigChange};
 
