@@ -59,6 +59,10 @@ pub mod media_type {
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     /// Docker gzip layer (read only).
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    /// SPDX JSON document (the SBOM artifact's layer and artifact type).
+    pub const SPDX: &str = "application/spdx+json";
+    /// The empty descriptor's content (`{}`), the config of artifacts.
+    pub const EMPTY: &str = "application/vnd.oci.empty.v1+json";
 }
 
 /// Annotation carrying the tag of an `index.json` entry.
@@ -72,8 +76,8 @@ pub struct Descriptor {
     /// Media type of the referenced content.
     #[serde(default)]
     pub media_type: String,
-    /// `sha256:<hex>` of the exact bytes.
-    pub digest: String,
+    /// Digest of the exact bytes (serialised as `sha256:<hex>`).
+    pub digest: Digest,
     /// Byte length of the content.
     pub size: u64,
     /// Free-form annotations (the tag lives in [`REF_NAME_ANNOTATION`]).
@@ -95,9 +99,17 @@ impl Descriptor {
             .map(String::as_str)
     }
 
-    /// Parses [`Descriptor::digest`].
-    pub fn parsed_digest(&self) -> Result<Digest, OciError> {
-        Digest::parse(&self.digest)
+    /// A descriptor of `size` bytes of `media_type` content with `digest`
+    /// and nothing else.
+    pub fn new(media_type: &str, digest: Digest, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_owned(),
+            digest,
+            size,
+            annotations: BTreeMap::new(),
+            platform: None,
+            artifact_type: None,
+        }
     }
 }
 
@@ -186,6 +198,27 @@ impl Digest {
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "sha256:{}", self.hex)
+    }
+}
+
+impl std::str::FromStr for Digest {
+    type Err = OciError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Digest::parse(s)
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Digest::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -449,13 +482,23 @@ mod tests {
     #[test]
     fn descriptors_use_camel_case() {
         let d: Descriptor = serde_json::from_str(
-            r#"{"mediaType":"m","digest":"sha256:x","size":3,"artifactType":"a","annotations":{"org.opencontainers.image.ref.name":"t"}}"#,
+            r#"{"mediaType":"m","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":3,"artifactType":"a","annotations":{"org.opencontainers.image.ref.name":"t"}}"#,
         )
         .unwrap();
+        assert_eq!(d.digest, Digest::of(b""));
         assert_eq!(d.ref_name(), Some("t"));
         assert_eq!(d.artifact_type.as_deref(), Some("a"));
         let back = serde_json::to_string(&d).unwrap();
         assert!(back.contains("\"mediaType\":\"m\""), "{back}");
         assert!(!back.contains("platform"), "{back}");
+        assert!(
+            back.contains(&format!("\"digest\":\"{}\"", d.digest)),
+            "{back}"
+        );
+        // A digest we cannot verify is refused when parsing.
+        let e =
+            serde_json::from_str::<Descriptor>(r#"{"mediaType":"m","digest":"md5:00","size":1}"#)
+                .unwrap_err();
+        assert!(e.to_string().contains("only sha256"), "{e}");
     }
 }
