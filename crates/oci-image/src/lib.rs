@@ -7,7 +7,9 @@
 //!   [`Descriptor`], [`Platform`] and [`Digest`] types, media-type
 //!   constants and the one error type, [`OciError`].
 //! * [`reference`](mod@reference) — parsing the user's image reference
-//!   (`oci:PATH[:REF]`, `oci-archive:FILE[:REF]`, `scratch`).
+//!   (`oci:PATH[:REF]`, `oci-archive:FILE[:REF]`, `docker://…`, `scratch`).
+//! * [`registry`] — pulling from and pushing to registries, with the
+//!   credentials and TLS settings docker users already have.
 //! * [`layout`] — opening a layout directory or archive, selecting the
 //!   platform images, and streaming blobs with digest/size verification.
 //! * [`rootfs`] — merging an image's layers (whiteouts, opaque
@@ -18,6 +20,7 @@
 //!
 //! The module never prints; every failure is an [`OciError`] naming the
 //! file, blob or digest involved.
+#![deny(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,6 +32,7 @@ use sha2::{Digest as _, Sha256};
 
 pub mod layout;
 pub mod reference;
+pub mod registry;
 pub mod rootfs;
 pub mod write;
 
@@ -232,7 +236,7 @@ impl fmt::Debug for Digest {
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
     /// The image reference text is malformed.
-    #[error("invalid image reference `{text}`: {reason} (expected oci:PATH[:REF], oci-archive:FILE[:REF] or scratch)")]
+    #[error("invalid image reference `{text}`: {reason} (expected oci:PATH[:REF], oci-archive:FILE[:REF], docker://HOST[:PORT]/REPO[:TAG][@DIGEST] or scratch)")]
     Reference {
         /// The text as given.
         text: String,
@@ -391,6 +395,9 @@ pub enum OciError {
         /// What is wrong.
         reason: String,
     },
+    /// Talking to a registry failed.
+    #[error(transparent)]
+    Registry(Box<registry::RegistryError>),
     /// Writing a layout failed for a reason other than I/O.
     #[error("writing the layout {}: {reason}", path.display())]
     Write {
