@@ -137,20 +137,41 @@ struct Doc {
 /// A read failure of the layout's blob behind an upload stream.
 type Slot = Arc<Mutex<Option<OciError>>>;
 
-struct Watched<R> {
-    inner: R,
+/// The layout's blob as an upload body: records a read failure in the
+/// slot, and reads past the last byte so that the blob's digest is
+/// checked before the body ends (an HTTP client stops reading at
+/// `Content-Length`).
+struct Watched {
+    inner: crate::BlobReader,
+    remaining: u64,
     slot: Slot,
-    wrap: Box<dyn Fn(io::Error) -> OciError + Send>,
 }
 
-impl<R: Read> Read for Watched<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).inspect_err(|e| {
-            let copy = io::Error::new(e.kind(), e.to_string());
-            let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
-            if slot.is_none() {
-                *slot = Some((self.wrap)(copy));
+impl Watched {
+    fn read_checked(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.remaining = self.remaining.saturating_sub(n as u64);
+        if self.remaining == 0 && n > 0 {
+            // End of stream: the reader verifies digest and size here
+            // (and fails itself on a byte too many).
+            if self.inner.read(&mut [0u8; 1])? != 0 {
+                return Err(io::Error::other("the blob is longer than its descriptor"));
             }
+        }
+        Ok(n)
+    }
+}
+
+impl Read for Watched {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_checked(buf).map_err(|e| {
+            let message = e.to_string();
+            let error = self.inner.wrap(e);
+            self.slot
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(error);
+            io::Error::other(message)
         })
     }
 }
@@ -299,40 +320,46 @@ impl Registry {
 
         parallel(&blobs, self.inner.options.jobs, |b| push.blob(b))?;
 
+        // Manifests under the tags and untagged images, children first;
+        // then the artifacts (with a `subject`) in the layout's order.
         let tops: BTreeSet<&Digest> = tagged.values().map(|d| &d.digest).collect();
-        let mut referrers_api: Option<bool> = None;
+        let find = |digest: &Digest| docs.iter().find(|d| &d.desc.digest == digest);
+        let artifacts: Vec<&Doc> = untagged
+            .iter()
+            .filter_map(|e| find(&e.digest))
+            .filter(|d| d.json.get("subject").is_some())
+            .collect();
         for doc in &docs {
-            if tops.contains(&doc.desc.digest) {
-                continue;
+            let artifact = artifacts.iter().any(|a| a.desc.digest == doc.desc.digest);
+            if !tops.contains(&doc.desc.digest) && !artifact {
+                push.ensure_manifest(doc)?;
             }
+        }
+        let mut referrers_api: Option<bool> = None;
+        for doc in artifacts {
             push.ensure_manifest(doc)?;
-            if let Some(subject) = doc.json.get("subject") {
-                let subject: Descriptor =
-                    serde_json::from_value(subject.clone()).map_err(|e| OciError::Json {
-                        what: format!("the subject of manifest {}", doc.desc.digest),
-                        location: source.location().to_owned(),
-                        reason: e.to_string(),
-                    })?;
-                let api = match referrers_api {
-                    Some(a) => a,
-                    None => {
-                        let a = push.has_referrers_api(&subject.digest)?;
-                        referrers_api = Some(a);
-                        a
-                    }
-                };
-                let fallback_tag = if api {
-                    None
-                } else {
-                    Some(push.add_to_referrers_tag(&subject.digest, doc)?)
-                };
-                push.report().referrers.push(PushedReferrer {
-                    subject: subject.digest,
-                    digest: doc.desc.digest.clone(),
-                    artifact_type: artifact_type(doc),
-                    fallback_tag,
-                });
-            }
+            let subject = doc.json.get("subject").cloned().unwrap_or_default();
+            let subject: Descriptor =
+                serde_json::from_value(subject).map_err(|e| OciError::Json {
+                    what: format!("the subject of manifest {}", doc.desc.digest),
+                    location: source.location().to_owned(),
+                    reason: e.to_string(),
+                })?;
+            let api = match referrers_api {
+                Some(a) => a,
+                None => *referrers_api.insert(push.has_referrers_api(&subject.digest)?),
+            };
+            let fallback_tag = if api {
+                None
+            } else {
+                Some(push.add_to_referrers_tag(&subject.digest, doc)?)
+            };
+            push.report().referrers.push(PushedReferrer {
+                subject: subject.digest,
+                digest: doc.desc.digest.clone(),
+                artifact_type: artifact_type(doc),
+                fallback_tag,
+            });
         }
 
         // Tags last.
@@ -341,13 +368,10 @@ impl Registry {
             by_digest.entry(&d.digest).or_default().push(tag);
         }
         for (digest, tags) in by_digest {
-            let doc = docs
-                .iter()
-                .find(|d| &d.desc.digest == digest)
-                .ok_or_else(|| OciError::BlobMissing {
-                    digest: digest.to_string(),
-                    location: source.location().to_owned(),
-                })?;
+            let doc = find(digest).ok_or_else(|| OciError::BlobMissing {
+                digest: digest.to_string(),
+                location: source.location().to_owned(),
+            })?;
             let mut references = Vec::new();
             for tag in tags {
                 push.tag(doc, tag)?;
@@ -534,18 +558,10 @@ impl Push<'_> {
                     reason: message,
                 }
             })?;
-            let digest = d.digest.to_string();
-            let location = self.source.location().to_owned();
             let watched = Watched {
                 inner: reader,
+                remaining: d.size,
                 slot: slot.clone(),
-                wrap: Box::new(move |e| {
-                    OciError::from_io(e, |source| OciError::Io {
-                        action: "reading blob",
-                        path: format!("{digest} in {location}").into(),
-                        source,
-                    })
-                }),
             };
             Ok((Box::new(watched), d.size))
         };
