@@ -36,11 +36,21 @@ fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
                 return Err("expected a docker:// reference".into());
             };
             let resolved = registry.resolve(&r)?;
-            println!("{} {} {}", resolved.digest, resolved.media_type, resolved.size);
+            println!(
+                "{} {} {}",
+                resolved.digest, resolved.media_type, resolved.size
+            );
         }
         [from, to] => match (ImageRef::parse(from)?, ImageRef::parse(to)?) {
-            (ImageRef::Layout { path, reference: None }, ImageRef::Registry(dest)) => {
-                let report = registry.push_layout(&path, &dest, &PushOptions::default(), &|_| {})?;
+            (
+                ImageRef::Layout {
+                    path,
+                    reference: None,
+                },
+                ImageRef::Registry(dest),
+            ) => {
+                let report =
+                    registry.push_layout(&path, &dest, &PushOptions::default(), &|_| {})?;
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }
             (ImageRef::Registry(r), ImageRef::Layout { path, .. }) => {

@@ -465,13 +465,6 @@ mod tests {
         assert!(matches!(e, OciError::SizeMismatch { .. }), "{e:?}");
     }
 
-    fn tool(name: &str) -> bool {
-        std::process::Command::new(name)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    }
-
     fn run(cmd: &mut std::process::Command) -> String {
         let o = cmd.output().unwrap();
         assert!(
@@ -484,10 +477,8 @@ mod tests {
 
     #[test]
     fn skopeo_and_umoci_accept_our_layouts() {
-        if !tool("skopeo") || !tool("umoci") {
-            println!("note: skopeo or umoci not on PATH; skipping the external-tool check");
-            return;
-        }
+        testkit::require("skopeo");
+        testkit::require("umoci");
         let tmp = tempfile::tempdir().unwrap();
         // Single-arch: skopeo inspect and umoci unpack.
         let single = tmp.path().join("single");

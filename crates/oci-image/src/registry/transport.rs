@@ -618,9 +618,11 @@ impl Transport {
     }
 
     /// Sends `call` with the authentication `scope` needs; retries
-    /// connection errors, 5xx and 429; answers one 401 by (re)doing the
-    /// authentication the response asks for. Returns every other response;
-    /// a second 401 is [`RegistryError::Unauthorized`].
+    /// connection errors, 5xx and 429 (not for a streamed body: an upload
+    /// session does not survive a failed `PUT`, the caller starts a new
+    /// one); answers one 401 by (re)doing the authentication the response
+    /// asks for. Returns every other response; a second 401 is
+    /// [`RegistryError::Unauthorized`].
     pub(crate) fn send(
         &self,
         host: &Host,
@@ -630,6 +632,10 @@ impl Transport {
     ) -> Result<Response, RegistryError> {
         let mut scopes = scope.scopes.clone();
         let mut reauthenticated = false;
+        let attempts = match call.payload {
+            Payload::Stream(_) => 1,
+            _ => self.attempts,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -703,20 +709,28 @@ impl Transport {
                     });
                 }
                 Ok(r) if retryable(r.status()) => {
-                    if attempt >= self.attempts {
+                    if attempt >= attempts {
                         let status = r.status().as_u16();
                         return Err(RegistryError::Status {
                             target: call.target.to_owned(),
                             action: call.action.to_owned(),
                             status,
-                            detail: format!("{} (after {attempt} attempts)", error_detail(r)),
+                            detail: format!(
+                                "{}{}",
+                                error_detail(r),
+                                if attempt > 1 {
+                                    format!(" (after {attempt} attempts)")
+                                } else {
+                                    String::new()
+                                }
+                            ),
                         });
                     }
                     format!("HTTP {}", r.status().as_u16())
                 }
                 Ok(r) => return Ok(r),
             };
-            if attempt >= self.attempts || dl.remaining(call.target).is_err() {
+            if attempt >= attempts || dl.remaining(call.target).is_err() {
                 return Err(RegistryError::Network {
                     registry: host.registry.clone(),
                     message: format!("{} for {}: {message}", call.action, call.target),
@@ -954,6 +968,126 @@ mod tests {
             ]
         );
         assert_eq!(Scope::pull("x").scopes, ["repository:x:pull"]);
+    }
+
+    /// A loopback server answering one request per connection with the
+    /// next of `answers` (status, extra headers, body); returns its address
+    /// and a handle yielding the request lines it saw.
+    fn fake(
+        answers: Vec<(u16, &'static str, &'static str)>,
+    ) -> (String, std::thread::JoinHandle<Vec<String>>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let handle = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for (status, headers, body) in answers {
+                let mut first = [0u8; 1];
+                let stream = loop {
+                    let (stream, _) = listener.accept().unwrap();
+                    // A TLS handshake (the HTTPS try of a ping) is hung up on.
+                    if stream.peek(&mut first).is_ok() && first[0] != 0x16 {
+                        break stream;
+                    }
+                };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                seen.push(line.trim().to_owned());
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                        break;
+                    }
+                }
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n{body}",
+                    body.len()
+                );
+            }
+            seen
+        });
+        (addr, handle)
+    }
+
+    fn quick() -> Transport {
+        Transport::new(&RegistryOptions {
+            attempts: 3,
+            retry_delay: Duration::from_millis(1),
+            ..RegistryOptions::default()
+        })
+    }
+
+    #[test]
+    fn server_errors_are_retried_then_reported_with_the_registry_message() {
+        let error = r#"{"errors":[{"code":"UNAVAILABLE","message":"try \u001b[31mlater"}]}"#;
+        let (addr, seen) = fake(vec![
+            (503, "", ""),
+            (200, "", "{}"),
+            (500, "", ""),
+            (502, "", ""),
+            (503, "Content-Type: application/json\r\n", error),
+        ]);
+        let t = quick();
+        let dl = Deadline::new(Duration::from_secs(30));
+        // The ping is retried past the first 503 (plain HTTP: loopback).
+        let host = t.host(&addr, &dl).unwrap();
+        assert_eq!(host.base.scheme(), "http");
+        let call = Call {
+            method: Method::GET,
+            url: host.url("r", "manifests/t"),
+            accept: None,
+            content_type: None,
+            payload: Payload::Empty,
+            target: "docker://h/r:t",
+            action: "fetching the manifest",
+            transfer: false,
+        };
+        let e = t.send(&host, &Scope::pull("r"), &call, &dl).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            matches!(e, RegistryError::Status { status: 503, .. }),
+            "{text}"
+        );
+        assert!(
+            text.contains("docker://h/r:t") && text.contains("after 3 attempts"),
+            "{text}"
+        );
+        // The registry's message is escaped before it can reach a terminal.
+        assert!(text.contains("UNAVAILABLE: try \\u{1b}[31mlater"), "{text}");
+        let seen = seen.join().unwrap();
+        assert_eq!(seen.len(), 5);
+        assert!(seen[2].starts_with("GET /v2/r/manifests/t"), "{seen:?}");
+    }
+
+    #[test]
+    fn a_missing_manifest_names_the_repository_or_tag() {
+        let body = r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#;
+        let (addr, _seen) = fake(vec![(200, "", "{}"), (404, "", body)]);
+        let t = quick();
+        let dl = Deadline::new(Duration::from_secs(30));
+        let host = t.host(&addr, &dl).unwrap();
+        let scope = Scope::pull("r");
+        let call = Call {
+            method: Method::GET,
+            url: host.url("r", "manifests/t"),
+            accept: None,
+            content_type: None,
+            payload: Payload::Empty,
+            target: "docker://h/r:t",
+            action: "fetching the manifest",
+            transfer: false,
+        };
+        let r = t.send(&host, &scope, &call, &dl).unwrap();
+        let e = t
+            .expect(&host, &scope, &call, r, &[200], "repository or tag")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "docker://h/r:t: repository or tag unknown to the registry (HTTP 404, MANIFEST_UNKNOWN)"
+        );
     }
 
     #[test]
