@@ -24,7 +24,7 @@ use super::{media_type, Descriptor, Digest, ImageRef, OciError, Platform};
 use crate::registry::{Registry, RegistryRef};
 
 /// Largest JSON blob (index, manifest, config) read into memory.
-pub const MAX_JSON_BLOB: u64 = 16 << 20;
+pub(crate) const MAX_JSON_BLOB: u64 = 16 << 20;
 
 /// How deep nested image indexes are followed.
 const MAX_INDEX_DEPTH: usize = 8;
@@ -134,7 +134,7 @@ impl BlobReader {
     }
 
     /// Converts an error from this reader into an [`OciError`].
-    pub fn wrap(&self, e: io::Error) -> OciError {
+    pub(crate) fn wrap(&self, e: io::Error) -> OciError {
         OciError::from_io(e, |source| OciError::Io {
             action: "reading blob",
             path: PathBuf::from(format!("{} in {}", self.digest, self.location)),

@@ -187,7 +187,7 @@ impl Digest {
     }
 
     /// The digest a finished hasher holds.
-    pub fn from_hasher(hasher: Sha256) -> Digest {
+    pub(crate) fn from_hasher(hasher: Sha256) -> Digest {
         Digest {
             hex: hex::encode(hasher.finalize()),
         }
@@ -428,7 +428,10 @@ impl OciError {
 
     /// Turns an `io::Error` from a [`BlobReader`] chain back into the
     /// [`OciError`] it carries (digest/size mismatch), or wraps it.
-    pub fn from_io(source: io::Error, fallback: impl FnOnce(io::Error) -> OciError) -> OciError {
+    pub(crate) fn from_io(
+        source: io::Error,
+        fallback: impl FnOnce(io::Error) -> OciError,
+    ) -> OciError {
         if !source.get_ref().is_some_and(|e| e.is::<OciError>()) {
             return fallback(source);
         }

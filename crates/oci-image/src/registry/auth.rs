@@ -30,6 +30,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
+pub use assemble_io::secret::Secret;
+
 use super::reference::{normalize_registry, DOCKER_HUB};
 use super::RegistryError;
 
@@ -40,35 +42,6 @@ pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 const MAX_AUTH_FILE: u64 = 4 << 20;
 /// How long a credential helper may take.
 const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A password or token that never shows in `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The secret itself: only for building a request or writing the
-    /// credential store.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("****")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("****")
-    }
-}
 
 /// What kind of secret a credential holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -490,7 +463,7 @@ fn parse_entry(
 }
 
 /// The key docker uses for `registry` in `auths` and with helpers.
-pub fn store_key(registry: &str) -> String {
+pub(crate) fn store_key(registry: &str) -> String {
     if registry == DOCKER_HUB {
         DOCKER_HUB_KEY.to_owned()
     } else {
@@ -762,12 +735,10 @@ mod tests {
     }
 
     #[test]
-    fn secrets_never_print() {
-        let s = Secret::new("hunter2");
-        assert_eq!(format!("{s} {s:?}"), "**** ****");
+    fn credentials_never_print_their_secret() {
         let c = Credential {
             username: "u".into(),
-            secret: s,
+            secret: Secret::new("hunter2"),
             kind: SecretKind::Password,
             source: CredentialSource::Given,
         };

@@ -32,7 +32,9 @@ mod transport;
 
 pub use auth::{AuthConfig, Credential, CredentialSource, Secret, SecretKind, Stored};
 pub use pull::Resolved;
-pub use push::{PushEvent, PushOptions, PushReport, PushedImage, PushedReferrer};
+pub use push::{
+    BlobOutcome, PushEvent, PushOptions, PushReport, PushedImage, PushedPlatform, PushedReferrer,
+};
 pub use reference::RegistryRef;
 
 use cache::BlobCache;

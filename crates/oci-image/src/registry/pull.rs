@@ -26,7 +26,7 @@ use crate::write::LayoutWriter;
 use crate::{media_type, Descriptor, Digest, OciError, Source, REF_NAME_ANNOTATION};
 
 /// Largest manifest or index accepted from a registry.
-pub const MAX_MANIFEST: u64 = 4 << 20;
+pub(crate) const MAX_MANIFEST: u64 = 4 << 20;
 
 /// Every manifest type we read, for `Accept`.
 pub(crate) const MANIFEST_ACCEPT: &str = concat!(
@@ -45,13 +45,6 @@ pub struct Resolved {
     pub media_type: String,
     /// Its size in bytes.
     pub size: u64,
-}
-
-impl Resolved {
-    /// As a descriptor.
-    pub fn descriptor(&self) -> Descriptor {
-        Descriptor::new(&self.media_type, self.digest.clone(), self.size)
-    }
 }
 
 /// A manifest as the registry served it.
@@ -312,7 +305,7 @@ impl Registry {
                         registry: repository.registry().to_owned(),
                         message: format!(
                             "downloading {what}: {}",
-                            super::transport::error_chain(&e)
+                            assemble_io::url::error_chain(&e)
                         ),
                         attempts: attempt,
                         hint: String::new(),

@@ -153,7 +153,7 @@ impl RegistryRef {
 }
 
 /// The API host for a registry name (`docker.io` → `registry-1.docker.io`).
-pub fn api_host(registry: &str) -> &str {
+pub(crate) fn api_host(registry: &str) -> &str {
     if registry == DOCKER_HUB {
         DOCKER_HUB_API
     } else {
@@ -164,7 +164,7 @@ pub fn api_host(registry: &str) -> &str {
 /// A registry name as users write it for `login`/`logout` and in
 /// credential files: `HOST[:PORT]`, with a scheme or path dropped and
 /// Docker Hub's aliases mapped to `docker.io`.
-pub fn normalize_registry(text: &str) -> Result<String, OciError> {
+pub(crate) fn normalize_registry(text: &str) -> Result<String, OciError> {
     let host = text
         .trim()
         .trim_start_matches("https://")
@@ -181,7 +181,7 @@ pub fn normalize_registry(text: &str) -> Result<String, OciError> {
 }
 
 /// Whether `HOST[:PORT]` names this machine.
-pub fn is_loopback(registry: &str) -> bool {
+pub(crate) fn is_loopback(registry: &str) -> bool {
     let host = host_part(registry);
     host.eq_ignore_ascii_case("localhost")
         || host

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use assemble_io::escape::escape;
 use assemble_io::limit::Limited;
-use assemble_io::url::Url;
+use assemble_io::url::{error_chain, Url};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use reqwest::blocking::{Body, Client, Response};
@@ -524,35 +524,43 @@ impl Transport {
             "{target} (token from {})",
             url.origin().ascii_serialization()
         );
-        let response = self.retrying(&host.registry, &call_target, dl, |timeout| {
-            let request = match refresh {
-                Some(c) => {
-                    let mut form: Vec<(&str, &str)> = vec![
-                        ("grant_type", "refresh_token"),
-                        ("refresh_token", c.secret.expose()),
-                        ("client_id", "cargo-assemble"),
-                        ("scope", &joined),
-                    ];
-                    if let Some(s) = service {
-                        form.push(("service", s));
+        let attempts = self.attempts;
+        let response = self.retrying(
+            &host.registry,
+            &call_target,
+            "getting a token",
+            dl,
+            attempts,
+            false,
+            || {
+                Ok(match refresh {
+                    Some(c) => {
+                        let mut form: Vec<(&str, &str)> = vec![
+                            ("grant_type", "refresh_token"),
+                            ("refresh_token", c.secret.expose()),
+                            ("client_id", "cargo-assemble"),
+                            ("scope", &joined),
+                        ];
+                        if let Some(s) = service {
+                            form.push(("service", s));
+                        }
+                        client.post(url.clone()).form(&form)
                     }
-                    client.post(url.clone()).form(&form)
-                }
-                None => {
-                    let mut q = query.clone();
-                    q.extend(scopes.iter().map(|s| ("scope", s.as_str())));
-                    if let Some(c) = credential {
-                        q.push(("account", &c.username));
+                    None => {
+                        let mut q = query.clone();
+                        q.extend(scopes.iter().map(|s| ("scope", s.as_str())));
+                        if let Some(c) = credential {
+                            q.push(("account", &c.username));
+                        }
+                        let r = client.get(url.clone()).query(&q);
+                        match credential.and_then(|c| sensitive(&basic(c))) {
+                            Some(v) => r.header(AUTHORIZATION, v),
+                            None => r,
+                        }
                     }
-                    let r = client.get(url.clone()).query(&q);
-                    match credential.and_then(|c| sensitive(&basic(c))) {
-                        Some(v) => r.header(AUTHORIZATION, v),
-                        None => r,
-                    }
-                }
-            };
-            request.timeout(timeout).send()
-        })?;
+                })
+            },
+        )?;
         let status = response.status().as_u16();
         if status == 401 || status == 403 {
             return Err(RegistryError::Unauthorized {
@@ -588,27 +596,42 @@ impl Transport {
         Ok((Secret::new(token), life))
     }
 
-    /// Runs `attempt` with retries on connection errors, 5xx and 429.
+    /// Sends the request `build` makes, again after connection errors, 5xx
+    /// and 429, with backoff, up to `attempts` times and within the
+    /// deadline. After the last attempt a 5xx/429 response is returned
+    /// (its caller reports the registry's message); a connection error is
+    /// [`RegistryError::Network`]. `transfer`: the request carries blob
+    /// content and is limited by the deadline only.
+    #[allow(clippy::too_many_arguments)]
     fn retrying(
         &self,
         registry: &str,
         target: &str,
+        action: &str,
         dl: &Deadline,
-        mut attempt: impl FnMut(Duration) -> reqwest::Result<Response>,
+        attempts: u32,
+        transfer: bool,
+        mut build: impl FnMut() -> Result<reqwest::blocking::RequestBuilder, RegistryError>,
     ) -> Result<Response, RegistryError> {
         let mut n = 0;
         loop {
             n += 1;
-            let timeout = dl.remaining(target)?.min(self.request_timeout);
-            let failure = match attempt(timeout) {
-                Ok(r) if retryable(r.status()) => format!("HTTP {}", r.status().as_u16()),
+            let remaining = dl.remaining(target)?;
+            let timeout = if transfer {
+                remaining
+            } else {
+                remaining.min(self.request_timeout)
+            };
+            let last = n >= attempts;
+            let failure = match build()?.timeout(timeout).send() {
+                Ok(r) if retryable(r.status()) && !last => format!("HTTP {}", r.status().as_u16()),
                 Ok(r) => return Ok(r),
                 Err(e) => error_chain(&e.without_url()),
             };
-            if n >= self.attempts || dl.remaining(target).is_err() {
+            if last || dl.remaining(target).is_err() {
                 return Err(RegistryError::Network {
                     registry: registry.to_owned(),
-                    message: format!("{target}: {failure}"),
+                    message: format!("{action} for {target}: {failure}"),
                     attempts: n,
                     hint: String::new(),
                 });
@@ -622,7 +645,8 @@ impl Transport {
     /// session does not survive a failed `PUT`, the caller starts a new
     /// one); answers one 401 by (re)doing the authentication the response
     /// asks for. Returns every other response; a second 401 is
-    /// [`RegistryError::Unauthorized`].
+    /// [`RegistryError::Unauthorized`], a 5xx after the last attempt
+    /// [`RegistryError::Status`].
     pub(crate) fn send(
         &self,
         host: &Host,
@@ -631,114 +655,95 @@ impl Transport {
         dl: &Deadline,
     ) -> Result<Response, RegistryError> {
         let mut scopes = scope.scopes.clone();
-        let mut reauthenticated = false;
         let attempts = match call.payload {
             Payload::Stream(_) => 1,
             _ => self.attempts,
         };
-        let mut attempt = 0;
+        let mut reauthenticated = false;
         loop {
-            attempt += 1;
-            let remaining = dl.remaining(call.target)?;
-            let timeout = if call.transfer {
-                remaining
-            } else {
-                remaining.min(self.request_timeout)
-            };
             let auth = self.authorization(host, &scope.repository, &scopes, call.target, dl)?;
-            let mut request = host
-                .client
-                .request(call.method.clone(), call.url.clone())
-                .timeout(timeout);
-            if let Some(a) = call.accept {
-                request = request.header(reqwest::header::ACCEPT, a);
-            }
-            if let Some(c) = call.content_type {
-                request = request.header(reqwest::header::CONTENT_TYPE, c);
-            }
-            if let Some(a) = auth {
-                request = request.header(AUTHORIZATION, a);
-            }
-            request = match call.payload {
-                Payload::Empty
-                    if matches!(call.method, Method::POST | Method::PUT | Method::PATCH) =>
-                {
-                    request.body(Vec::new())
+            let build = || {
+                let mut request = host.client.request(call.method.clone(), call.url.clone());
+                if let Some(a) = call.accept {
+                    request = request.header(reqwest::header::ACCEPT, a);
                 }
-                Payload::Empty => request,
-                Payload::Bytes(b) => request.body(b.to_vec()),
-                Payload::Stream(open) => {
-                    let (reader, len) = open()?;
-                    request.body(Body::sized(reader, len))
+                if let Some(c) = call.content_type {
+                    request = request.header(reqwest::header::CONTENT_TYPE, c);
                 }
-            };
-            let message = match request.send() {
-                Err(e) => error_chain(&e.without_url()),
-                Ok(r) if r.status() == StatusCode::UNAUTHORIZED && !reauthenticated => {
-                    reauthenticated = true;
-                    attempt -= 1;
-                    if let Some(c) = r
-                        .headers()
-                        .get_all(WWW_AUTHENTICATE)
-                        .iter()
-                        .filter_map(|v| v.to_str().ok())
-                        .find_map(parse_challenge)
+                if let Some(a) = &auth {
+                    request = request.header(AUTHORIZATION, a.clone());
+                }
+                Ok(match call.payload {
+                    Payload::Empty
+                        if matches!(call.method, Method::POST | Method::PUT | Method::PATCH) =>
                     {
-                        if let Challenge::Bearer { scope: Some(s), .. } = &c {
-                            for part in s.split_whitespace() {
-                                if !scopes.iter().any(|x| x == part) {
-                                    scopes.push(part.to_owned());
-                                }
+                        request.body(Vec::new())
+                    }
+                    Payload::Empty => request,
+                    Payload::Bytes(b) => request.body(b.to_vec()),
+                    Payload::Stream(open) => {
+                        let (reader, len) = open()?;
+                        request.body(Body::sized(reader, len))
+                    }
+                })
+            };
+            let r = self.retrying(
+                &host.registry,
+                call.target,
+                call.action,
+                dl,
+                attempts,
+                call.transfer,
+                build,
+            )?;
+            if r.status() == StatusCode::UNAUTHORIZED && !reauthenticated {
+                // Authenticate as this answer asks, once.
+                reauthenticated = true;
+                if let Some(c) = r
+                    .headers()
+                    .get_all(WWW_AUTHENTICATE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .find_map(parse_challenge)
+                {
+                    if let Challenge::Bearer { scope: Some(s), .. } = &c {
+                        for part in s.split_whitespace() {
+                            if !scopes.iter().any(|x| x == part) {
+                                scopes.push(part.to_owned());
                             }
                         }
-                        *host.challenge.lock().unwrap_or_else(|e| e.into_inner()) = c;
                     }
-                    host.tokens
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&scopes.join(" "));
-                    continue;
+                    *host.challenge.lock().unwrap_or_else(|e| e.into_inner()) = c;
                 }
-                Ok(r) if r.status() == StatusCode::UNAUTHORIZED => {
-                    let tried = self.lookup(host, &scope.repository)?.describe();
-                    return Err(RegistryError::Unauthorized {
-                        registry: host.registry.clone(),
-                        target: call.target.to_owned(),
-                        status: 401,
-                        tried,
-                    });
-                }
-                Ok(r) if retryable(r.status()) => {
-                    if attempt >= attempts {
-                        let status = r.status().as_u16();
-                        return Err(RegistryError::Status {
-                            target: call.target.to_owned(),
-                            action: call.action.to_owned(),
-                            status,
-                            detail: format!(
-                                "{}{}",
-                                error_detail(r),
-                                if attempt > 1 {
-                                    format!(" (after {attempt} attempts)")
-                                } else {
-                                    String::new()
-                                }
-                            ),
-                        });
-                    }
-                    format!("HTTP {}", r.status().as_u16())
-                }
-                Ok(r) => return Ok(r),
-            };
-            if attempt >= attempts || dl.remaining(call.target).is_err() {
-                return Err(RegistryError::Network {
+                host.tokens
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&scopes.join(" "));
+                continue;
+            }
+            if r.status() == StatusCode::UNAUTHORIZED {
+                return Err(RegistryError::Unauthorized {
                     registry: host.registry.clone(),
-                    message: format!("{} for {}: {message}", call.action, call.target),
-                    attempts: attempt,
-                    hint: String::new(),
+                    target: call.target.to_owned(),
+                    status: 401,
+                    tried: self.lookup(host, &scope.repository)?.describe(),
                 });
             }
-            std::thread::sleep(self.delay(attempt));
+            if retryable(r.status()) {
+                let status = r.status().as_u16();
+                let after = if attempts > 1 {
+                    format!(" (after {attempts} attempts)")
+                } else {
+                    String::new()
+                };
+                return Err(RegistryError::Status {
+                    target: call.target.to_owned(),
+                    action: call.action.to_owned(),
+                    status,
+                    detail: format!("{}{after}", error_detail(r)),
+                });
+            }
+            return Ok(r);
         }
     }
 
@@ -821,13 +826,14 @@ impl Transport {
                             "the user name or password holds characters an HTTP header cannot carry"
                                 .into(),
                     })?;
-                let response = self.retrying(registry, &target, dl, |timeout| {
-                    let request = host
-                        .client
-                        .get(url.clone())
-                        .header(AUTHORIZATION, value.clone());
-                    request.timeout(timeout).send()
-                })?;
+                let action = "checking the credentials";
+                let response =
+                    self.retrying(registry, &target, action, dl, self.attempts, false, || {
+                        Ok(host
+                            .client
+                            .get(url.clone())
+                            .header(AUTHORIZATION, value.clone()))
+                    })?;
                 match response.status().as_u16() {
                     200 => Ok(()),
                     s @ (401 | 403) => Err(RegistryError::Unauthorized {
@@ -920,22 +926,6 @@ pub(crate) fn error_detail(r: Response) -> String {
         Some((c, m)) if !c.is_empty() || !m.is_empty() => format!(" ({c}: {m})"),
         _ => String::new(),
     }
-}
-
-/// An error and its causes, joined with `: ` (reqwest errors must be
-/// stripped of their URL first).
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    assemble_io::url::redact(&text)
 }
 
 #[cfg(test)]
