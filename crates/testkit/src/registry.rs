@@ -259,6 +259,34 @@ impl Registry {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// Copies `reference` (an image of this registry) into an OCI layout
+    /// under `dir` with skopeo and unpacks it there with umoci (rootless);
+    /// returns the unpacked root filesystem.
+    pub fn unpack(&self, reference: &str, dir: &Path) -> PathBuf {
+        require("umoci");
+        let layout = dir.join("layout");
+        let bundle = dir.join("bundle");
+        fs::create_dir_all(dir).expect("creating the unpack directory");
+        self.skopeo(&[
+            "copy",
+            "--quiet",
+            reference,
+            &format!("oci:{}:image", layout.display()),
+        ]);
+        let o = Command::new("umoci")
+            .args(["unpack", "--rootless", "--image"])
+            .arg(format!("{}:image", layout.display()))
+            .arg(&bundle)
+            .output()
+            .expect("running umoci");
+        assert!(
+            o.status.success(),
+            "umoci unpack failed: {}",
+            crate::text(&o)
+        );
+        bundle.join("rootfs")
+    }
+
     /// [`Registry::skopeo`] without the success check.
     pub fn skopeo_output(&self, args: &[&str]) -> Output {
         require("skopeo");
@@ -306,6 +334,37 @@ impl Registry {
         }
         cmd.args(rest);
         cmd.output().expect("running skopeo")
+    }
+}
+
+/// Panics when `secret` appears in one of `texts` or in any file under
+/// `dirs` (which must hold at least one file, so the check checks something).
+pub fn assert_secret_absent(secret: &str, texts: &[&str], dirs: &[&Path]) {
+    fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    for t in texts {
+        assert!(!t.contains(secret), "the secret appears in: {t}");
+    }
+    let mut all = Vec::new();
+    for d in dirs {
+        files(d, &mut all);
+    }
+    assert!(!all.is_empty(), "no files under {dirs:?}");
+    for f in all {
+        let bytes = fs::read(&f).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret appears in {}",
+            f.display()
+        );
     }
 }
 

@@ -1002,6 +1002,19 @@ mod tests {
         (addr, handle)
     }
 
+    fn get_manifest(host: &Host) -> Call<'static> {
+        Call {
+            method: Method::GET,
+            url: host.url("r", "manifests/t"),
+            accept: None,
+            content_type: None,
+            payload: Payload::Empty,
+            target: "docker://h/r:t",
+            action: "fetching the manifest",
+            transfer: false,
+        }
+    }
+
     fn quick() -> Transport {
         Transport::new(&RegistryOptions {
             attempts: 3,
@@ -1025,16 +1038,7 @@ mod tests {
         // The ping is retried past the first 503 (plain HTTP: loopback).
         let host = t.host(&addr, &dl).unwrap();
         assert_eq!(host.base.scheme(), "http");
-        let call = Call {
-            method: Method::GET,
-            url: host.url("r", "manifests/t"),
-            accept: None,
-            content_type: None,
-            payload: Payload::Empty,
-            target: "docker://h/r:t",
-            action: "fetching the manifest",
-            transfer: false,
-        };
+        let call = get_manifest(&host);
         let e = t.send(&host, &Scope::pull("r"), &call, &dl).unwrap_err();
         let text = e.to_string();
         assert!(
@@ -1060,16 +1064,7 @@ mod tests {
         let dl = Deadline::new(Duration::from_secs(30));
         let host = t.host(&addr, &dl).unwrap();
         let scope = Scope::pull("r");
-        let call = Call {
-            method: Method::GET,
-            url: host.url("r", "manifests/t"),
-            accept: None,
-            content_type: None,
-            payload: Payload::Empty,
-            target: "docker://h/r:t",
-            action: "fetching the manifest",
-            transfer: false,
-        };
+        let call = get_manifest(&host);
         let r = t.send(&host, &scope, &call, &dl).unwrap();
         let e = t
             .expect(&host, &scope, &call, r, &[200], "repository or tag")
