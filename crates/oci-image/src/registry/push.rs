@@ -9,11 +9,12 @@
 //!    session we use), else streamed from the layout in one `PUT` after a
 //!    `POST` — verified against their digest as they are read, never held
 //!    in memory;
-//! 2. manifests not tagged in the layout (platform manifests of an index,
-//!    SBOM artifacts) by digest, as the exact bytes of the layout;
-//! 3. referrers: an artifact with a `subject` is found through the OCI 1.1
-//!    referrers API when the registry has one, else we maintain the
-//!    referrers tag (`sha256-<subject hex>`, an image index of referrers);
+//! 2. manifests by digest (platform manifests before their index), as the
+//!    exact bytes of the layout;
+//! 3. referrers: an artifact with a `subject` (the SBOM), pushed after its
+//!    subject, is found through the OCI 1.1 referrers API when the registry
+//!    has one, else we maintain the referrers tag (`sha256-<subject hex>`,
+//!    an image index of referrers);
 //! 4. tags last, each only when it does not already point at our digest.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -320,9 +321,9 @@ impl Registry {
 
         parallel(&blobs, self.inner.options.jobs, |b| push.blob(b))?;
 
-        // Manifests under the tags and untagged images, children first;
-        // then the artifacts (with a `subject`) in the layout's order.
-        let tops: BTreeSet<&Digest> = tagged.values().map(|d| &d.digest).collect();
+        // Every manifest by digest, children first (a tag moves only at the
+        // end; a referrer's subject exists before it); then the artifacts
+        // (with a `subject`) in the layout's order.
         let find = |digest: &Digest| docs.iter().find(|d| &d.desc.digest == digest);
         let artifacts: Vec<&Doc> = untagged
             .iter()
@@ -331,7 +332,7 @@ impl Registry {
             .collect();
         for doc in &docs {
             let artifact = artifacts.iter().any(|a| a.desc.digest == doc.desc.digest);
-            if !tops.contains(&doc.desc.digest) && !artifact {
+            if !artifact {
                 push.ensure_manifest(doc)?;
             }
         }

@@ -29,7 +29,7 @@ use super::reference::{api_host, is_loopback};
 use super::{RegistryError, RegistryOptions};
 
 /// User agent of every request.
-pub(crate) const USER_AGENT: &str = concat!("cargo-assemble/", env!("CARGO_PKG_VERSION"));
+const USER_AGENT: &str = concat!("cargo-assemble/", env!("CARGO_PKG_VERSION"));
 /// Largest error or token body read.
 const MAX_SMALL_BODY: u64 = 1 << 20;
 /// Tokens without `expires_in` live this long (the spec's default).
