@@ -4,7 +4,7 @@
 //!
 //! Why each file exists:
 //!
-//! * [`reference`] — `docker://` references, normalised as docker does;
+//! * [`reference`](mod@reference) — `docker://` references, normalised as docker does;
 //! * [`auth`] — credential files and helpers, `login`/`logout` storage,
 //!   `WWW-Authenticate` challenges;
 //! * `transport` — HTTPS with the system roots, `SSL_CERT_FILE` and
