@@ -428,7 +428,7 @@ impl OciError {
 
     /// Turns an `io::Error` from a [`BlobReader`] chain back into the
     /// [`OciError`] it carries (digest/size mismatch), or wraps it.
-    pub(crate) fn from_io(
+    pub fn from_io(
         source: io::Error,
         fallback: impl FnOnce(io::Error) -> OciError,
     ) -> OciError {
