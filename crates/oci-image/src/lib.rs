@@ -428,10 +428,7 @@ impl OciError {
 
     /// Turns an `io::Error` from a [`BlobReader`] chain back into the
     /// [`OciError`] it carries (digest/size mismatch), or wraps it.
-    pub fn from_io(
-        source: io::Error,
-        fallback: impl FnOnce(io::Error) -> OciError,
-    ) -> OciError {
+    pub fn from_io(source: io::Error, fallback: impl FnOnce(io::Error) -> OciError) -> OciError {
         if !source.get_ref().is_some_and(|e| e.is::<OciError>()) {
             return fallback(source);
         }

@@ -670,7 +670,12 @@ impl Transport {
                 if let Some(c) = call.content_type {
                     request = request.header(reqwest::header::CONTENT_TYPE, c);
                 }
-                if let Some(a) = &auth {
+                // Credentials go to the registry's own origin only (an
+                // upload `Location` may name another host).
+                if let Some(a) = auth
+                    .as_ref()
+                    .filter(|_| call.url.origin() == host.base.origin())
+                {
                     request = request.header(AUTHORIZATION, a.clone());
                 }
                 Ok(match call.payload {
@@ -962,7 +967,7 @@ mod tests {
 
     /// A loopback server answering one request per connection with the
     /// next of `answers` (status, extra headers, body); returns its address
-    /// and a handle yielding the request lines it saw.
+    /// and a handle yielding the request heads it saw.
     fn fake(
         answers: Vec<(u16, &'static str, &'static str)>,
     ) -> (String, std::thread::JoinHandle<Vec<String>>) {
@@ -981,15 +986,15 @@ mod tests {
                     }
                 };
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                seen.push(line.trim().to_owned());
+                let mut head = String::new();
                 loop {
                     let mut h = String::new();
                     if reader.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
                         break;
                     }
+                    head.push_str(&h);
                 }
+                seen.push(head);
                 let mut stream = stream;
                 let _ = write!(
                     stream,
@@ -1053,7 +1058,47 @@ mod tests {
         assert!(text.contains("UNAVAILABLE: try \\u{1b}[31mlater"), "{text}");
         let seen = seen.join().unwrap();
         assert_eq!(seen.len(), 5);
-        assert!(seen[2].starts_with("GET /v2/r/manifests/t"), "{seen:?}");
+        assert!(seen[2].starts_with("GET /v2/r/manifests/t "), "{seen:?}");
+    }
+
+    #[test]
+    fn credentials_go_to_the_registry_only() {
+        let (registry, seen_registry) = fake(vec![
+            (401, "WWW-Authenticate: Basic realm=\"r\"\r\n", ""),
+            (200, "", ""),
+        ]);
+        let (elsewhere, seen_elsewhere) = fake(vec![(200, "", "")]);
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.json");
+        let auth = STANDARD.encode("u:pw");
+        std::fs::write(
+            &config,
+            format!("{{\"auths\":{{\"{registry}\":{{\"auth\":\"{auth}\"}}}}}}"),
+        )
+        .unwrap();
+        let t = Transport::new(&RegistryOptions {
+            auth: AuthConfig::docker_only(&config),
+            ..RegistryOptions::default()
+        });
+        let dl = Deadline::new(Duration::from_secs(30));
+        let host = t.host(&registry, &dl).unwrap();
+        let scope = Scope::pull("r");
+        t.send(&host, &scope, &get_manifest(&host), &dl).unwrap();
+        let mut away = get_manifest(&host);
+        away.url = Url::parse(&format!("http://{elsewhere}/upload")).unwrap();
+        t.send(&host, &scope, &away, &dl).unwrap();
+        let ours = seen_registry.join().unwrap();
+        assert!(
+            ours[1]
+                .to_ascii_lowercase()
+                .contains("authorization: basic"),
+            "{ours:?}"
+        );
+        let theirs = seen_elsewhere.join().unwrap();
+        assert!(
+            !theirs[0].to_ascii_lowercase().contains("authorization"),
+            "{theirs:?}"
+        );
     }
 
     #[test]
