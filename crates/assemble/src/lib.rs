@@ -10,5 +10,6 @@ pub mod config;
 pub mod layer;
 pub mod lock;
 pub mod plan;
+pub mod rust;
 pub mod sbom;
 pub mod state;

@@ -1,0 +1,28 @@
+//! Test inputs made on the spot: image filesystems, and cargo projects
+//! written into temporary directories (never committed).
+
+/// An image filesystem from `(path, link target)` pairs: a regular file
+/// when the target is empty, else a symbolic link.
+pub(crate) fn rootfs(entries: &[(&str, &str)]) -> oci_image::rootfs::RootFs {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, link) in entries {
+        let mut h = tar::Header::new_ustar();
+        h.set_mode(0o755);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_size(0);
+        if link.is_empty() {
+            h.set_entry_type(tar::EntryType::Regular);
+            tar.append_data(&mut h, path, &[][..]).unwrap();
+        } else {
+            h.set_entry_type(tar::EntryType::Symlink);
+            tar.append_link(&mut h, path, link).unwrap();
+        }
+    }
+    let bytes = tar.into_inner().unwrap();
+    let mut fs = oci_image::rootfs::RootFs::new();
+    fs.apply_layer(0, &bytes[..], "test", &|_| false, &mut Default::default())
+        .unwrap();
+    fs
+}
