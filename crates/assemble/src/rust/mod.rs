@@ -10,6 +10,7 @@
 //! reads the declaration or knows about the image model.
 #![deny(missing_docs)]
 
+pub mod elf;
 #[cfg(test)]
 mod fixture;
 pub mod target;
