@@ -1,6 +1,17 @@
 //! Test inputs made on the spot: image filesystems, and cargo projects
 //! written into temporary directories (never committed).
 
+use std::path::Path;
+
+/// Writes each `(relative path, content)` under `root`, creating parents.
+pub(crate) fn write(root: &Path, files: &[(&str, &str)]) {
+    for (path, content) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, content).unwrap();
+    }
+}
+
 /// An image filesystem from `(path, link target)` pairs: a regular file
 /// when the target is empty, else a symbolic link.
 pub(crate) fn rootfs(entries: &[(&str, &str)]) -> oci_image::rootfs::RootFs {

@@ -13,6 +13,7 @@
 pub mod elf;
 #[cfg(test)]
 mod fixture;
+pub mod project;
 pub mod target;
 
 use apk::package::PackageInfo;
