@@ -37,3 +37,54 @@ pub(crate) fn rootfs(entries: &[(&str, &str)]) -> oci_image::rootfs::RootFs {
         .unwrap();
     fs
 }
+
+/// A crate in a vendored registry (see [`vendor`]).
+pub(crate) struct Vendored<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub license: &'a str,
+    /// Extra manifest text (`[dependencies]`, `[lib]`…).
+    pub manifest: &'a str,
+    pub lib: &'a str,
+}
+
+/// Vendors `crates` under `root/vendor` as a directory source that
+/// replaces crates.io (`root/.cargo/config.toml`): dependencies written
+/// as `name = "version"` resolve offline, and Cargo.lock records them as
+/// crates.io crates with checksums, as for real downloads.
+pub(crate) fn vendor(root: &Path, crates: &[Vendored<'_>]) {
+    write(
+        root,
+        &[(
+            ".cargo/config.toml",
+            "[source.crates-io]\nreplace-with = \"vendored\"\n\n[source.vendored]\ndirectory = \"vendor\"\n",
+        )],
+    );
+    for c in crates {
+        let dir = format!("vendor/{}", c.name);
+        let checksum = vendored_checksum(c.name, c.version);
+        write(
+            root,
+            &[
+                (
+                    &format!("{dir}/Cargo.toml"),
+                    &format!(
+                        "[package]\nname = \"{}\"\nversion = \"{}\"\nedition = \"2021\"\nlicense = \"{}\"\n{}\n",
+                        c.name, c.version, c.license, c.manifest
+                    ),
+                ),
+                (&format!("{dir}/src/lib.rs"), c.lib),
+                (
+                    &format!("{dir}/.cargo-checksum.json"),
+                    &format!("{{\"files\":{{}},\"package\":\"{checksum}\"}}"),
+                ),
+            ],
+        );
+    }
+}
+
+/// The SHA-256 [`vendor`] records for a crate.
+pub(crate) fn vendored_checksum(name: &str, version: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(format!("{name}-{version}")))
+}

@@ -10,11 +10,15 @@
 //! reads the declaration or knows about the image model.
 #![deny(missing_docs)]
 
+pub mod build;
 pub mod elf;
 #[cfg(test)]
 mod fixture;
 pub mod project;
 pub mod target;
+
+use std::ffi::OsString;
+use std::process::Command;
 
 use apk::package::PackageInfo;
 use oci_image::rootfs::{NodeKind, RootFs};
@@ -66,4 +70,10 @@ pub struct Base<'a> {
     pub packages: &'a [PackageInfo<'a>],
     /// True for `scratch` (no layers at all).
     pub scratch: bool,
+}
+
+/// The cargo to run: `$CARGO` (set by cargo when it runs us as
+/// `cargo assemble`, and by `cargo test`), else `cargo` from `PATH`.
+pub(crate) fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo")))
 }
