@@ -15,6 +15,7 @@ pub mod elf;
 #[cfg(test)]
 mod fixture;
 pub mod project;
+pub mod sbom;
 pub mod target;
 
 use std::ffi::OsString;
