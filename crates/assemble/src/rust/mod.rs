@@ -14,6 +14,7 @@ pub mod build;
 pub mod elf;
 #[cfg(test)]
 mod fixture;
+pub mod layer;
 pub mod project;
 pub mod sbom;
 pub mod target;
