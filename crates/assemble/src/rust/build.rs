@@ -609,6 +609,18 @@ mod tests {
         assert!(cmd
             .get_envs()
             .any(|(k, v)| k == "SOURCE_DATE_EPOCH" && v == Some("5".as_ref())));
+        let user_flags = ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some());
+        if !user_flags {
+            let config = args.iter().position(|a| a == "--config").unwrap();
+            let value = &args[config + 1];
+            assert!(
+                value.starts_with("target.\"aarch64-unknown-linux-musl\".rustflags=[\"-C\", \"target-feature=+crt-static\", ")
+                    && value.contains("\"--remap-path-prefix=/src/proj=/build\""),
+                "{value}"
+            );
+        }
     }
 
     #[test]
@@ -658,5 +670,94 @@ mod tests {
             String::from_utf8_lossy(&ran.stdout),
             "/build/vendor/where/src/lib.rs\n"
         );
+    }
+
+    #[test]
+    fn a_linked_shared_library_becomes_a_requirement() {
+        testkit::require("cc");
+        let dir = tempfile::tempdir().unwrap();
+        let native = dir.path().join("native");
+        write(&native, &[("foo.c", "int foo(void) { return 42; }\n")]);
+        let cc = Command::new("cc")
+            .args([
+                "-shared",
+                "-fPIC",
+                "-Wl,-soname,libfoo.so.1",
+                "-o",
+                "libfoo.so.1",
+                "foo.c",
+            ])
+            .current_dir(&native)
+            .output()
+            .unwrap();
+        assert!(cc.status.success(), "{}", testkit::text(&cc));
+        std::os::unix::fs::symlink("libfoo.so.1", native.join("libfoo.so")).unwrap();
+        write(
+            &dir.path().join("app"),
+            &[
+                (
+                    "Cargo.toml",
+                    "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+                ),
+                (
+                    "build.rs",
+                    &format!(
+                        "fn main() {{ println!(\"cargo:rustc-link-search=native={}\"); }}\n",
+                        native.display()
+                    ),
+                ),
+                (
+                    "src/main.rs",
+                    "#[link(name = \"foo\")]\nextern \"C\" { fn foo() -> i32; }\n\
+                     fn main() { println!(\"{}\", unsafe { foo() }); }\n",
+                ),
+            ],
+        );
+        let ws = Workspace::load(&dir.path().join("app")).unwrap();
+        let target = host_gnu(Linkage::Dynamic);
+        let (out, _) = run(&ws, &["app".into()], &target);
+        let exe = &out.unwrap().binaries[0].path;
+        let ran = Command::new(exe)
+            .env("LD_LIBRARY_PATH", &native)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&ran.stdout), "42\n");
+
+        let needs = elf::read(exe).unwrap();
+        assert!(needs.needed.iter().any(|n| n == "libfoo.so.1"), "{needs:?}");
+        // A glibc base with the loader and every other library the binary needs.
+        let arch = Arch::from_apk(&target.arch).unwrap();
+        let mut files = vec![(arch.glibc_loader.to_owned(), String::new())];
+        for lib in needs.needed.iter().filter(|n| *n != "libfoo.so.1") {
+            files.push((format!("lib/{}/{lib}", arch.multiarch), String::new()));
+        }
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let fs = crate::rust::fixture::rootfs(&files);
+        let bins = [elf::Binary {
+            label: "bin/app".into(),
+            path: "usr/bin/app".into(),
+            needs,
+        }];
+        let without = crate::rust::Base {
+            files: &fs,
+            packages: &[],
+            scratch: false,
+        };
+        let reqs = elf::requirements(arch, &bins, &without).unwrap();
+        let lines: Vec<String> = reqs.iter().map(ToString::to_string).collect();
+        assert_eq!(lines, ["so:libfoo.so.1 ← bin/app"]);
+        let provider = [apk::package::PackageInfo {
+            name: "libfoo".into(),
+            provides: "so:libfoo.so.1=1.0".into(),
+            ..Default::default()
+        }];
+        let with = crate::rust::Base {
+            packages: &provider,
+            ..without
+        };
+        assert!(elf::requirements(arch, &bins, &with).unwrap().is_empty());
     }
 }
