@@ -25,7 +25,7 @@ use object::read::elf::{Dyn, FileHeader, ProgramHeader};
 use object::{Endianness, FileKind, ReadCache, ReadRef};
 
 use super::target::{Arch, Linkage};
-use super::Base;
+use super::{join, Base};
 
 /// Longest loader path read (Linux's `PATH_MAX`).
 pub const MAX_INTERP: u64 = 4096;
@@ -280,13 +280,7 @@ fn checked_name(bytes: &[u8]) -> Result<&str, &'static str> {
 
 /// Checks that `needs` fits `arch` and the linkage that was asked for.
 pub fn check(binary: &str, needs: &Needs, arch: &Arch, linkage: Linkage) -> Result<(), ElfError> {
-    if needs.machine != arch.elf_machine {
-        return Err(ElfError::WrongMachine {
-            binary: binary.to_owned(),
-            machine: needs.machine,
-            arch: arch.apk.to_owned(),
-        });
-    }
+    check_machine(binary, needs, arch)?;
     if linkage == Linkage::Static && !needs.is_static() {
         let what: Vec<&str> = needs
             .interpreter
@@ -300,6 +294,17 @@ pub fn check(binary: &str, needs: &Needs, arch: &Arch, linkage: Linkage) -> Resu
         });
     }
     Ok(())
+}
+
+fn check_machine(binary: &str, needs: &Needs, arch: &Arch) -> Result<(), ElfError> {
+    if needs.machine == arch.elf_machine {
+        return Ok(());
+    }
+    Err(ElfError::WrongMachine {
+        binary: binary.to_owned(),
+        machine: needs.machine,
+        arch: arch.apk.to_owned(),
+    })
 }
 
 /// A binary going into the image.
@@ -380,13 +385,7 @@ pub fn requirements(
         }
     };
     for b in binaries {
-        if b.needs.machine != arch.elf_machine {
-            return Err(ElfError::WrongMachine {
-                binary: b.label.clone(),
-                machine: b.needs.machine,
-                arch: arch.apk.to_owned(),
-            });
-        }
+        check_machine(&b.label, &b.needs, arch)?;
         let musl = b
             .needs
             .interpreter
@@ -471,14 +470,6 @@ fn normalise(path: &str) -> String {
         }
     }
     parts.join("/")
-}
-
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{dir}/{name}")
-    }
 }
 
 #[cfg(test)]

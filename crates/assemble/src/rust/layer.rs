@@ -31,7 +31,7 @@ use flate2::Compression;
 use assemble_io::hash::Sha256Writer;
 use assemble_io::tarball::{self, EntryHeader, EntryKind};
 
-use super::{FileKind, ImageFiles};
+use super::{join, FileKind, ImageFiles};
 
 /// Longest symbolic link target accepted (Linux's `PATH_MAX`).
 pub const MAX_LINK: usize = 4096;
@@ -488,14 +488,6 @@ pub fn write(contents: &Contents, mtime: u64, dir: &Path) -> Result<AppLayer, Ap
         diff_id: format!("sha256:{}", hex::encode(tar_hash)),
         size,
     })
-}
-
-fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{dir}/{name}")
-    }
 }
 
 #[cfg(test)]

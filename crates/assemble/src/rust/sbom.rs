@@ -421,16 +421,8 @@ pub fn spdx(sbom: &CrateSbom) -> SpdxPart {
 }
 
 fn spdx_id(name: &str, version: &str, n: usize) -> String {
-    let clean: String = format!("{name}-{version}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-';
+    let clean = format!("{name}-{version}").replace(|c| !allowed(c), "-");
     format!("SPDXRef-Crate-{clean}-{n}")
 }
 

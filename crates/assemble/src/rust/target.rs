@@ -217,8 +217,7 @@ impl BaseLibc {
 }
 
 /// How the binaries are linked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Linkage {
     /// No dynamic loader, no shared libraries.
     Static,
@@ -417,34 +416,21 @@ pub fn choose(
         };
         return Ok(choice(target.to_owned(), linkage, Reason::Declared));
     }
-    if libc == BaseLibc::Glibc {
-        let gnu = arch.gnu_target();
+    // (target, linkage, whether it stands in for the missing musl target)
+    let (musl, gnu) = (arch.musl_target(), arch.gnu_target());
+    let (target, linkage, musl_missing) = if libc == BaseLibc::Glibc {
         if !installed.contains(&gnu) {
             return Err(not_installed(gnu));
         }
-        let reason = Reason::Base {
-            libc,
-            musl_missing: false,
-        };
-        return Ok(choice(gnu, Linkage::Dynamic, reason));
-    }
-    let musl = arch.musl_target();
-    if installed.contains(&musl) {
-        let reason = Reason::Base {
-            libc,
-            musl_missing: false,
-        };
-        return Ok(choice(musl, Linkage::Static, reason));
-    }
-    let gnu = arch.gnu_target();
-    if installed.contains(&gnu) {
-        let reason = Reason::Base {
-            libc,
-            musl_missing: true,
-        };
-        return Ok(choice(gnu, Linkage::Static, reason));
-    }
-    Err(not_installed(musl))
+        (gnu, Linkage::Dynamic, false)
+    } else if installed.contains(&musl) {
+        (musl, Linkage::Static, false)
+    } else if installed.contains(&gnu) {
+        (gnu, Linkage::Static, true)
+    } else {
+        return Err(not_installed(musl));
+    };
+    Ok(choice(target, linkage, Reason::Base { libc, musl_missing }))
 }
 
 #[cfg(test)]
