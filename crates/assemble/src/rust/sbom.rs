@@ -13,7 +13,7 @@
 //!
 //! Checksums come from `Cargo.lock` (the `.crate` file's SHA-256, registry
 //! crates only), licenses from each crate's manifest. The data is a
-//! neutral list of [`Component`]s any SBOM format can render; [`spdx`]
+//! neutral list of [`Component`]s any SBOM format can render; [`spdx()`]
 //! renders SPDX 2.3 packages and relationships to add to the image's
 //! document ([`crate::sbom::document`]).
 
