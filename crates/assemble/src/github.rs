@@ -504,7 +504,7 @@ pub fn annotations(errors: &ConfigErrors, workspace: Option<&Path>) -> Vec<Strin
         .errors
         .iter()
         .map(|e| {
-            let message = format!("{}:{}:{}: {e}", errors.file.display(), e.line, e.column);
+            let message = format!("{file}:{}:{}: {e}", e.line, e.column);
             error_annotation(&file, e.line, &message)
         })
         .collect();
@@ -572,7 +572,10 @@ impl ImageOutput {
         ImageOutput {
             name: name.to_owned(),
             digest: report.digest.clone(),
-            output: report.output.display().to_string(),
+            output: std::path::absolute(&report.output)
+                .unwrap_or_else(|_| report.output.clone())
+                .display()
+                .to_string(),
             platforms: report
                 .platforms
                 .iter()
@@ -598,6 +601,37 @@ pub fn image_outputs(images: &[ImageOutput]) -> Vec<(&'static str, String)> {
             serde_json::to_string(images).unwrap_or_else(|_| "[]".into()),
         ),
     ]
+}
+
+/// The job summary of `command` (`apply`, `build`): the plan that was
+/// applied, if any, and a table of the images.
+pub fn summary_markdown(command: &str, plan: Option<&str>, images: &[ImageOutput]) -> String {
+    let mut out = match plan {
+        Some(plan) => plan.replace(
+            "### cargo-assemble plan",
+            &format!("### cargo-assemble {command}"),
+        ),
+        None => format!("### cargo-assemble {command}\n\n"),
+    };
+    if images.is_empty() {
+        return out;
+    }
+    out.push_str("| image | digest | platforms | output |\n|---|---|---|---|\n");
+    for i in images {
+        let platforms: Vec<String> = i
+            .platforms
+            .iter()
+            .map(|p| format!("{} `{}`", p.arch, p.digest))
+            .collect();
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | `{}` |\n",
+            i.name,
+            i.digest,
+            platforms.join("<br>"),
+            escape(&i.output).replace('|', "\\|").replace('`', "'")
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
