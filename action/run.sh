@@ -57,6 +57,17 @@ if [ -n "${AUTH_FILE:-}" ]; then
   export REGISTRY_AUTH_FILE="$AUTH_FILE"
 fi
 
+# The applied state lives in git (refs/assembly/state): a fresh clone has
+# not fetched it.
+with_state=false
+if [ "${STATE:-true}" = true ] && git remote get-url origin >/dev/null 2>&1; then
+  with_state=true
+fi
+if [ "$with_state" = true ] && { [ "$COMMAND" = plan ] || [ "$COMMAND" = apply ]; }; then
+  git fetch --quiet --no-tags origin '+refs/assembly/*:refs/assembly/*' ||
+    echo "::warning::cannot fetch refs/assembly/* from origin: comparing with the state this clone has"
+fi
+
 # After a failure: annotations for whatever validation finds.
 annotate() {
   cargo-assemble validate "${target[@]}" --format github 2>/dev/null | grep '^::' || true
@@ -87,6 +98,9 @@ case "$COMMAND" in
   apply)
     cargo-assemble apply "${target[@]}" --auto-approve --github-output "${publish[@]}" "${extra[@]}" ||
       { status=$?; annotate; exit "$status"; }
+    if [ "$with_state" = true ]; then
+      git push --quiet origin 'refs/assembly/*:refs/assembly/*'
+    fi
     ;;
   build)
     cargo-assemble build "${target[@]}" --github-output "${publish[@]}" "${extra[@]}" ||

@@ -92,6 +92,14 @@ impl Project {
         p.declare(packages);
         git(&p.ws, &["add", "-A"]);
         git(&p.ws, &["commit", "-qm", "example"]);
+        // Its origin, where the applied state is shared.
+        let origin = p.root.join("origin.git");
+        git(&p.root, &["init", "-q", "--bare", origin.to_str().unwrap()]);
+        git(
+            &p.ws,
+            &["remote", "add", "origin", origin.to_str().unwrap()],
+        );
+        git(&p.ws, &["push", "-q", "origin", "HEAD:main"]);
         p
     }
 
@@ -265,6 +273,72 @@ fn plan_without_changes_says_so() {
     assert_eq!(out.output("changes"), "false");
     assert!(out.summary.contains("No changes."), "{}", out.summary);
     assert!(gh.comments()[0].body.contains("No changes."));
+}
+
+#[test]
+fn the_applied_state_travels_through_origin() {
+    let p = Project::new(&["hello"]);
+    let gh = FakeGitHub::start(REPOSITORY, TOKEN, "");
+    let out = run(&p.invocation(&gh, "push", &[("command", "apply")]));
+    assert!(out.success, "{}", out.log);
+    // A fresh clone (what a runner checks out) plans against it.
+    let clone = p.root.join("clone");
+    git(
+        &p.root,
+        &[
+            "clone",
+            "-q",
+            p.root.join("origin.git").to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    let mut inv = p.invocation(&gh, "pull_request", &[("command", "plan")]);
+    inv.workspace = clone.clone();
+    inv.env
+        .insert("GITHUB_WORKSPACE".into(), clone.display().to_string());
+    let out = run(&inv);
+    assert!(out.success, "{}", out.log);
+    assert_eq!(out.output("changes"), "false", "{}", out.summary);
+    // Without the state input, the clone knows of no apply.
+    git(&clone, &["update-ref", "-d", "refs/assembly/state"]);
+    inv.with.insert("state".into(), "false".into());
+    let out = run(&inv);
+    assert_eq!(out.output("changes"), "true", "{}", out.log);
+}
+
+#[test]
+fn init_writes_the_workflow_at_the_root_of_the_work_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    git(tmp.path(), &["init", "-q"]);
+    let o = Command::new(bin())
+        .current_dir(tmp.path())
+        .args(["init", "images/my app", "--ci", "github"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", testkit::text(&o));
+    let workflow = tmp.path().join(".github/workflows/assemble.yml");
+    let text = std::fs::read_to_string(&workflow).unwrap();
+    assert!(
+        text.contains("\n  ASSEMBLY_PATH: 'images/my app'\n"),
+        "{text}"
+    );
+    let template =
+        std::fs::read_to_string(source_root().join("templates/github/assemble.yml")).unwrap();
+    assert_eq!(text.replace("'images/my app'", "."), template);
+    assert!(tmp.path().join("images/my app/assembly.toml").is_file());
+    // An existing workflow is kept, and nothing else is written.
+    let o = Command::new(bin())
+        .current_dir(tmp.path())
+        .args(["init", "other", "--ci", "github"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        testkit::text(&o).contains("assemble.yml already exists"),
+        "{}",
+        testkit::text(&o)
+    );
+    assert!(!tmp.path().join("other/assembly.toml").exists());
 }
 
 #[test]
