@@ -923,6 +923,12 @@ fn actionlint_and_shellcheck_report_nothing() {
     std::fs::write(workflows.join("action-steps.yml"), text).unwrap();
     let template = source_root().join("templates/github/assemble.yml");
     std::fs::copy(&template, workflows.join("assemble.yml")).unwrap();
+    // The README's ten-line workflow.
+    let readme = std::fs::read_to_string(source_root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## In GitHub Actions").expect("README section")..];
+    let start = section.find("```yaml\n").unwrap() + 8;
+    let end = start + section[start..].find("```").unwrap();
+    std::fs::write(workflows.join("readme.yml"), &section[start..end]).unwrap();
 
     let o = Command::new("actionlint")
         .current_dir(repo)
