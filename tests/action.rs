@@ -6,6 +6,7 @@
 //! secrets kept out of the log, hostile inputs; and actionlint + ShellCheck
 //! over the action and the workflow template.
 
+mod common;
 #[path = "action/harness.rs"]
 mod harness;
 
@@ -14,6 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::git;
 use harness::{Action, Invocation, Outcome};
 use serde_json::{json, Value};
 use testkit::github::FakeGitHub;
@@ -36,17 +38,6 @@ fn action() -> Action {
 
 fn version() -> &'static str {
     env!("CARGO_PKG_VERSION")
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let o = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.email=t@example.org", "-c", "user.name=T"])
-        .args(["-c", "init.defaultBranch=main"])
-        .args(args)
-        .output()
-        .expect("git is needed by this test");
-    assert!(o.status.success(), "git {args:?}: {}", testkit::text(&o));
 }
 
 fn write_executable(path: &Path, text: &str) {

@@ -16,22 +16,14 @@ use std::time::Instant;
 
 use testkit::repo::{Pkg, Repo};
 
+mod common;
+use common::git;
+
 fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(program))
         .find(|p| p.is_file())
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let o = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.email=t@example.org", "-c", "user.name=T"])
-        .args(["-c", "init.defaultBranch=main"])
-        .args(args)
-        .output()
-        .expect("git is needed by this test");
-    assert!(o.status.success(), "git {args:?}: {}", testkit::text(&o));
 }
 
 /// `pre-commit try-repo` of this repository in `project`, with a PATH of
@@ -41,7 +33,11 @@ fn try_repo(project: &Path, tools: &Path) -> Output {
     let mut command = Command::new("pre-commit");
     command
         .current_dir(project)
-        .args(["try-repo", env!("CARGO_MANIFEST_DIR"), "cargo-assemble-validate"])
+        .args([
+            "try-repo",
+            env!("CARGO_MANIFEST_DIR"),
+            "cargo-assemble-validate",
+        ])
         .args(["--files", "assembly.toml"])
         .env_clear()
         .env("PATH", format!("{}:/usr/bin:/bin", tools.display()))
@@ -53,7 +49,14 @@ fn try_repo(project: &Path, tools: &Path) -> Output {
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
         .env("CARGO_PROFILE_RELEASE_LTO", "false");
-    for keep in ["HOME", "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "SCCACHE_DIR", "TMPDIR"] {
+    for keep in [
+        "HOME",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+        "SCCACHE_DIR",
+        "TMPDIR",
+    ] {
         if let Some(v) = std::env::var_os(keep) {
             command.env(keep, v);
         }
@@ -72,8 +75,9 @@ fn the_hook_installs_itself_and_validates() {
         ("cargo", "a Rust toolchain"),
         ("rustc", "a Rust toolchain"),
     ] {
-        let found = which(program)
-            .unwrap_or_else(|| panic!("this test needs `{program}` on PATH ({how}; .ci/run installs it)"));
+        let found = which(program).unwrap_or_else(|| {
+            panic!("this test needs `{program}` on PATH ({how}; .ci/run installs it)")
+        });
         std::os::unix::fs::symlink(found, tools.join(program)).unwrap();
     }
     let probe = Command::new("sh")
@@ -81,7 +85,10 @@ fn the_hook_installs_itself_and_validates() {
         .env("PATH", format!("{}:/usr/bin:/bin", tools.display()))
         .output()
         .unwrap();
-    assert!(!probe.status.success(), "cargo-assemble must not be on the hook's PATH");
+    assert!(
+        !probe.status.success(),
+        "cargo-assemble must not be on the hook's PATH"
+    );
 
     let project = tmp.path().join("project");
     std::fs::create_dir_all(&project).unwrap();
@@ -100,10 +107,17 @@ fn the_hook_installs_itself_and_validates() {
     let first = started.elapsed();
     let text = testkit::text(&o);
     assert!(o.status.success(), "valid declaration:\n{text}");
-    assert!(text.contains("cargo assemble validate") && text.contains("Passed"), "{text}");
+    assert!(
+        text.contains("cargo assemble validate") && text.contains("Passed"),
+        "{text}"
+    );
 
     // Line 5 misspells a key; `hello` is fine.
-    std::fs::write(project.join("assembly.toml"), valid.replace("packages =", "pakages =")).unwrap();
+    std::fs::write(
+        project.join("assembly.toml"),
+        valid.replace("packages =", "pakages ="),
+    )
+    .unwrap();
     let started = Instant::now();
     let o = try_repo(&project, &tools);
     let second = started.elapsed();
@@ -111,7 +125,9 @@ fn the_hook_installs_itself_and_validates() {
     assert!(!o.status.success(), "invalid declaration:\n{text}");
     assert!(text.contains("Failed"), "{text}");
     assert!(
-        text.contains("assembly.toml:5:1: unknown key 'pakages' in an image (did you mean 'packages'?)"),
+        text.contains(
+            "assembly.toml:5:1: unknown key 'pakages' in an image (did you mean 'packages'?)"
+        ),
         "{text}"
     );
     eprintln!(

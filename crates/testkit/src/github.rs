@@ -146,6 +146,18 @@ fn message(status: u16, text: &str) -> Response {
     Response::json(status, &json!({ "message": text }))
 }
 
+/// The `body` of a create or edit, or the refusal GitHub would answer.
+fn writable_body(r: &Request, s: &State) -> Result<String, Response> {
+    if s.read_only {
+        return Err(message(403, "Resource not accessible by integration"));
+    }
+    r.json()
+        .get("body")
+        .and_then(|b| b.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| message(422, "Invalid request: body is required"))
+}
+
 fn handle(r: &Request, state: &Mutex<State>, repo: &str, token: &str, prefix: &str) -> Response {
     let mut s = state.lock().unwrap();
     let Some(api_path) = r
@@ -208,16 +220,9 @@ fn handle(r: &Request, state: &Mutex<State>, repo: &str, token: &str, prefix: &s
             let Ok(number) = number.parse::<u64>() else {
                 return message(404, "Not Found");
             };
-            if s.read_only {
-                return message(403, "Resource not accessible by integration");
-            }
-            let Some(body) = r
-                .json()
-                .get("body")
-                .and_then(|b| b.as_str())
-                .map(str::to_owned)
-            else {
-                return message(422, "Invalid request: body is required");
+            let body = match writable_body(r, &s) {
+                Ok(body) => body,
+                Err(refused) => return refused,
             };
             s.next_id += 1;
             let c = Comment {
@@ -233,16 +238,9 @@ fn handle(r: &Request, state: &Mutex<State>, repo: &str, token: &str, prefix: &s
             Response::json(201, &out)
         }
         ("PATCH", ["comments", id]) => {
-            if s.read_only {
-                return message(403, "Resource not accessible by integration");
-            }
-            let Some(body) = r
-                .json()
-                .get("body")
-                .and_then(|b| b.as_str())
-                .map(str::to_owned)
-            else {
-                return message(422, "Invalid request: body is required");
+            let body = match writable_body(r, &s) {
+                Ok(body) => body,
+                Err(refused) => return refused,
             };
             let id: u64 = id.parse().unwrap_or(0);
             match s.comments.iter_mut().find(|c| c.id == id) {
