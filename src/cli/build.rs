@@ -168,7 +168,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         writeln!(w).into_diagnostic()?;
     }
     if args.github_output {
-        super::github::write_image_outputs("build", None, &reports, &[])?;
+        super::github::write_build_outputs(&reports)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use assemble::build::BuildReport;
 use assemble::config::ConfigErrors;
 use assemble::github::{self, Context, ImageOutput, Outcome};
+use assemble::plan::Plan;
 use miette::{miette, Result};
 
 /// True inside a GitHub Actions step.
@@ -62,7 +63,7 @@ pub fn annotate(errors: &ConfigErrors) {
 }
 
 /// Appends outputs to the step's `$GITHUB_OUTPUT` file.
-pub fn write_outputs(outputs: &[(&str, String)]) -> Result<()> {
+fn write_outputs(outputs: &[(&str, String)]) -> Result<()> {
     let path = std::env::var_os("GITHUB_OUTPUT")
         .filter(|p| !p.is_empty())
         .ok_or_else(|| {
@@ -73,7 +74,7 @@ pub fn write_outputs(outputs: &[(&str, String)]) -> Result<()> {
 }
 
 /// Appends `text` to the job summary when `$GITHUB_STEP_SUMMARY` is set.
-pub fn append_summary(text: &str) -> Result<()> {
+fn append_summary(text: &str) -> Result<()> {
     let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
         return Ok(());
     };
@@ -85,20 +86,36 @@ pub fn append_summary(text: &str) -> Result<()> {
         .map_err(|e| miette!("cannot write {}: {e}", Path::new(&path).display()))
 }
 
-/// For `--github-output` of `command`: the `digest` and `images` outputs
-/// of the built images plus `extra`, and the job summary (with the `plan`
-/// applied, if any).
-pub fn write_image_outputs(
+/// `plan --github-output`: `changes`, and the Markdown plan as the summary.
+pub fn write_plan_outputs(plan: &Plan) -> Result<()> {
+    write_outputs(&[("changes", (!plan.is_empty()).to_string())])?;
+    append_summary(&assemble::plan::render_markdown(plan))
+}
+
+/// `apply --github-output`: `changes`, `digest`, `images`, and the summary
+/// (the plan applied and the images built).
+pub fn write_apply_outputs(plan: &Plan, built: &[(String, BuildReport)]) -> Result<()> {
+    let markdown = assemble::plan::render_markdown(plan);
+    let changes = ("changes", (!plan.is_empty()).to_string());
+    write_image_outputs("apply", Some(&markdown), built, changes)
+}
+
+/// `build --github-output`: `digest`, `images` and the summary.
+pub fn write_build_outputs(built: &[(String, BuildReport)]) -> Result<()> {
+    write_image_outputs("build", None, built, ("changes", "true".into()))
+}
+
+fn write_image_outputs(
     command: &str,
     plan: Option<&str>,
     built: &[(String, BuildReport)],
-    extra: &[(&'static str, String)],
+    changes: (&str, String),
 ) -> Result<()> {
     let images: Vec<ImageOutput> = built
         .iter()
         .map(|(name, report)| ImageOutput::new(name, report))
         .collect();
-    let mut outputs = extra.to_vec();
+    let mut outputs = vec![changes];
     outputs.extend(github::image_outputs(&images));
     write_outputs(&outputs)?;
     append_summary(&github::summary_markdown(command, plan, &images))

@@ -202,7 +202,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn write_file(file: &Path, text: &str, force: bool) -> Result<()> {
+fn write_file(file: &Path, text: &str, force: bool) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true);
     if force {

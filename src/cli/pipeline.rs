@@ -290,8 +290,7 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
     };
     print!("{text}");
     if args.github_output {
-        github::write_outputs(&[("changes", (!plan.is_empty()).to_string())])?;
-        github::append_summary(&plan::render_markdown(&plan))?;
+        github::write_plan_outputs(&plan)?;
     }
     Ok(if args.detailed_exitcode && !plan.is_empty() {
         ExitCode::from(2)
@@ -338,13 +337,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     if plan.is_empty() {
         println!("No changes. Nothing to apply.");
         if args.github_output {
-            let markdown = plan::render_markdown(&plan);
-            github::write_image_outputs(
-                "apply",
-                Some(&markdown),
-                &[],
-                &[("changes", "false".into())],
-            )?;
+            github::write_apply_outputs(&plan, &[])?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -408,13 +401,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
         state::STATE_REF
     );
     if args.github_output {
-        let markdown = plan::render_markdown(&plan);
-        github::write_image_outputs(
-            "apply",
-            Some(&markdown),
-            &built,
-            &[("changes", "true".into())],
-        )?;
+        github::write_apply_outputs(&plan, &built)?;
     }
     Ok(ExitCode::SUCCESS)
 }
