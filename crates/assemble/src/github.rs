@@ -772,6 +772,31 @@ mod tests {
     }
 
     #[test]
+    fn reads_and_edits_are_retried_creates_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let gh = FakeGitHub::start("octo/app", "t", "");
+        let ctx = context(&gh, &event(dir.path(), pr_event(4, "octo/app")), Some("t"));
+        let count = |method: &str| gh.requests().iter().filter(|r| r.method == method).count();
+        let m = marker("assembly.toml");
+        gh.fail_next(&[502, 503]);
+        let first = upsert_comment(&ctx, &m, &comment_body(&m, "x")).unwrap();
+        assert!(matches!(first, Outcome::Created(_)), "{first:?}");
+        assert_eq!((count("GET"), count("POST")), (3, 1));
+
+        gh.fail_next(&[0, 502]);
+        let second = upsert_comment(&ctx, &m, &comment_body(&m, "y")).unwrap();
+        assert!(matches!(second, Outcome::Updated(_)), "{second:?}");
+        assert_eq!(count("PATCH"), 2);
+
+        // A create that fails may have happened: never sent twice.
+        gh.fail_next(&[0, 500]);
+        let e = upsert_comment(&ctx, &marker("other"), "z").unwrap_err();
+        assert!(e.to_string().contains("HTTP 500"), "{e}");
+        assert_eq!(count("POST"), 2);
+        assert_eq!(gh.comments().len(), 1);
+    }
+
+    #[test]
     fn events_name_their_pull_request() {
         assert_eq!(
             pull_request(&pr_event(5, "octo/app")),

@@ -37,6 +37,8 @@ struct State {
     next_id: u64,
     files: BTreeMap<String, Vec<u8>>,
     read_only: bool,
+    /// Statuses to answer the next API requests with, first first.
+    failures: Vec<u16>,
     /// `http://127.0.0.1:PORT`, for absolute links.
     base: String,
 }
@@ -126,6 +128,12 @@ impl FakeGitHub {
         self.state.lock().unwrap().read_only = read_only;
     }
 
+    /// Answers the next API requests with these statuses (a flaky GitHub);
+    /// `0` lets a request through.
+    pub fn fail_next(&self, statuses: &[u16]) {
+        self.state.lock().unwrap().failures = statuses.to_vec();
+    }
+
     /// Every request received so far.
     pub fn requests(&self) -> Vec<Request> {
         self.server.requests()
@@ -170,6 +178,12 @@ fn handle(r: &Request, state: &Mutex<State>, repo: &str, token: &str, prefix: &s
             _ => message(404, "Not Found"),
         };
     };
+    if !s.failures.is_empty() {
+        let status = s.failures.remove(0);
+        if status != 0 {
+            return message(status, "Server Error");
+        }
+    }
     let authorized = [format!("Bearer {token}"), format!("token {token}")]
         .iter()
         .any(|a| r.header("authorization") == Some(a.as_str()));
