@@ -36,7 +36,8 @@ use super::{join, FileKind, ImageFiles};
 /// Longest symbolic link target accepted (Linux's `PATH_MAX`).
 pub const MAX_LINK: usize = 4096;
 
-/// One source → destination of the layer.
+/// One source → destination of the layer (a file copied to a destination
+/// ending in `/` keeps its name there).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Item {
     /// How errors name it (`bin/server`, `files[0]`).
@@ -186,13 +187,14 @@ pub fn collect(items: &[Item], base: &dyn ImageFiles) -> Result<Contents, AppLay
             path: item.src.clone(),
             reason: e.to_string(),
         })?;
-        let root = resolve(
-            &item.label,
-            &item.dst,
-            meta.is_dir(),
-            base,
-            &contents.entries,
-        )?;
+        // A file copied to `dir/` keeps its name, as with `cp` and Docker.
+        let dst = match item.src.file_name().and_then(|n| n.to_str()) {
+            Some(name) if !meta.is_dir() && item.dst.ends_with('/') => {
+                format!("{}{name}", item.dst)
+            }
+            _ => item.dst.clone(),
+        };
+        let root = resolve(&item.label, &dst, meta.is_dir(), base, &contents.entries)?;
         if meta.is_dir() {
             if !root.is_empty() {
                 add(&mut contents, base, &root, dir_entry(&item.label))?;
@@ -632,6 +634,10 @@ mod tests {
             paths,
             ["usr", "usr/local", "usr/local/bin", "usr/local/bin/hello"]
         );
+        // A file copied into `dir/` keeps its name.
+        let items = [item("files[0]", &dir.path().join("hello"), "/srv/")];
+        let contents = collect(&items, &RootFs::new()).unwrap();
+        assert!(contents.entries.contains_key("srv/hello"), "{contents:?}");
     }
 
     #[test]
