@@ -1,17 +1,62 @@
 //! `APKINDEX.tar.gz`: an optional signature member followed by a member
 //! holding the `APKINDEX` text and a `DESCRIPTION`.
+//!
+//! Trust comes before work: the signature member is read (bounded to
+//! [`MAX_SIGNATURE_MEMBER`] inflated bytes), the rest of the file's raw bytes
+//! are hashed and the signature checked, and only then is the body inflated,
+//! itself bounded (default [`DEFAULT_MAX_INDEX_SIZE`]). An unsigned or
+//! untrusted index is refused after inflating one tar header, whatever its
+//! body would inflate to.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use flate2::bufread::GzDecoder;
 use sha2::{Digest, Sha256};
 
 use crate::package::PackageInfo;
 use crate::signature::{Digests, Keyring, SignatureError, SigningKey};
 pub use crate::stream::WriteError;
-use crate::stream::{self, collect_signature, gzip, signature_member, Tap};
+use crate::stream::{self, collect_signature, gzip, signature_member};
+use assemble_io::limit::{is_limit_error, limit_error, Limited};
 use assemble_io::tarball::{self, EntryHeader, EntryKind};
+
+/// Default bound on an index's inflated size (1 GiB; Alpine's largest
+/// index inflates to a few MiB). [`MAX_INDEX_SIZE_ENV`] overrides it.
+pub const DEFAULT_MAX_INDEX_SIZE: u64 = 1 << 30;
+
+/// Environment variable overriding [`DEFAULT_MAX_INDEX_SIZE`]: a number of
+/// bytes, optionally with a `K`, `M` or `G` suffix (powers of 1024).
+pub const MAX_INDEX_SIZE_ENV: &str = "CARGO_ASSEMBLE_MAX_INDEX_SIZE";
+
+/// Bound on the inflated signature member (a few signatures of at most
+/// 64 KiB each, as apk-tools accepts).
+pub const MAX_SIGNATURE_MEMBER: u64 = 1 << 20;
+
+/// Bytes of `DESCRIPTION` kept (the rest is skipped).
+const MAX_DESCRIPTION: u64 = 4096;
+
+/// The inflated-size bound in effect: [`MAX_INDEX_SIZE_ENV`] when set and
+/// valid, else [`DEFAULT_MAX_INDEX_SIZE`].
+pub fn max_index_size() -> u64 {
+    std::env::var(MAX_INDEX_SIZE_ENV)
+        .ok()
+        .and_then(|v| parse_size(&v))
+        .unwrap_or(DEFAULT_MAX_INDEX_SIZE)
+}
+
+/// `1048576`, `512K`, `64M`, `2G` → bytes.
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (digits, shift) = match t.as_bytes().last()?.to_ascii_uppercase() {
+        b'K' => (&t[..t.len() - 1], 10),
+        b'M' => (&t[..t.len() - 1], 20),
+        b'G' => (&t[..t.len() - 1], 30),
+        _ => (t, 0),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
 
 /// Whether unsigned or unverifiable indexes are accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +118,11 @@ fn format_err(file: &Path, message: impl Into<String>) -> IndexArchiveError {
 
 /// Describes an I/O error met while inflating or untarring a member.
 fn corrupt(file: &Path, what: &str, e: io::Error) -> IndexArchiveError {
-    let message = if e.kind() == io::ErrorKind::UnexpectedEof {
+    let message = if is_limit_error(&e) {
+        format!(
+            "{e}; if this index is genuine, raise the limit with {MAX_INDEX_SIZE_ENV} (bytes, or with a K/M/G suffix)"
+        )
+    } else if e.kind() == io::ErrorKind::UnexpectedEof {
         format!("{what} is truncated (the file ends early)")
     } else {
         format!("{what} is corrupt: {e}")
@@ -81,93 +130,95 @@ fn corrupt(file: &Path, what: &str, e: io::Error) -> IndexArchiveError {
     format_err(file, message)
 }
 
-/// Reads and, unless `trust` allows otherwise, verifies an index file.
+/// Reads and, unless `trust` allows otherwise, verifies an index file,
+/// bounded by [`max_index_size`].
 pub fn read_file(
     path: &Path,
     keyring: &Keyring,
     trust: Trust,
 ) -> Result<IndexArchive, IndexArchiveError> {
-    let f = File::open(path).map_err(|error| IndexArchiveError::Io {
-        file: path.to_owned(),
-        error,
-    })?;
-    read(
-        BufReader::with_capacity(256 * 1024, f),
-        path,
-        keyring,
-        trust,
-    )
+    read_file_with(path, keyring, trust, max_index_size())
 }
 
-/// Reads an index from any buffered reader; `file` names it in errors.
-pub fn read<R: BufRead>(
-    reader: R,
+/// Like [`read_file`] with an explicit bound on the inflated size (the
+/// compressed file may not be larger either).
+pub fn read_file_with(
+    path: &Path,
+    keyring: &Keyring,
+    trust: Trust,
+    max_size: u64,
+) -> Result<IndexArchive, IndexArchiveError> {
+    let data = read_bounded(path, max_size)?;
+    read_with(&data, path, keyring, trust, max_size)
+}
+
+/// The whole file, refusing one larger than `max_size`.
+pub(crate) fn read_bounded(path: &Path, max_size: u64) -> Result<Vec<u8>, IndexArchiveError> {
+    let io_err = |error| IndexArchiveError::Io {
+        file: path.to_owned(),
+        error,
+    };
+    let f = File::open(path).map_err(io_err)?;
+    let len = f.metadata().map_err(io_err)?.len();
+    let mut data = Vec::with_capacity(len.min(max_size) as usize);
+    Limited::new(f, max_size, "the index file")
+        .read_to_end(&mut data)
+        .map_err(|e| corrupt(path, "the index", e))?;
+    Ok(data)
+}
+
+/// Reads an index held in memory; `file` names it in errors.
+pub fn read(
+    data: &[u8],
     file: &Path,
     keyring: &Keyring,
     trust: Trust,
 ) -> Result<IndexArchive, IndexArchiveError> {
-    let mut tap = Tap::new(reader);
-    let first = tap.peek().map_err(|e| corrupt(file, "the index", e))?;
-    stream::check_magic(first).map_err(|m| format_err(file, m))?;
+    read_with(data, file, keyring, trust, max_index_size())
+}
 
-    // Member 0 is either the signature member or (unsigned index) the body.
-    tap.begin(false, false, None);
-    let mut signatures = Vec::new();
-    let mut body = Body::default();
-    let mut signed = false;
-    {
-        let mut ar = tar::Archive::new(stream::member(&mut tap));
-        let entries = ar
-            .entries()
-            .map_err(|e| corrupt(file, "the first gzip member", e))?;
-        for (i, entry) in entries.enumerate() {
-            let mut entry = entry.map_err(|e| corrupt(file, "the first gzip member", e))?;
-            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            if i == 0 {
-                signed = name.starts_with(".SIGN.");
-            }
-            if signed {
-                collect_signature(&mut entry, &name, &mut signatures)
-                    .map_err(|e| corrupt(file, "the signature member", e))?;
-            } else {
-                body.take(&mut entry, &name)
-                    .map_err(|e| corrupt(file, "the index member", e))?;
-            }
-        }
-        stream::drain(ar.into_inner()).map_err(|e| corrupt(file, "the first gzip member", e))?;
-    }
-    tap.finish();
-
-    if signed {
-        tap.begin(false, false, Some(Digests::for_entries(&signatures)));
-        {
-            let mut ar = tar::Archive::new(stream::member(&mut tap));
-            let entries = ar
-                .entries()
-                .map_err(|e| corrupt(file, "the index member", e))?;
-            for entry in entries {
-                let mut entry = entry.map_err(|e| corrupt(file, "the index member", e))?;
-                let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-                body.take(&mut entry, &name)
-                    .map_err(|e| corrupt(file, "the index member", e))?;
-            }
-            stream::drain(ar.into_inner()).map_err(|e| corrupt(file, "the index member", e))?;
-        }
-        if !tap.at_eof().map_err(|e| corrupt(file, "the index", e))? {
-            return Err(format_err(file, "unexpected data after the index member"));
-        }
-    }
-    let digests = tap.finish().digests.unwrap_or_default();
-
-    let signer = match trust {
-        Trust::AllowUntrusted => None,
-        Trust::Verify => Some(keyring.verify(&signatures, digests).map_err(|error| {
-            IndexArchiveError::Signature {
+/// Like [`read`] with an explicit bound on the inflated size.
+pub fn read_with(
+    data: &[u8],
+    file: &Path,
+    keyring: &Keyring,
+    trust: Trust,
+    max_size: u64,
+) -> Result<IndexArchive, IndexArchiveError> {
+    stream::check_magic(data).map_err(|m| format_err(file, m))?;
+    let (signatures, rest) = read_signatures(data, file)?;
+    let (body, signer) = match signatures {
+        // Unsigned: the first member is the body.
+        None if trust == Trust::Verify => {
+            return Err(IndexArchiveError::Signature {
                 file: file.to_owned(),
-                error,
-            }
-        })?),
+                error: SignatureError::Unsigned,
+            })
+        }
+        None => (data, None),
+        Some(signatures) => {
+            let signer = match trust {
+                Trust::AllowUntrusted => None,
+                Trust::Verify => {
+                    // The signature covers every raw byte after its member.
+                    let mut digests = Digests::for_entries(&signatures);
+                    digests.update(rest);
+                    let signer = keyring.verify(&signatures, digests).map_err(|error| {
+                        IndexArchiveError::Signature {
+                            file: file.to_owned(),
+                            error,
+                        }
+                    })?;
+                    Some(signer)
+                }
+            };
+            (rest, signer)
+        }
     };
+    let (body, leftover) = read_body(body, file, max_size)?;
+    if !leftover.is_empty() {
+        return Err(format_err(file, "unexpected data after the index member"));
+    }
     let Some(raw) = body.index else {
         return Err(format_err(file, "the archive has no APKINDEX entry"));
     };
@@ -183,6 +234,70 @@ pub fn read<R: BufRead>(
     })
 }
 
+/// Reads the signature member, if the first member is one: its entries
+/// and the raw bytes after it. `None` when the first entry is not a
+/// `.SIGN.*` entry (an unsigned index); only one tar header is inflated
+/// to tell.
+#[allow(clippy::type_complexity)]
+fn read_signatures<'d>(
+    data: &'d [u8],
+    file: &Path,
+) -> Result<(Option<Vec<crate::signature::SignatureEntry>>, &'d [u8]), IndexArchiveError> {
+    let what = "the first gzip member";
+    let mut member = GzDecoder::new(data);
+    let mut first = [0u8; 512];
+    member
+        .read_exact(&mut first)
+        .map_err(|e| corrupt(file, what, e))?;
+    let name = tar::Header::from_byte_slice(&first).path_bytes();
+    if !name.starts_with(b".SIGN.") {
+        return Ok((None, data));
+    }
+    let mut signatures = Vec::new();
+    {
+        let limited = Limited::new(
+            (&first[..]).chain(&mut member),
+            MAX_SIGNATURE_MEMBER,
+            "the signature member",
+        );
+        let mut ar = tar::Archive::new(limited);
+        let entries = ar.entries().map_err(|e| corrupt(file, what, e))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| corrupt(file, what, e))?;
+            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            collect_signature(&mut entry, &name, &mut signatures)
+                .map_err(|e| corrupt(file, "the signature member", e))?;
+        }
+        stream::drain(ar.into_inner()).map_err(|e| corrupt(file, what, e))?;
+    }
+    Ok((Some(signatures), member.into_inner()))
+}
+
+/// Inflates one body member (bounded by `max_size`), keeping `APKINDEX`
+/// and `DESCRIPTION`; returns them and the raw bytes after the member.
+fn read_body<'d>(
+    data: &'d [u8],
+    file: &Path,
+    max_size: u64,
+) -> Result<(Body, &'d [u8]), IndexArchiveError> {
+    let what = "the index member";
+    let mut member = GzDecoder::new(data);
+    let mut body = Body::default();
+    {
+        let limited = Limited::new(&mut member, max_size, "the inflated index");
+        let mut ar = tar::Archive::new(limited);
+        let entries = ar.entries().map_err(|e| corrupt(file, what, e))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| corrupt(file, what, e))?;
+            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            body.take(&mut entry, &name, max_size)
+                .map_err(|e| corrupt(file, what, e))?;
+        }
+        stream::drain(ar.into_inner()).map_err(|e| corrupt(file, what, e))?;
+    }
+    Ok((body, member.into_inner()))
+}
+
 #[derive(Default)]
 struct Body {
     index: Option<Vec<u8>>,
@@ -190,16 +305,26 @@ struct Body {
 }
 
 impl Body {
-    fn take<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, name: &str) -> io::Result<()> {
+    fn take<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        name: &str,
+        max_size: u64,
+    ) -> io::Result<()> {
         match name {
             "APKINDEX" => {
+                // The header's size is untrusted: never reserve more than
+                // the limit allows (reading past it fails anyway).
+                if entry.size() > max_size {
+                    return Err(limit_error("the APKINDEX entry", max_size));
+                }
                 let mut buf = Vec::with_capacity(entry.size() as usize);
                 entry.read_to_end(&mut buf)?;
                 self.index = Some(buf);
             }
             "DESCRIPTION" => {
                 let mut buf = Vec::new();
-                entry.read_to_end(&mut buf)?;
+                entry.take(MAX_DESCRIPTION).read_to_end(&mut buf)?;
                 self.description = Some(String::from_utf8_lossy(&buf).trim_end().to_owned());
             }
             _ => {}
@@ -310,6 +435,120 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    /// 2 GiB of zeros in the `APKINDEX` entry: inflating it would take
+    /// seconds and gigabytes, so a quick refusal shows nothing was inflated.
+    const BOMB: u64 = 2 << 30;
+
+    /// `testkit::bomb::index` with this crate's key type (testkit links
+    /// another copy of this crate).
+    fn bomb_index(entries: &[(&str, u64)], key: Option<&SigningKey>) -> Vec<u8> {
+        let body = testkit::bomb::zero_tar_member(entries);
+        let mut out = Vec::new();
+        if let Some(key) = key {
+            let entry = key.sign_sha256(&Sha256::digest(&body)).unwrap();
+            out.extend(signature_member(&entry, 0).unwrap());
+        }
+        out.extend(body);
+        out
+    }
+
+    fn refused(data: &[u8], ring: &Keyring) -> IndexArchiveError {
+        read(data, Path::new("bomb"), ring, Trust::Verify).unwrap_err()
+    }
+
+    #[test]
+    fn untrusted_bombs_are_refused_before_inflating() {
+        let key = SigningKey::generate("good.rsa.pub", 1024).unwrap();
+        let other = SigningKey::generate("other.rsa.pub", 1024).unwrap();
+        let unsigned = bomb_index(&[("APKINDEX", BOMB)], None);
+        assert!(unsigned.len() < 4 << 20, "{}", unsigned.len());
+        let e = refused(&unsigned, &key.keyring());
+        assert!(
+            matches!(
+                &e,
+                IndexArchiveError::Signature {
+                    error: SignatureError::Unsigned,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let foreign = bomb_index(&[("APKINDEX", BOMB)], Some(&other));
+        let e = refused(&foreign, &key.keyring()).to_string();
+        assert!(
+            e.contains("'other.rsa.pub'") && e.contains("not in the keyring"),
+            "{e}"
+        );
+        // A trusted key whose signature does not cover these bytes.
+        let mut forged = bomb_index(&[("APKINDEX", BOMB)], Some(&key));
+        let last = forged.len() - 100;
+        forged[last] ^= 0x10;
+        let e = refused(&forged, &key.keyring()).to_string();
+        assert!(e.contains("bad signature"), "{e}");
+    }
+
+    #[test]
+    fn trusted_indexes_are_bounded_too() {
+        let key = SigningKey::generate("good.rsa.pub", 1024).unwrap();
+        let ring = key.keyring();
+        // The entry's header claims more than the limit: refused before
+        // anything is reserved or inflated.
+        let signed = bomb_index(&[("APKINDEX", BOMB)], Some(&key));
+        let e = read(&signed, Path::new("big"), &ring, Trust::Verify)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("APKINDEX entry is larger than the limit of 1 GiB"),
+            "{e}"
+        );
+        assert!(e.contains(MAX_INDEX_SIZE_ENV), "{e}");
+        // Small entries adding up past the limit: the stream is cut.
+        let padded = bomb_index(&[("PAD", 8 << 20), ("APKINDEX", 1 << 20)], Some(&key));
+        let e = read_with(&padded, Path::new("p"), &ring, Trust::Verify, 4 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the inflated index is larger than the limit of 4 MiB"),
+            "{e}"
+        );
+        assert!(read_with(&padded, Path::new("p"), &ring, Trust::Verify, 16 << 20).is_ok());
+        // --allow-untrusted does not lift the bound.
+        let unsigned = bomb_index(&[("APKINDEX", 8 << 20)], None);
+        let e = read_with(
+            &unsigned,
+            Path::new("u"),
+            &ring,
+            Trust::AllowUntrusted,
+            1 << 20,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("larger than the limit of 1 MiB"), "{e}");
+    }
+
+    #[test]
+    fn signature_member_is_bounded() {
+        let key = SigningKey::generate("good.rsa.pub", 1024).unwrap();
+        // A "signature member" that inflates to 8 MiB.
+        let mut data = testkit::bomb::zero_tar_member(&[(".SIGN.RSA256.good.rsa.pub", 8 << 20)]);
+        data.extend(testkit::bomb::zero_tar_member(&[("APKINDEX", 1 << 20)]));
+        let e = refused(&data, &key.keyring()).to_string();
+        assert!(
+            e.contains("the signature member is larger than the limit of 1 MiB"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sizes_parse_with_suffixes() {
+        assert_eq!(parse_size("1048576"), Some(1 << 20));
+        assert_eq!(parse_size("64M"), Some(64 << 20));
+        assert_eq!(parse_size("2g"), Some(2 << 30));
+        assert_eq!(parse_size("512K"), Some(512 << 10));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size(""), None);
     }
 
     #[test]
