@@ -23,6 +23,7 @@ struct Run {
 
 /// Runs the CLI and reaps it with `wait4` to read its own peak RSS (other
 /// tests' children do not count).
+#[allow(clippy::zombie_processes)] // reaped by wait4, not Child::wait
 fn run_measured(cmd: &mut Command) -> Run {
     let mut child = cmd
         .stdout(Stdio::null())

@@ -1,5 +1,6 @@
 //! Files and streams we can trust, shared by every crate of the workspace:
-//! atomic file replacement ([`atomic`]), hashing writers ([`hash`]) and
+//! atomic file replacement ([`atomic`]), hashing writers ([`hash`]),
+//! gzip on every core with reproducible bytes ([`gzip`]),
 //! deterministic tar headers ([`tarball`]), size limits ([`limit`]),
 //! terminal-safe text ([`escape`]) and URLs that never show credentials
 //! ([`url`]).
@@ -10,6 +11,7 @@
 
 pub mod atomic;
 pub mod escape;
+pub mod gzip;
 pub mod hash;
 pub mod limit;
 pub mod tarball;
