@@ -1,7 +1,6 @@
 //! Suggestions added to resolution errors, beyond apk's facts: a missing
 //! package that exists for another architecture of the same repository.
 
-use apk::index::text::{self, Strictness};
 use apk_repo::repository::Repository;
 use apk_solve::ErrorReport;
 
@@ -39,10 +38,7 @@ pub fn missing_name_hints(args: &RepoArgs, report: &ErrorReport) -> Vec<String> 
             let Ok(loaded) = repo.load_index(&arch, &keyring, args.trust()) else {
                 continue;
             };
-            let Ok(parsed) = text::parse(&loaded.archive.text, "APKINDEX", Strictness::Lenient)
-            else {
-                continue;
-            };
+            let parsed = loaded.index.to_text();
             for name in &missing {
                 if parsed.records.iter().any(|r| r.info.name == *name) {
                     hints.push(format!(

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use apk::index::text::{self, IndexText, Strictness};
+use apk::index::text::IndexText;
 use apk::index::Trust;
 use apk::signature::Keyring;
 use apk_repo::repository::{self, LoadedIndex, Repository};
@@ -64,10 +64,10 @@ impl RepoArgs {
 /// Parses a loaded index leniently and prints its warnings to stderr.
 pub fn parse_with_warnings(index: &LoadedIndex) -> Result<IndexText<'_>> {
     let name = format!("{}:APKINDEX", index.path.display());
-    if index.archive.lossy {
+    if index.index.lossy() {
         eprintln!("warning: {name}: text is not valid UTF-8; invalid bytes were replaced");
     }
-    let parsed = text::parse(&index.archive.text, &name, Strictness::Lenient).into_diagnostic()?;
+    let parsed = index.index.to_text();
     for w in &parsed.warnings {
         let pkg = w
             .package

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use apk::database::InstalledDb;
 use apk::dependency::{Context, Dependency};
-use apk::index::text::{self, Strictness, Validation};
 use apk_solve::{self as solve, ChangeKind, Db, Policy, Request, DEFAULT_TAG};
 use miette::{miette, IntoDiagnostic, Result};
 use serde::Serialize;
@@ -63,23 +62,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
         })
         .collect::<Result<_>>()?;
     let indexes = args.repo.load()?;
-    let names: Vec<String> = indexes
-        .iter()
-        .map(|i| format!("{}:APKINDEX", i.path.display()))
-        .collect();
-    let parsed: Vec<_> = indexes
-        .iter()
-        .zip(&names)
-        .map(|(i, n)| {
-            text::parse_with(
-                &i.archive.text,
-                n,
-                Strictness::Lenient,
-                Validation::Deferred,
-            )
-            .into_diagnostic()
-        })
-        .collect::<Result<_>>()?;
     let installed_text = match &args.installed {
         Some(p) => Some(std::fs::read(p).map_err(|e| miette!("cannot read {}: {e}", p.display()))?),
         None => None,
@@ -94,15 +76,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     let arch = args.repo.arch().to_owned();
     let mut db = Db::new(&[arch.as_str(), "noarch"]);
-    for (idx, loaded) in parsed.iter().zip(&indexes) {
-        db.add_repository(
-            &loaded.path.display().to_string(),
-            None,
-            true,
-            false,
-            idx.records.iter(),
-        )
-        .into_diagnostic()?;
+    for loaded in &indexes {
+        let label = loaded.path.display().to_string();
+        db.add_index(&label, None, true, false, &loaded.index)
+            .into_diagnostic()?;
     }
     for info in &installed_infos {
         db.add_installed(info, None);

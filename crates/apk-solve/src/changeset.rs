@@ -73,7 +73,7 @@ impl<'a> Gen<'_, '_, 'a> {
     }
 
     fn track_deps_added(&mut self, pkg: PkgId) {
-        for d in &self.db.packages[pkg].depends {
+        for d in self.db.depends(pkg) {
             if d.atom.conflict {
                 continue;
             }
@@ -84,7 +84,7 @@ impl<'a> Gen<'_, '_, 'a> {
     }
 
     fn track_deps_removed(&mut self, pkg: PkgId) {
-        for d in &self.db.packages[pkg].depends {
+        for d in self.db.depends(pkg) {
             if d.atom.conflict {
                 continue;
             }
@@ -115,7 +115,7 @@ impl<'a> Gen<'_, '_, 'a> {
         if !self.sel.names[name].seen || self.processed[name] {
             return;
         }
-        for d in &self.db.packages[pkg].install_if {
+        for d in self.db.install_if(pkg) {
             // `!x` items only need x to be absent; other items must already
             // be part of the transaction.
             if !d.atom.conflict && !self.processed[d.name] {
@@ -140,8 +140,9 @@ impl<'a> Gen<'_, '_, 'a> {
         if self.chosen_pkg(name).is_some() || self.processed[name] || self.removed[name] {
             return;
         }
-        let fired_off = self.db.packages[pkg]
-            .install_if
+        let fired_off = self
+            .db
+            .install_if(pkg)
             .iter()
             .any(|d| self.removed[d.name] && self.chosen_pkg(d.name).is_none());
         if fired_off {
@@ -154,11 +155,11 @@ impl<'a> Gen<'_, '_, 'a> {
         let Some(pkg) = pkg else { return };
         let db = self.db;
         let data = &db.packages[pkg];
-        for &r in &db.names[data.name].rinstall_if {
+        for &r in db.rinstall_if(data.name) {
             check(self, r);
         }
-        for &(n, _) in &data.provides {
-            for &r in &db.names[n].rinstall_if {
+        for &(n, _) in db.provides(pkg) {
+            for &r in db.rinstall_if(n) {
                 check(self, r);
             }
         }
@@ -179,7 +180,7 @@ impl<'a> Gen<'_, '_, 'a> {
             }
         }
         let db = self.db;
-        for p in &db.names[name].providers {
+        for p in db.providers(name) {
             let n0 = db.packages[p.pkg].name;
             if self.installed_pkg[n0] == Some(p.pkg) && self.chosen_pkg(n0).is_none() {
                 self.gen_remove(p.pkg);
@@ -202,12 +203,12 @@ impl<'a> Gen<'_, '_, 'a> {
         let db = self.db;
         let data = &db.packages[pkg];
         self.preprocess(data.name);
-        for &(n, _) in &data.provides {
+        for &(n, _) in db.provides(pkg) {
             self.preprocess(n);
         }
         let old = self.installed_pkg[data.name];
         self.by_reverse_iif(old, Self::check_removal_by_iif);
-        for d in &data.depends {
+        for d in db.depends(pkg) {
             self.gen_dep(Some(pkg), d);
         }
         self.record(old, Some(pkg));
@@ -260,16 +261,16 @@ impl<'a> Gen<'_, '_, 'a> {
 pub(crate) fn installed_dependents(db: &Db<'_>, pkg: PkgId) -> Vec<PkgId> {
     let data = &db.packages[pkg];
     let mut names = vec![data.name];
-    names.extend(data.provides.iter().map(|&(n, _)| n));
+    names.extend(db.provides(pkg).iter().map(|&(n, _)| n));
     let mut out: Vec<PkgId> = Vec::new();
     for &n in &names {
         for r in db.rdepends(n) {
-            for p in &db.names[r].providers {
+            for p in db.providers(r) {
                 let p0 = p.pkg;
                 if db.packages[p0].installed.is_none() || out.contains(&p0) {
                     continue;
                 }
-                let satisfied = db.packages[p0].depends.iter().any(|d| {
+                let satisfied = db.depends(p0).iter().any(|d| {
                     !d.atom.conflict
                         && names.contains(&d.name)
                         && super::report::analyze(db, Some(p0), d, pkg) == Some(true)
@@ -290,7 +291,7 @@ pub(crate) fn generate<'a>(
     world: &[(Dep<'a>, TagId)],
     ignore_conflict: bool,
 ) -> Vec<Change> {
-    let n = db.names.len();
+    let n = db.name_count();
     let mut g = Gen {
         db,
         sel,
@@ -308,7 +309,7 @@ pub(crate) fn generate<'a>(
         let data = &db.packages[p];
         g.installed_pkg[data.name] = Some(p);
         g.installed_name[data.name] = Some(data.name);
-        for &(pn, v) in &data.provides {
+        for &(pn, v) in db.provides(p) {
             if v.is_some() {
                 g.installed_name[pn] = Some(data.name);
             }

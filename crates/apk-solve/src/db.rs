@@ -6,14 +6,27 @@
 //! Packages are identified like apk-tools does: records with the same
 //! identity (first 20 bytes of `C:`) are one package, available from every
 //! repository that lists it and possibly also installed.
+//!
+//! The tables are flat: every package's dependencies, provides and
+//! `install_if` atoms live in three shared vectors, and the per-name lists
+//! (providers, reverse dependencies, reverse `install_if`) are built once
+//! by [`Db::finish`] as offset tables — no allocation per package or name.
+//! A repository can be added from parsed records ([`Db::add_repository`])
+//! or, much faster, from a [`ParsedIndex`] ([`Db::add_index`]), whose atoms
+//! are parsed and names interned already: the first index added to an
+//! empty universe lends it its name table as is.
+
+use std::borrow::Cow;
+use std::ops::Range;
 
 use rustc_hash::FxHashMap as HashMap;
 
+use apk::checksum::Checksum;
 use apk::dependency::{Context, Dependency};
-use apk::index::IndexRecord;
+use apk::index::{IndexRecord, ParsedIndex};
 use apk::package::{FieldProblem, PackageInfo};
 
-/// Index of a name in [`Db::names`].
+/// Index of a name (see [`Db::name_str`]).
 pub type NameId = usize;
 /// Index of a package in [`Db::packages`].
 pub type PkgId = usize;
@@ -30,23 +43,6 @@ pub struct Provider<'a> {
     pub pkg: PkgId,
     /// The version it provides the name at; `None` for a virtual provide.
     pub version: Option<&'a str>,
-}
-
-/// A package or provided name.
-#[derive(Clone, Debug, Default)]
-pub struct Name<'a> {
-    /// The name.
-    pub name: &'a str,
-    /// Every package offering this name.
-    pub providers: Vec<Provider<'a>>,
-    /// Packages that depend on this name; see [`Db::rdepends`] for the
-    /// names they are known by.
-    pub rdepend_pkgs: Vec<PkgId>,
-    /// Names (own or provided) of packages whose `install_if` mentions it.
-    pub rinstall_if: Vec<NameId>,
-    /// 0: only real providers, 1: mixed, 2: only virtual providers. Names
-    /// with real packages are resolved first.
-    pub priority: u8,
 }
 
 /// A dependency whose name has been interned.
@@ -74,21 +70,20 @@ pub struct Installed {
     pub tag: TagId,
 }
 
+/// Where a package's metadata lives.
+#[derive(Clone, Copy, Debug)]
+enum Source<'a> {
+    Info(&'a PackageInfo<'a>),
+    Index(&'a ParsedIndex, u32),
+}
+
 /// One package.
 #[derive(Clone, Debug)]
 pub struct Package<'a> {
-    /// Its metadata.
-    pub info: &'a PackageInfo<'a>,
     /// Its own name.
     pub name: NameId,
     /// Its version.
     pub version: &'a str,
-    /// `D:`.
-    pub depends: Vec<Dep<'a>>,
-    /// `p:`: name and version (`None` = virtual).
-    pub provides: Vec<(NameId, Option<&'a str>)>,
-    /// `i:`.
-    pub install_if: Vec<Dep<'a>>,
     /// Bit set of repositories listing it.
     pub repos: u64,
     /// Set when it is installed.
@@ -100,6 +95,15 @@ pub struct Package<'a> {
     pub uninstallable: Vec<Uninstallable>,
     /// Provider priority (`k:`), 0 when absent.
     pub provider_priority: u64,
+    /// `I:` (installed size).
+    pub installed_size: Option<u64>,
+    /// `C:`.
+    pub checksum: Option<Checksum>,
+    source: Source<'a>,
+    /// `depends` then `install_if` in [`Db`]'s dependency table.
+    deps: Range<u32>,
+    iif_start: u32,
+    provides: Range<u32>,
 }
 
 /// A repository as the solver sees it.
@@ -124,11 +128,58 @@ pub struct Tag {
     pub repos: u64,
 }
 
+/// Per-name lists as one offset table: list `n` is
+/// `items[start[n]..start[n + 1]]`.
+#[derive(Clone, Debug)]
+struct Lists<T> {
+    start: Vec<u32>,
+    items: Vec<T>,
+}
+
+impl<T> Default for Lists<T> {
+    fn default() -> Self {
+        Lists {
+            start: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<T: Copy> Lists<T> {
+    fn get(&self, n: usize) -> &[T] {
+        match (self.start.get(n), self.start.get(n + 1)) {
+            (Some(&a), Some(&b)) => &self.items[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+
+    /// Builds the lists from `(name, item)` pairs given in order (a
+    /// stable counting sort).
+    fn build(names: usize, pairs: &[(u32, T)]) -> Self {
+        let mut start = vec![0u32; names + 1];
+        for &(n, _) in pairs {
+            start[n as usize + 1] += 1;
+        }
+        for i in 0..names {
+            start[i + 1] += start[i];
+        }
+        let mut next = start.clone();
+        let mut items = match pairs.first() {
+            Some(&(_, filler)) => vec![filler; pairs.len()],
+            None => Vec::new(),
+        };
+        for &(n, item) in pairs {
+            let at = &mut next[n as usize];
+            items[*at as usize] = item;
+            *at += 1;
+        }
+        Lists { start, items }
+    }
+}
+
 /// The universe: names, packages, repositories and tags.
 #[derive(Clone, Debug)]
 pub struct Db<'a> {
-    /// All names, indexed by [`NameId`].
-    pub names: Vec<Name<'a>>,
     /// All packages, indexed by [`PkgId`].
     pub packages: Vec<Package<'a>>,
     /// Repositories, bit `i` of [`Package::repos`] is `repos[i]`.
@@ -139,8 +190,20 @@ pub struct Db<'a> {
     pub arches: Vec<String>,
     /// Installed packages in database order.
     pub installed: Vec<PkgId>,
+    names: Vec<&'a str>,
+    /// The index whose names are `names[..base.name_count()]`, found with
+    /// its own lookup table.
+    base: Option<&'a ParsedIndex>,
+    /// Every other name.
     by_name: HashMap<&'a str, NameId>,
-    by_identity: HashMap<[u8; 20], PkgId>,
+    /// Identities seen, once more than one source is added; a first index
+    /// marks its own duplicates.
+    by_identity: Option<HashMap<[u8; 20], PkgId>>,
+    deps: Vec<Dep<'a>>,
+    provides: Vec<(NameId, Option<&'a str>)>,
+    providers: Lists<Provider<'a>>,
+    rdepend_pkgs: Lists<PkgId>,
+    rinstall_if: Lists<NameId>,
 }
 
 /// Most repositories one solve can hold (bits of a `u64`).
@@ -169,7 +232,6 @@ impl<'a> Db<'a> {
     /// An empty universe accepting packages of `arches` (empty = any arch).
     pub fn new(arches: &[&str]) -> Self {
         Db {
-            names: Vec::new(),
             packages: Vec::new(),
             repos: Vec::new(),
             tags: vec![Tag {
@@ -178,27 +240,39 @@ impl<'a> Db<'a> {
             }],
             arches: arches.iter().map(|a| a.to_string()).collect(),
             installed: Vec::new(),
+            names: Vec::new(),
+            base: None,
             by_name: HashMap::default(),
-            by_identity: HashMap::default(),
+            by_identity: None,
+            deps: Vec::new(),
+            provides: Vec::new(),
+            providers: Lists::default(),
+            rdepend_pkgs: Lists::default(),
+            rinstall_if: Lists::default(),
         }
+    }
+
+    /// Number of names.
+    pub fn name_count(&self) -> usize {
+        self.names.len()
     }
 
     /// The id of `name`, creating it when new.
     pub fn intern(&mut self, name: &'a str) -> NameId {
-        if let Some(&id) = self.by_name.get(name) {
+        if let Some(id) = self.lookup(name) {
             return id;
         }
         let id = self.names.len();
-        self.names.push(Name {
-            name,
-            ..Default::default()
-        });
+        self.names.push(name);
         self.by_name.insert(name, id);
         id
     }
 
     /// The id of `name`, if known.
     pub fn lookup(&self, name: &str) -> Option<NameId> {
+        if let Some(id) = self.base.and_then(|b| b.lookup(name)) {
+            return Some(id as NameId);
+        }
         self.by_name.get(name).copied()
     }
 
@@ -219,14 +293,12 @@ impl<'a> Db<'a> {
         self.tags.iter().position(|t| t.name == name)
     }
 
-    /// Adds a repository and its packages. Returns the repository index.
-    pub fn add_repository<'r>(
+    fn push_repo(
         &mut self,
         label: &str,
         tag: Option<&str>,
         available: bool,
         cache: bool,
-        records: impl IntoIterator<Item = &'a IndexRecord<'a>>,
     ) -> Result<usize, DbError> {
         if self.repos.len() >= MAX_REPOS {
             return Err(DbError::TooManyRepos);
@@ -240,12 +312,139 @@ impl<'a> Db<'a> {
             cache,
         });
         self.tags[tag].repos |= 1 << repo;
+        Ok(repo)
+    }
+
+    /// Adds a repository and its packages. Returns the repository index.
+    pub fn add_repository(
+        &mut self,
+        label: &str,
+        tag: Option<&str>,
+        available: bool,
+        cache: bool,
+        records: impl IntoIterator<Item = &'a IndexRecord<'a>>,
+    ) -> Result<usize, DbError> {
+        let repo = self.push_repo(label, tag, available, cache)?;
         for record in records {
-            // The index parser already checked every field.
+            // Unless the parser checked every field, atoms are checked here.
             let id = self.add_package(&record.info, &record.problems, record.checked);
             self.packages[id].repos |= 1 << repo;
         }
         Ok(repo)
+    }
+
+    /// Adds a repository from a parsed index: its atoms are parsed and its
+    /// names interned already, so this only copies rows. Returns the
+    /// repository index.
+    pub fn add_index(
+        &mut self,
+        label: &str,
+        tag: Option<&str>,
+        available: bool,
+        cache: bool,
+        index: &'a ParsedIndex,
+    ) -> Result<usize, DbError> {
+        let repo = self.push_repo(label, tag, available, cache)?;
+        let bit = 1u64 << repo;
+        // Table name id → our name id.
+        let map: Option<Vec<NameId>> = if self.names.is_empty() && self.base.is_none() {
+            self.base = Some(index);
+            self.names = (0..index.name_count() as u32)
+                .map(|i| index.name(i))
+                .collect();
+            None
+        } else {
+            Some(
+                (0..index.name_count() as u32)
+                    .map(|i| self.intern(index.name(i)))
+                    .collect(),
+            )
+        };
+        let name = |id: u32| map.as_ref().map_or(id as NameId, |m| m[id as usize]);
+        if !self.packages.is_empty() {
+            self.identities();
+        }
+        self.packages.reserve(index.len());
+        for i in 0..index.len() {
+            let row = index.row(i);
+            if row.duplicate {
+                continue;
+            }
+            let identity = row.checksum.map(|c| c.identity());
+            if let Some(id) = identity.and_then(|k| self.by_identity.as_ref()?.get(&k)) {
+                self.packages[*id].repos |= bit;
+                continue;
+            }
+            let id = self.packages.len();
+            let deps_start = self.deps.len() as u32;
+            self.deps.extend(index.depends(i).map(|a| Dep {
+                name: name(a.name),
+                atom: a.dep,
+            }));
+            let iif_start = self.deps.len() as u32;
+            self.deps.extend(index.install_if(i).map(|a| Dep {
+                name: name(a.name),
+                atom: a.dep,
+            }));
+            let deps = deps_start..self.deps.len() as u32;
+            let provides_start = self.provides.len() as u32;
+            self.provides
+                .extend(index.provides(i).map(|(n, v)| (name(n), v)));
+            let provides = provides_start..self.provides.len() as u32;
+            let mut uninstallable: Vec<Uninstallable> = if row.has_problems {
+                index
+                    .problems(i)
+                    .into_iter()
+                    .map(|p| Uninstallable::Field(p.field, p.message))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            if self.foreign_arch(row.arch) {
+                uninstallable.push(Uninstallable::Arch(row.arch.to_owned()));
+            }
+            self.packages.push(Package {
+                name: name(row.name),
+                version: row.version,
+                repos: bit,
+                installed: None,
+                virtual_package: false,
+                uninstallable,
+                provider_priority: row.provider_priority.unwrap_or(0),
+                installed_size: row.installed_size,
+                checksum: row.checksum,
+                source: Source::Index(index, i as u32),
+                deps,
+                iif_start,
+                provides,
+            });
+            if let (Some(map), Some(k)) = (&mut self.by_identity, identity) {
+                map.insert(k, id);
+            }
+        }
+        Ok(repo)
+    }
+
+    /// Starts tracking identities across sources (the first index added
+    /// needs none: it marks its own duplicates).
+    fn identities(&mut self) -> &mut HashMap<[u8; 20], PkgId> {
+        let packages = &self.packages;
+        self.by_identity.get_or_insert_with(|| {
+            let mut map = HashMap::default();
+            for (id, p) in packages.iter().enumerate() {
+                if let Some(c) = p.checksum {
+                    map.entry(c.identity()).or_insert(id);
+                }
+            }
+            map
+        })
+    }
+
+    fn foreign_arch(&self, arch: &str) -> bool {
+        !arch.is_empty()
+            && arch != "noarch"
+            && !self.arches.is_empty()
+            && !self.arches.iter().any(|a| *a == arch)
     }
 
     /// Marks a package as installed (a record of `lib/apk/db/installed`),
@@ -280,8 +479,10 @@ impl<'a> Db<'a> {
         checked: bool,
     ) -> PkgId {
         let identity = info.checksum.map(|c| c.identity());
-        if let Some(id) = identity.and_then(|i| self.by_identity.get(&i)) {
-            return *id;
+        if let Some(i) = identity {
+            if let Some(&id) = self.identities().get(&i) {
+                return id;
+            }
         }
         let id = self.packages.len();
         let name = self.intern(&info.name);
@@ -297,30 +498,33 @@ impl<'a> Db<'a> {
         if let Err(e) = apk::version::Version::parse(&info.version) {
             problem('V', e.to_string());
         }
-        let mut depends = Vec::new();
+        let deps_start = self.deps.len() as u32;
         for dep in info.depends() {
             match dep {
-                Ok(atom) => depends.push(Dep {
-                    name: self.intern(atom.name),
-                    atom,
-                }),
+                Ok(atom) => {
+                    let name = self.intern(atom.name);
+                    self.deps.push(Dep { name, atom });
+                }
                 Err(e) => problem('D', e.to_string()),
             }
         }
-        let mut provides = Vec::new();
+        let provides_start = self.provides.len() as u32;
         for p in info.provides() {
             match p {
-                Ok(p) => provides.push((self.intern(p.name), p.version)),
+                Ok(p) => {
+                    let name = self.intern(p.name);
+                    self.provides.push((name, p.version));
+                }
                 Err(e) => problem('p', e.to_string()),
             }
         }
-        let mut install_if = Vec::new();
+        let iif_start = self.deps.len() as u32;
         for dep in info.install_if() {
             match dep {
-                Ok(atom) => install_if.push(Dep {
-                    name: self.intern(atom.name),
-                    atom,
-                }),
+                Ok(atom) => {
+                    let name = self.intern(atom.name);
+                    self.deps.push(Dep { name, atom });
+                }
                 Err(e) => problem('i', e.to_string()),
             }
         }
@@ -335,73 +539,134 @@ impl<'a> Db<'a> {
             .into_iter()
             .map(|p| Uninstallable::Field(p.field, p.message))
             .collect();
-        if !info.arch.is_empty()
-            && info.arch != "noarch"
-            && !self.arches.is_empty()
-            && !self.arches.iter().any(|a| *a == info.arch)
-        {
+        if self.foreign_arch(&info.arch) {
             uninstallable.push(Uninstallable::Arch(info.arch.to_string()));
         }
-        self.names[name].providers.push(Provider {
-            pkg: id,
-            version: Some(&info.version),
-        });
-        for &(pname, version) in &provides {
-            self.names[pname]
-                .providers
-                .push(Provider { pkg: id, version });
-        }
-        // Reverse links are kept per package (one push per dependency);
-        // `Db::rdepends` expands them to every name the package is known
-        // by, as apk links them.
-        for d in &depends {
-            push_new(&mut self.names[d.name].rdepend_pkgs, id);
-        }
-        // Install-if links are rare: expand them here; duplicates are
-        // removed in `finish`.
-        let known_as: Vec<NameId> = std::iter::once(name)
-            .chain(provides.iter().map(|&(n, _)| n))
-            .collect();
-        for d in &install_if {
-            for &n in &known_as {
-                push_new(&mut self.names[d.name].rinstall_if, n);
-            }
-        }
+        // `D:` atoms then `i:` atoms: the provides were pushed between the
+        // two loops into another table, so the dependency range is whole.
         self.packages.push(Package {
-            info,
             name,
             version: &info.version,
-            depends,
-            provides,
-            install_if,
             repos: 0,
             installed: None,
             virtual_package: false,
             uninstallable,
             provider_priority: info.provider_priority.unwrap_or(0),
+            installed_size: info.installed_size,
+            checksum: info.checksum,
+            source: Source::Info(info),
+            deps: deps_start..self.deps.len() as u32,
+            iif_start,
+            provides: provides_start..self.provides.len() as u32,
         });
         if let Some(i) = identity {
-            self.by_identity.insert(i, id);
+            self.identities().insert(i, id);
         }
         id
     }
 
-    /// Computes derived data ([`Name::priority`]); call after adding
-    /// everything and before solving.
+    /// Builds the per-name lists (providers, reverse dependencies, reverse
+    /// `install_if`); call after adding everything and before solving.
     pub fn finish(&mut self) {
-        let mut seen = vec![false; self.names.len()];
-        for n in &mut self.names {
-            dedup(&mut n.rinstall_if, &mut seen);
+        let names = self.names.len();
+        let mut providers = Vec::with_capacity(self.packages.len() + self.provides.len());
+        let mut rdepends = Vec::with_capacity(self.deps.len());
+        let mut rinstall_if = Vec::new();
+        // The last package pushed to each name's reverse dependencies, to
+        // push a package once per name it depends on.
+        let mut last = vec![usize::MAX; names];
+        for (id, p) in self.packages.iter().enumerate() {
+            providers.push((
+                p.name as u32,
+                Provider {
+                    pkg: id,
+                    version: Some(p.version),
+                },
+            ));
+            let provides = &self.provides[p.provides.start as usize..p.provides.end as usize];
+            for &(n, version) in provides {
+                providers.push((n as u32, Provider { pkg: id, version }));
+            }
+            for d in &self.deps[p.deps.start as usize..p.iif_start as usize] {
+                if last[d.name] != id {
+                    last[d.name] = id;
+                    rdepends.push((d.name as u32, id));
+                }
+            }
+            // Install-if links name every name the package is known by.
+            for d in &self.deps[p.iif_start as usize..p.deps.end as usize] {
+                rinstall_if.push((d.name as u32, p.name));
+                for &(n, _) in provides {
+                    rinstall_if.push((d.name as u32, n));
+                }
+            }
         }
-        for n in &mut self.names {
-            let virtual_count = n.providers.iter().filter(|p| p.version.is_none()).count();
-            n.priority = if virtual_count == 0 {
-                0
-            } else if virtual_count < n.providers.len() {
-                1
-            } else {
-                2
-            };
+        self.providers = Lists::build(names, &providers);
+        self.rdepend_pkgs = Lists::build(names, &rdepends);
+        let mut iif = Lists::build(names, &rinstall_if);
+        // Keep the first occurrence of each name in each list.
+        if !iif.items.is_empty() {
+            let mut seen = vec![false; names];
+            let mut items = Vec::with_capacity(iif.items.len());
+            let mut start = vec![0u32; names + 1];
+            for n in 0..names {
+                let list = iif.get(n);
+                for &r in list {
+                    if !std::mem::replace(&mut seen[r], true) {
+                        items.push(r);
+                    }
+                }
+                for &r in list {
+                    seen[r] = false;
+                }
+                start[n + 1] = items.len() as u32;
+            }
+            iif = Lists { start, items };
+        }
+        self.rinstall_if = iif;
+    }
+
+    /// Every package offering `name` (its own packages and providers), in
+    /// the order they were added. Empty before [`Db::finish`].
+    pub fn providers(&self, name: NameId) -> &[Provider<'a>] {
+        self.providers.get(name)
+    }
+
+    /// Packages that depend on `name`; see [`Db::rdepends`] for the names
+    /// they are known by.
+    pub fn rdepend_pkgs(&self, name: NameId) -> &[PkgId] {
+        self.rdepend_pkgs.get(name)
+    }
+
+    /// Names (own or provided) of packages whose `install_if` mentions
+    /// `name`.
+    pub fn rinstall_if(&self, name: NameId) -> &[NameId] {
+        self.rinstall_if.get(name)
+    }
+
+    /// `D:` of a package.
+    pub fn depends(&self, pkg: PkgId) -> &[Dep<'a>] {
+        let p = &self.packages[pkg];
+        &self.deps[p.deps.start as usize..p.iif_start as usize]
+    }
+
+    /// `i:` of a package.
+    pub fn install_if(&self, pkg: PkgId) -> &[Dep<'a>] {
+        let p = &self.packages[pkg];
+        &self.deps[p.iif_start as usize..p.deps.end as usize]
+    }
+
+    /// `p:` of a package: name and version (`None` = virtual).
+    pub fn provides(&self, pkg: PkgId) -> &[(NameId, Option<&'a str>)] {
+        let p = &self.packages[pkg];
+        &self.provides[p.provides.start as usize..p.provides.end as usize]
+    }
+
+    /// Every field of a package's record.
+    pub fn info(&self, pkg: PkgId) -> Cow<'a, PackageInfo<'a>> {
+        match self.packages[pkg].source {
+            Source::Info(info) => Cow::Borrowed(info),
+            Source::Index(index, i) => Cow::Owned(index.record(i as usize).info),
         }
     }
 
@@ -425,36 +690,117 @@ impl<'a> Db<'a> {
     /// Names (own or provided) of packages that depend on `name`, as apk
     /// links them; a name may repeat.
     pub fn rdepends(&self, name: NameId) -> impl Iterator<Item = NameId> + '_ {
-        self.names[name].rdepend_pkgs.iter().flat_map(move |&p| {
-            let pkg = &self.packages[p];
-            std::iter::once(pkg.name).chain(pkg.provides.iter().map(|&(n, _)| n))
+        self.rdepend_pkgs(name).iter().flat_map(move |&p| {
+            std::iter::once(self.packages[p].name).chain(self.provides(p).iter().map(|&(n, _)| n))
         })
     }
 
     /// `name-version` of a package.
     pub fn pkg_label(&self, pkg: PkgId) -> String {
         let p = &self.packages[pkg];
-        format!("{}-{}", self.names[p.name].name, p.version)
+        format!("{}-{}", self.names[p.name], p.version)
     }
 
     /// The name string of a name id.
     pub fn name_str(&self, name: NameId) -> &'a str {
-        self.names[name].name
+        self.names[name]
     }
 }
 
-/// Removes later duplicates, keeping first occurrences in order. `seen`
-/// is all false before and after.
-fn dedup(list: &mut Vec<NameId>, seen: &mut [bool]) {
-    list.retain(|&r| !std::mem::replace(&mut seen[r], true));
-    for &r in list.iter() {
-        seen[r] = false;
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apk::index::text::{self, Strictness, Validation};
 
-/// Pushes `id` unless it is already the last element.
-fn push_new(v: &mut Vec<NameId>, id: NameId) {
-    if v.last() != Some(&id) {
-        v.push(id);
+    const TEXT: &str =
+        "C:Q1EyN5AdpAOBJWKMR89pp/C66o+OE=\nP:a\nV:1\nA:x86_64\nD:b so:x\np:cmd:a=1 virt\ni:b c\n\n\
+C:Q1C4uoV7SdMdDhYg4OCVmI71D8HIA=\nP:b\nV:2\nA:aarch64\np:so:x=1\nD:a\n\n\
+C:Q1EyN5AdpAOBJWKMR89pp/C66o+OE=\nP:a\nV:1\n\n\
+C:Q1C4uoV7SdMdDhYg4OCVmI71D8HIB=\nP:c\nV:bad\nk:3\n";
+
+    /// Everything the solver reads, as plain data.
+    fn dump(db: &Db<'_>) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in 0..db.packages.len() {
+            let k = &db.packages[p];
+            out.push(format!(
+                "pkg {} {:?} {:?} {:?} {:?} {:?} {:?}",
+                db.pkg_label(p),
+                db.depends(p)
+                    .iter()
+                    .map(|d| (db.name_str(d.name), d.atom.to_string()))
+                    .collect::<Vec<_>>(),
+                db.install_if(p)
+                    .iter()
+                    .map(|d| d.atom.to_string())
+                    .collect::<Vec<_>>(),
+                db.provides(p)
+                    .iter()
+                    .map(|&(n, v)| (db.name_str(n), v))
+                    .collect::<Vec<_>>(),
+                k.uninstallable,
+                (k.repos, k.provider_priority, k.installed_size, k.checksum),
+                db.info(p).into_owned(),
+            ));
+        }
+        for n in 0..db.name_count() {
+            out.push(format!(
+                "name {} {:?} {:?} {:?}",
+                db.name_str(n),
+                db.providers(n),
+                db.rdepend_pkgs(n),
+                db.rinstall_if(n)
+                    .iter()
+                    .map(|&r| db.name_str(r))
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn records_and_parsed_index_give_the_same_universe() {
+        let parsed =
+            text::parse_with(TEXT, "t", Strictness::Lenient, Validation::Deferred).unwrap();
+        let index = ParsedIndex::build(TEXT, "", false, "t", [0; 32]).unwrap();
+        let installed = PackageInfo {
+            name: "b".into(),
+            version: "2".into(),
+            checksum: apk::checksum::Checksum::parse("Q1C4uoV7SdMdDhYg4OCVmI71D8HIA=").ok(),
+            ..Default::default()
+        };
+        let extra = PackageInfo {
+            name: "z".into(),
+            version: "1".into(),
+            depends: "a virt".into(),
+            ..Default::default()
+        };
+        for twice in [false, true] {
+            let mut from_records = Db::new(&["x86_64"]);
+            from_records
+                .add_repository("r", None, true, false, parsed.records.iter())
+                .unwrap();
+            let mut from_index = Db::new(&["x86_64"]);
+            from_index
+                .add_index("r", None, true, false, &index)
+                .unwrap();
+            if twice {
+                for db in [&mut from_records, &mut from_index] {
+                    db.add_virtual(&extra);
+                    db.add_installed(&installed, None);
+                }
+                from_records
+                    .add_repository("s", Some("edge"), true, false, parsed.records.iter())
+                    .unwrap();
+                from_index
+                    .add_index("s", Some("edge"), true, false, &index)
+                    .unwrap();
+            }
+            from_records.finish();
+            from_index.finish();
+            assert_eq!(dump(&from_index), dump(&from_records), "twice: {twice}");
+            assert_eq!(from_index.lookup("so:x"), from_records.lookup("so:x"));
+            assert!(from_index.lookup("nosuch").is_none());
+        }
     }
 }

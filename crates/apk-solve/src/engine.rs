@@ -126,7 +126,6 @@ pub(crate) fn dep_provided(
     }
     match &dep.atom.constraint {
         Constraint::Checksum(sum) => db.packages[p.pkg]
-            .info
             .checksum
             .is_some_and(|c| c.same_identity(sum)),
         Constraint::Any => !conflict,
@@ -142,14 +141,14 @@ impl<'d, 'a> Engine<'d, 'a> {
         let (available_repos, cache_repos) = db.repo_masks();
         let mut e = Engine {
             db,
-            names: vec![NameState::default(); db.names.len()],
+            names: vec![NameState::default(); db.name_count()],
             pkgs: vec![PkgState::default(); db.packages.len()],
             dirty: VecDeque::new(),
             resolvenow: VecDeque::new(),
             selectable: Vec::new(),
             unresolved: Vec::new(),
             order_counter: 0,
-            flagged_names: vec![false; db.names.len()],
+            flagged_names: vec![false; db.name_count()],
             errors: 0,
             solver_flags_inherit: 0,
             pinning_inherit: 0,
@@ -161,7 +160,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         e.default_repos = e.pinning_repos(DEFAULT_PINNING);
         for &(name, own, inheritable) in &req.name_flags {
             e.flagged_names[name] = true;
-            for p in &db.names[name].providers {
+            for p in db.providers(name) {
                 e.pkgs[p.pkg].solver_flags |= own;
                 e.pkgs[p.pkg].solver_flags_inheritable |= inheritable;
             }
@@ -287,7 +286,7 @@ impl<'d, 'a> Engine<'d, 'a> {
     }
 
     fn reevaluate_reverse_installif(&mut self, name: NameId) {
-        for &r in &self.db.names[name].rinstall_if {
+        for &r in self.db.rinstall_if(name) {
             if !self.names[r].seen || self.names[r].no_iif {
                 continue;
             }
@@ -299,7 +298,7 @@ impl<'d, 'a> Engine<'d, 'a> {
     fn reevaluate_reverse_installif_pkg(&mut self, pkg: PkgId) {
         let p = &self.db.packages[pkg];
         self.reevaluate_reverse_installif(p.name);
-        for &(n, _) in &p.provides {
+        for &(n, _) in self.db.provides(pkg) {
             self.reevaluate_reverse_installif(n);
         }
     }
@@ -308,7 +307,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         self.pkgs[pkg].selectable = false;
         let p = &self.db.packages[pkg];
         self.reevaluate_reverse_deps(p.name);
-        for &(n, _) in &p.provides {
+        for &(n, _) in self.db.provides(pkg) {
             self.reevaluate_reverse_deps(n);
         }
         self.reevaluate_reverse_installif_pkg(pkg);
@@ -325,8 +324,8 @@ impl<'d, 'a> Engine<'d, 'a> {
         if n.requirers == 0 && dep_provided(self.db, Some(pkg), dep, None) {
             return true;
         }
-        self.db.names[dep.name]
-            .providers
+        self.db
+            .providers(dep.name)
             .iter()
             .any(|p| self.pkgs[p.pkg].selectable && dep_provided(self.db, Some(pkg), dep, Some(p)))
     }
@@ -342,7 +341,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         self.names[name].no_iif = true;
         let db = self.db;
         let mut num_virtual = 0;
-        for p in &db.names[name].providers {
+        for p in db.providers(name) {
             if !self.pkgs[p.pkg].seen {
                 self.discover_package(p.pkg);
             }
@@ -350,15 +349,15 @@ impl<'d, 'a> Engine<'d, 'a> {
             self.names[name].no_iif &= iif_failed;
             num_virtual += usize::from(db.packages[p.pkg].name != name);
         }
-        for &r in &db.names[name].rinstall_if {
+        for &r in db.rinstall_if(name) {
             self.discover_name(r);
         }
-        for p in &db.names[name].providers {
+        for p in db.providers(name) {
             let pkg = &db.packages[p.pkg];
-            for &r in &db.names[pkg.name].rinstall_if {
+            for &r in db.rinstall_if(pkg.name) {
                 self.discover_name(r);
             }
-            for &(n, _) in &pkg.provides {
+            for &(n, _) in db.provides(p.pkg) {
                 self.discover_name(n);
             }
         }
@@ -368,13 +367,13 @@ impl<'d, 'a> Engine<'d, 'a> {
         if self.flagged_names[name] {
             order |= 1 << 31;
         }
-        if db.names[name].providers.len() != num_virtual {
+        if db.providers(name).len() != num_virtual {
             order |= 1 << 30;
         }
         self.order_counter += 1;
         self.names[name].order_id = order | self.order_counter;
-        for p in &db.names[name].providers {
-            for d in &db.packages[p.pkg].install_if {
+        for p in db.providers(name) {
+            for d in db.install_if(p.pkg) {
                 self.discover_name(d.name);
             }
         }
@@ -388,7 +387,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         // no repository.
         let cached_non_repository =
             p.virtual_package || (p.repos != 0 && p.repos & !self.cache_repos == 0);
-        let zero_size = p.info.installed_size.unwrap_or(0) == 0;
+        let zero_size = p.installed_size.unwrap_or(0) == 0;
         let s = &mut self.pkgs[pkg];
         s.seen = true;
         s.pinning_allowed = DEFAULT_PINNING;
@@ -396,11 +395,11 @@ impl<'d, 'a> Engine<'d, 'a> {
         s.available = (p.repos & self.available_repos & !self.cache_repos) != 0;
         s.selectable = p.uninstallable.is_empty()
             && (s.available || cached_non_repository || zero_size || p.installed.is_some());
-        s.iif_failed = p.install_if.is_empty()
+        s.iif_failed = db.install_if(pkg).is_empty()
             || (self.solver_flags_inherit & flags::AVAILABLE != 0 && !s.available);
         s.tag_preferred = zero_size || (repos & self.default_repos) != 0;
         s.tag_ok = s.tag_preferred || cached_non_repository || p.installed.is_some();
-        for d in &p.depends {
+        for d in db.depends(pkg) {
             self.discover_name(d.name);
         }
     }
@@ -450,7 +449,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             }
         }
         let db = self.db;
-        for p in &db.names[name].providers {
+        for p in db.providers(name) {
             let provided = dep_provided(db, parent, dep, Some(p));
             if !provided {
                 self.pkgs[p.pkg].conflicts += 1;
@@ -469,7 +468,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             return;
         }
         let db = self.db;
-        for p in &db.names[name].providers {
+        for p in db.providers(name) {
             let pkg = &db.packages[p.pkg];
             if pkg.name == must_provide
                 || !self.pkgs[p.pkg].selectable
@@ -477,8 +476,8 @@ impl<'d, 'a> Engine<'d, 'a> {
             {
                 continue;
             }
-            if pkg
-                .provides
+            if db
+                .provides(p.pkg)
                 .iter()
                 .any(|&(n, v)| n == must_provide || (skip_virtuals && v.is_none()))
             {
@@ -496,15 +495,15 @@ impl<'d, 'a> Engine<'d, 'a> {
         let (mut has_iif, mut no_iif, mut has_auto_selectable) = (false, true, false);
         let mut first_candidate = None;
 
-        for p in &db.names[name].providers {
+        for p in db.providers(name) {
             let pkg = p.pkg;
             self.pkgs[pkg].dependencies_merged = false;
             if reevaluate_deps {
                 if !self.pkgs[pkg].selectable {
                     continue;
                 }
-                let unsatisfiable = db.packages[pkg]
-                    .depends
+                let unsatisfiable = db
+                    .depends(pkg)
                     .iter()
                     .any(|d| !self.dependency_satisfiable(pkg, d));
                 if unsatisfiable {
@@ -518,7 +517,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                 self.evaluate_install_if(pkg);
             }
             if reevaluate_iif && self.pkgs[pkg].iif_triggered {
-                for d in &db.packages[pkg].install_if {
+                for d in db.install_if(pkg) {
                     let chosen = self.names[d.name].chosen.map(|c| c.pkg);
                     self.inherit_pinning_and_flags(pkg, chosen);
                 }
@@ -535,7 +534,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             // candidates means "common to all".
             self.pkgs[pkg].dependencies_merged = true;
             first_candidate.get_or_insert(pkg);
-            for d in &db.packages[pkg].depends {
+            for d in db.depends(pkg) {
                 if !d.atom.conflict {
                     merge_index(&mut self.names[d.name].merge_depends, num_options);
                 }
@@ -544,7 +543,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             if merge_index(&mut self.names[own].merge_provides, num_options) {
                 self.names[own].has_virtual_provides |= p.version.is_none();
             }
-            for &(n, v) in &db.packages[pkg].provides {
+            for &(n, v) in db.provides(pkg) {
                 if merge_index(&mut self.names[n].merge_provides, num_options) {
                     self.names[n].has_virtual_provides |= v.is_none();
                 }
@@ -566,18 +565,18 @@ impl<'d, 'a> Engine<'d, 'a> {
         }
 
         if let Some(pkg) = first_candidate {
-            for p in &db.names[name].providers {
+            for p in db.providers(name) {
                 self.pkgs[p.pkg].dependencies_used = self.pkgs[p.pkg].dependencies_merged;
             }
             let pkg_data = &db.packages[pkg];
             if num_options == 1 {
-                for d in &pkg_data.depends {
+                for d in db.depends(pkg) {
                     if merge_complete(&mut self.names[d.name].merge_depends, num_options) {
                         self.apply_constraint(Some(pkg), d);
                     }
                 }
             } else {
-                for d in &pkg_data.depends {
+                for d in db.depends(pkg) {
                     let n0 = d.name;
                     if merge_complete(&mut self.names[n0].merge_depends, num_options)
                         && self.names[n0].requirers == 0
@@ -586,7 +585,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                         // whichever candidate wins.
                         self.names[n0].requirers += 1;
                         self.name_requirers_changed(n0);
-                        for p in &db.names[n0].providers {
+                        for p in db.providers(n0) {
                             self.inherit_pinning_and_flags(p.pkg, Some(pkg));
                         }
                     }
@@ -600,14 +599,14 @@ impl<'d, 'a> Engine<'d, 'a> {
                 let skip = self.names[own].has_virtual_provides;
                 self.exclude_non_providers(own, name, skip);
             }
-            for &(n, _) in &pkg_data.provides {
+            for &(n, _) in db.provides(pkg) {
                 if merge_complete(&mut self.names[n].merge_provides, num_options) {
                     let skip = self.names[n].has_virtual_provides;
                     self.exclude_non_providers(n, name, skip);
                 }
             }
             self.names[own].has_virtual_provides = false;
-            for &(n, _) in &pkg_data.provides {
+            for &(n, _) in db.provides(pkg) {
                 self.names[n].has_virtual_provides = false;
             }
         }
@@ -625,7 +624,7 @@ impl<'d, 'a> Engine<'d, 'a> {
     fn evaluate_install_if(&mut self, pkg: PkgId) {
         let db = self.db;
         let (mut triggered, mut failed) = (true, false);
-        for d in &db.packages[pkg].install_if {
+        for d in db.install_if(pkg) {
             if !self.names[d.name].locked {
                 if d.atom.conflict {
                     self.names[d.name].iif_needed = true;
@@ -749,7 +748,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         // install_if items must now hold too.
         if let Some(pp) = p {
             if self.names[name].requirers == 0 && self.pkgs[pp.pkg].iif_triggered {
-                for d in &db.packages[pp.pkg].install_if {
+                for d in db.install_if(pp.pkg) {
                     if !self.names[d.name].locked {
                         self.apply_constraint(Some(pp.pkg), d);
                     }
@@ -757,7 +756,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             }
         }
         if !self.ignore_conflict {
-            for p0 in &db.names[name].providers {
+            for p0 in db.providers(name) {
                 if Some(p0.pkg) == p.map(|p| p.pkg) {
                     continue;
                 }
@@ -779,7 +778,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         let mut chosen: Option<Provider<'a>> = None;
         let n = &self.names[name];
         if n.requirers > 0 || n.has_iif {
-            for p in &db.names[name].providers {
+            for p in db.providers(name) {
                 let s = &self.pkgs[p.pkg];
                 if self.names[name].requirers == 0
                     && (!s.iif_triggered || !s.tag_ok || !s.selectable)
@@ -809,7 +808,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                     }),
                 );
                 let by_install_if = name == data.name && self.names[name].requirers == 0;
-                for &(n, v) in &data.provides {
+                for &(n, v) in db.provides(pkg) {
                     // A package pulled in by install_if was not asked for by
                     // name, so it does not settle a wanted virtual name: that
                     // name still needs an explicit choice.
@@ -822,7 +821,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                     }
                     self.assign_name(n, Some(Provider { pkg, version: v }));
                 }
-                for d in &data.depends {
+                for d in db.depends(pkg) {
                     self.apply_constraint(Some(pkg), d);
                 }
             }

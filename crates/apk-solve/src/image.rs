@@ -80,7 +80,7 @@ fn requirers_of(db: &Db<'_>, solution: &Solution, pkg: usize, base: usize) -> Ve
     let mut out = Vec::new();
     for c in &solution.changes {
         let Some(n) = c.new else { continue };
-        for d in &db.packages[n].depends {
+        for d in db.depends(n) {
             let needs_new = super::report::analyze(db, Some(n), d, pkg) == Some(true)
                 && super::report::analyze(db, Some(n), d, base) != Some(true);
             if needs_new {

@@ -92,12 +92,12 @@ pub(crate) fn analyze(
     if dep.name == p.name {
         let conflict = dep.atom.conflict;
         return Some(match &dep.atom.constraint {
-            Constraint::Checksum(sum) => p.info.checksum.is_some_and(|c| c.same_identity(sum)),
+            Constraint::Checksum(sum) => p.checksum.is_some_and(|c| c.same_identity(sum)),
             Constraint::Any => !conflict,
             Constraint::Version(op, want) => op.matches(p.version, want) != conflict,
         });
     }
-    p.provides
+    db.provides(pkg)
         .iter()
         .find(|(n, _)| *n == dep.name)
         .map(|&(_, version)| dep_provided(db, deppkg, dep, Some(&Provider { pkg, version })))
@@ -133,16 +133,16 @@ impl<'a> Analyzer<'_, '_, 'a> {
             .collect();
         let data = &db.packages[pkg];
         let mut names = vec![data.name];
-        names.extend(data.provides.iter().map(|&(n, _)| n));
+        names.extend(db.provides(pkg).iter().map(|&(n, _)| n));
         let mut seen = HashSet::new();
         let mut found: Vec<(PkgId, String)> = Vec::new();
         for &n in &names {
             for r in db.rdepends(n) {
-                for p in &db.names[r].providers {
+                for p in db.providers(r) {
                     if !self.marked[p.pkg] || !seen.insert(p.pkg) {
                         continue;
                     }
-                    for d in &db.packages[p.pkg].depends {
+                    for d in db.depends(p.pkg) {
                         if analyze(db, Some(p.pkg), d, pkg) == Some(want) {
                             found.push((p.pkg, self.dep_text(d)));
                         }
@@ -213,14 +213,14 @@ impl<'a> Analyzer<'_, '_, 'a> {
             }
         }
         let mut conflicts = Vec::new();
-        for p in &db.names[data.name].providers {
+        for p in db.providers(data.name) {
             if p.pkg != pkg && self.marked[p.pkg] {
                 conflicts.push(db.pkg_label(p.pkg));
             }
         }
-        for &(n, v) in &data.provides {
+        for &(n, v) in db.provides(pkg) {
             let mut once = true;
-            for p in &db.names[n].providers {
+            for p in db.providers(n) {
                 if !self.marked[p.pkg] || (v.is_none() && p.version.is_none()) {
                     continue;
                 }
@@ -266,7 +266,7 @@ impl<'a> Analyzer<'_, '_, 'a> {
 
     fn name(&mut self, name: NameId) {
         let db = self.db;
-        let providers = &db.names[name].providers;
+        let providers = db.providers(name);
         let mut labels = Vec::new();
         let subject = if providers.is_empty() {
             format!("{} (no such package)", db.name_str(name))
@@ -286,7 +286,7 @@ impl<'a> Analyzer<'_, '_, 'a> {
                     .iter()
                     .filter(|q| db.packages[q.pkg].name == n0)
                     .count();
-                if refs == db.names[n0].providers.len() {
+                if refs == db.providers(n0).len() {
                     if shown.insert(n0) {
                         items.push(db.name_str(n0).to_owned());
                     }
@@ -308,12 +308,12 @@ impl<'a> Analyzer<'_, '_, 'a> {
         }
         let mut seen = HashSet::new();
         for r in db.rdepends(name) {
-            for p in &db.names[r].providers {
+            for p in db.providers(r) {
                 if !self.marked[p.pkg] || !seen.insert(p.pkg) {
                     continue;
                 }
-                if let Some(d) = db.packages[p.pkg]
-                    .depends
+                if let Some(d) = db
+                    .depends(p.pkg)
                     .iter()
                     .find(|d| d.name == name && !d.atom.conflict)
                 {
@@ -357,7 +357,7 @@ pub(crate) fn analyze_errors<'a>(
     world: &[(Dep<'a>, TagId)],
 ) -> ErrorReport {
     let mut marked = vec![false; db.packages.len()];
-    let mut present = vec![false; db.names.len()];
+    let mut present = vec![false; db.name_count()];
     for c in changes {
         if let Some(n) = c.new {
             marked[n] = true;
@@ -366,7 +366,7 @@ pub(crate) fn analyze_errors<'a>(
             // package with a provider priority.
             let pkg = &db.packages[n];
             present[pkg.name] = true;
-            for &(pn, v) in &pkg.provides {
+            for &(pn, v) in db.provides(n) {
                 if v.is_some() || pkg.provider_priority > 0 {
                     present[pn] = true;
                 }
@@ -379,7 +379,7 @@ pub(crate) fn analyze_errors<'a>(
         world,
         marked,
         present,
-        missing: vec![false; db.names.len()],
+        missing: vec![false; db.name_count()],
         decided: selection.names.iter().map(|n| n.chosen.is_some()).collect(),
         available_repos,
         cache_repos,
@@ -390,7 +390,7 @@ pub(crate) fn analyze_errors<'a>(
     for c in changes {
         if let Some(n) = c.new {
             a.package(n, c.new_tag);
-            a.deps(&db.packages[n].depends);
+            a.deps(db.depends(n));
         }
     }
     ErrorReport {

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use apk::database::InstalledDb;
 use apk::dependency::{Constraint, Context, Dependency};
 use apk::index::text::{self, IndexText, Strictness};
+use apk::index::ParsedIndex;
 use apk::package::PackageInfo;
 use apk::version::Op;
 use apk_solve::{self as solve, flags, ChangeKind, Db, NameId, Request, Solution, DEFAULT_TAG};
@@ -185,10 +186,21 @@ fn run_case(dir: &Path, name: &str) -> Outcome {
     if let Some(why) = cmd.skip {
         return Outcome::Skip(why.to_owned());
     }
-    let (out, subjects) = match execute(dir, &case, &cmd) {
+    // Every case runs twice: repositories added from parsed records, and
+    // from parsed indexes (the cached form); both must give apk's answer.
+    let (out, subjects) = match execute(dir, &case, &cmd, false) {
         Ok(r) => r,
         Err(e) => return Outcome::Fail(e),
     };
+    match execute(dir, &case, &cmd, true) {
+        Ok(r) if r == (out.clone(), subjects.clone()) => {}
+        Ok((other, _)) => {
+            return Outcome::Fail(format!(
+                "\n--- from records\n{out}--- from parsed indexes\n{other}"
+            ))
+        }
+        Err(e) => return Outcome::Fail(format!("from parsed indexes: {e}")),
+    }
     if out == case.expect {
         return Outcome::Pass;
     }
@@ -240,8 +252,21 @@ fn execute(
     dir: &Path,
     case: &Case,
     cmd: &Command,
+    via_index: bool,
 ) -> Result<(String, Option<BTreeSet<String>>), String> {
     let inputs = load_inputs(dir, case)?;
+    let build =
+        |t: &str, f: &str| ParsedIndex::build(t, "", false, f, [0; 32]).map_err(|e| e.to_string());
+    let repo_tables: Vec<ParsedIndex> = inputs
+        .repos
+        .iter()
+        .map(|(_, f, t)| build(t, f))
+        .collect::<Result<_, _>>()?;
+    let cache_tables: Vec<ParsedIndex> = inputs
+        .cache
+        .iter()
+        .map(|(f, t)| build(t, f))
+        .collect::<Result<_, _>>()?;
     fn parse<'t>(t: &'t str, f: &str) -> Result<IndexText<'t>, String> {
         text::parse(t, f, Strictness::Lenient).map_err(|e| e.to_string())
     }
@@ -283,14 +308,23 @@ fn execute(
             db.tag(t);
         }
     }
-    for (idx, (tag, file, _)) in repo_indexes.iter().zip(&inputs.repos) {
-        let records = idx.records.iter();
-        db.add_repository(file, tag.as_deref(), !cmd.no_network, false, records)
-            .map_err(|e| e.to_string())?;
+    for (i, (tag, file, _)) in inputs.repos.iter().enumerate() {
+        let available = !cmd.no_network;
+        if via_index {
+            db.add_index(file, tag.as_deref(), available, false, &repo_tables[i])
+        } else {
+            let records = repo_indexes[i].records.iter();
+            db.add_repository(file, tag.as_deref(), available, false, records)
+        }
+        .map_err(|e| e.to_string())?;
     }
-    for (idx, (file, _)) in cache_indexes.iter().zip(&inputs.cache) {
-        db.add_repository(file, None, true, true, idx.records.iter())
-            .map_err(|e| e.to_string())?;
+    for (i, (file, _)) in inputs.cache.iter().enumerate() {
+        if via_index {
+            db.add_index(file, None, true, true, &cache_tables[i])
+        } else {
+            db.add_repository(file, None, true, true, cache_indexes[i].records.iter())
+        }
+        .map_err(|e| e.to_string())?;
     }
     for (info, tag) in &installed {
         db.add_installed(info, tag.as_deref());
@@ -421,8 +455,7 @@ fn execute(
                     .fold(0, |m, i| m | 1 << i);
                 world.retain(|w| {
                     db.lookup(atom_name(w)).is_some_and(|n| {
-                        db.names[n]
-                            .providers
+                        db.providers(n)
                             .iter()
                             .any(|p| db.packages[p.pkg].repos & available != 0)
                     })
@@ -547,7 +580,7 @@ fn summary(db: &Db<'_>, solution: &Solution, verbose: bool) -> String {
     let installed = installed_after(db, solution);
     let size: u64 = installed
         .iter()
-        .map(|&p| db.packages[p].info.installed_size.unwrap_or(0))
+        .map(|&p| db.packages[p].installed_size.unwrap_or(0))
         .sum();
     if verbose {
         format!(
@@ -568,8 +601,7 @@ fn no_longer_available(db: &Db<'_>, solution: &Solution) -> String {
         .filter_map(|c| c.new)
         .map(|p| db.packages[p].name)
         .filter(|&n| {
-            db.names[n]
-                .providers
+            db.providers(n)
                 .iter()
                 .all(|p| db.packages[p.pkg].repos == 0)
         })
@@ -602,7 +634,7 @@ fn not_removed(db: &Db<'_>, solution: &Solution, removed: &[NameId], world: &[St
     names.sort_by_key(|&n| db.name_str(n).to_ascii_lowercase());
     for n in names {
         let mut items = Vec::new();
-        for p in &db.names[n].providers {
+        for p in db.providers(n) {
             if !selected.contains(&p.pkg) {
                 continue;
             }
@@ -610,7 +642,7 @@ fn not_removed(db: &Db<'_>, solution: &Solution, removed: &[NameId], world: &[St
             if world_names.contains(&db.name_str(pkg.name)) {
                 items.push(db.name_str(pkg.name).to_owned());
             }
-            for &(pn, _) in &pkg.provides {
+            for &(pn, _) in db.provides(p.pkg) {
                 if world_names.contains(&db.name_str(pn)) {
                     items.push(db.name_str(pn).to_owned());
                 }

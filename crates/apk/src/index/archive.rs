@@ -109,7 +109,7 @@ pub enum IndexArchiveError {
     },
 }
 
-fn format_err(file: &Path, message: impl Into<String>) -> IndexArchiveError {
+pub(crate) fn format_err(file: &Path, message: impl Into<String>) -> IndexArchiveError {
     IndexArchiveError::Format {
         file: file.to_owned(),
         message: message.into(),
@@ -185,9 +185,29 @@ pub fn read_with(
     trust: Trust,
     max_size: u64,
 ) -> Result<IndexArchive, IndexArchiveError> {
+    let verified = verify(data, file, keyring, trust)?;
+    inflate(&verified, file, max_size)
+}
+
+/// An index file whose signature was checked (or did not need to be):
+/// the raw body member and who signed it.
+pub(crate) struct Verified<'d> {
+    pub body: &'d [u8],
+    pub signer: Option<String>,
+}
+
+/// The first step of reading: the signature member (bounded), then,
+/// unless `trust` allows otherwise, the signature over the raw bytes after
+/// it. Nothing of the body is inflated.
+pub(crate) fn verify<'d>(
+    data: &'d [u8],
+    file: &Path,
+    keyring: &Keyring,
+    trust: Trust,
+) -> Result<Verified<'d>, IndexArchiveError> {
     stream::check_magic(data).map_err(|m| format_err(file, m))?;
     let (signatures, rest) = read_signatures(data, file)?;
-    let (body, signer) = match signatures {
+    let signatures = match signatures {
         // Unsigned: the first member is the body.
         None if trust == Trust::Verify => {
             return Err(IndexArchiveError::Signature {
@@ -195,27 +215,39 @@ pub fn read_with(
                 error: SignatureError::Unsigned,
             })
         }
-        None => (data, None),
-        Some(signatures) => {
-            let signer = match trust {
-                Trust::AllowUntrusted => None,
-                Trust::Verify => {
-                    // The signature covers every raw byte after its member.
-                    let mut digests = Digests::for_entries(&signatures);
-                    digests.update(rest);
-                    let signer = keyring.verify(&signatures, digests).map_err(|error| {
-                        IndexArchiveError::Signature {
-                            file: file.to_owned(),
-                            error,
-                        }
-                    })?;
-                    Some(signer)
+        None => {
+            return Ok(Verified {
+                body: data,
+                signer: None,
+            })
+        }
+        Some(signatures) => signatures,
+    };
+    let signer = match trust {
+        Trust::AllowUntrusted => None,
+        Trust::Verify => {
+            // The signature covers every raw byte after its member.
+            let mut digests = Digests::for_entries(&signatures);
+            digests.update(rest);
+            let signer = keyring.verify(&signatures, digests).map_err(|error| {
+                IndexArchiveError::Signature {
+                    file: file.to_owned(),
+                    error,
                 }
-            };
-            (rest, signer)
+            })?;
+            Some(signer)
         }
     };
-    let (body, leftover) = read_body(body, file, max_size)?;
+    Ok(Verified { body: rest, signer })
+}
+
+/// The second step: inflates the body member (bounded by `max_size`).
+pub(crate) fn inflate(
+    verified: &Verified<'_>,
+    file: &Path,
+    max_size: u64,
+) -> Result<IndexArchive, IndexArchiveError> {
+    let (body, leftover) = read_body(verified.body, file, max_size)?;
     if !leftover.is_empty() {
         return Err(format_err(file, "unexpected data after the index member"));
     }
@@ -229,7 +261,7 @@ pub fn read_with(
     Ok(IndexArchive {
         text,
         description: body.description.unwrap_or_default(),
-        signer,
+        signer: verified.signer.clone(),
         lossy,
     })
 }

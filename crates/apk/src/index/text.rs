@@ -257,7 +257,7 @@ fn finish_record<'a>(
     } else {
         None
     };
-    let package = (!info.name.is_empty()).then(|| info.name_version());
+    let package = || (!info.name.is_empty()).then(|| info.name_version());
     if let Some(message) = fatal {
         if strictness == Strictness::Strict {
             return Err(IndexTextError {
@@ -268,7 +268,7 @@ fn finish_record<'a>(
         }
         out.warnings.push(IndexWarning {
             line,
-            package,
+            package: package(),
             message: format!("{message}; record skipped"),
         });
         return Ok(());
@@ -280,7 +280,7 @@ fn finish_record<'a>(
     for p in &problems {
         out.warnings.push(IndexWarning {
             line,
-            package: package.clone(),
+            package: package(),
             message: format!("{p}; package is not installable"),
         });
     }

@@ -18,8 +18,7 @@ use crate::layer::{self, BaseFs, BaseKind, BaseState, LayerSpec, PackageFile};
 use crate::sbom;
 use apk::database::InstalledDb;
 use apk::dependency::{Constraint, Context, Dependency};
-use apk::index::archive::{self, Trust};
-use apk::index::text::{self, Strictness, Validation};
+use apk::index::archive::Trust;
 use apk::package::PackageInfo;
 use apk::signature::{self, Keyring};
 use apk_repo::{FetchOptions, Fetcher, PackageRequest};
@@ -275,7 +274,7 @@ fn base_state(
 /// One repository's parsed index for an architecture.
 struct RepoIndex {
     label: String,
-    text: String,
+    index: apk::index::ParsedIndex,
 }
 
 /// Builds `spec` into `output`.
@@ -400,20 +399,13 @@ pub fn build(
                 )),
             }
         }
-        let parsed: Vec<_> = indexes
-            .iter()
-            .map(|i| {
-                text::parse_with(&i.text, &i.label, Strictness::Lenient, Validation::Deferred)
-                    .map_err(|e| BuildError::Repository(e.to_string()))
-            })
-            .collect::<Result<_, _>>()?;
 
         progress(Event::Step(arch, "resolving"));
         let installed_infos: Vec<PackageInfo<'_>> =
             base.installed.records.iter().map(|r| r.info()).collect();
         let mut db = Db::new(&[arch.as_str(), "noarch"]);
-        for (idx, i) in parsed.iter().zip(&indexes) {
-            db.add_repository(&i.label, None, true, false, idx.records.iter())
+        for i in &indexes {
+            db.add_index(&i.label, None, true, false, &i.index)
                 .map_err(|e| BuildError::Repository(e.to_string()))?;
         }
         for info in &installed_infos {
@@ -495,7 +487,7 @@ pub fn build(
             locked_packages.push(crate::lock::LockedPackage {
                 name: db.name_str(pkg.name).to_owned(),
                 version: pkg.version.to_owned(),
-                checksum: pkg.info.checksum.map(|c| c.to_string()).unwrap_or_default(),
+                checksum: pkg.checksum.map(|c| c.to_string()).unwrap_or_default(),
                 repository: spec
                     .repositories
                     .iter()
@@ -550,7 +542,7 @@ pub fn build(
                 .ok_or_else(|| {
                     BuildError::Repository(format!("{} is in no repository", db.pkg_label(p)))
                 })?;
-            let identity = pkg.info.checksum.ok_or_else(|| {
+            let identity = pkg.checksum.ok_or_else(|| {
                 BuildError::Repository(format!("{} has no checksum", db.pkg_label(p)))
             })?;
             requests.push(PackageRequest {
@@ -558,7 +550,7 @@ pub fn build(
                 arch: arch.clone(),
                 file_name: format!("{}.apk", db.pkg_label(p)),
                 identity,
-                size: pkg.info.size,
+                size: db.info(p).size,
             });
         }
         let files_fetched = fetcher.fetch_packages(&requests)?;
@@ -887,10 +879,15 @@ fn load_index(
     keyring: &Keyring,
 ) -> Result<RepoIndex, BuildError> {
     let path = fetcher.fetch_index(repo, arch)?;
-    let a = archive::read_file(&path, keyring, Trust::Verify)
-        .map_err(|e| BuildError::Repository(e.to_string()))?;
+    let index = apk_repo::repository::load_index(
+        &path,
+        keyring,
+        Trust::Verify,
+        Some(fetcher.cache().root()),
+    )
+    .map_err(|e| BuildError::Repository(e.to_string()))?;
     Ok(RepoIndex {
         label: repo.to_owned(),
-        text: a.text,
+        index,
     })
 }

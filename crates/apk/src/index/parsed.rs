@@ -1,0 +1,1090 @@
+//! A parsed index in one position-independent byte buffer, built once from
+//! the verified text and then read in place — from memory right after
+//! parsing, or memory-mapped from the cache ([`super::cache`]) on every
+//! later use, without parsing or copying anything.
+//!
+//! Everything a consumer needs is precomputed: each record's fields as
+//! spans into the text, its numbers and checksum, every dependency atom of
+//! `D:`, `p:` and `i:` already parsed with its name interned, a hash table
+//! to look names up, and the problems and warnings the text parser and the
+//! atom checks found (records are fully validated, as [`super::text::parse`]
+//! does). Integers are little-endian and read with bounds checks, so a
+//! damaged buffer can give wrong strings but never a panic; the cache also
+//! checks a CRC-32 and the source digest before using one.
+//!
+//! Layout (format [`FORMAT_VERSION`]; sections start on 8-byte boundaries,
+//! their sizes follow from the counts in the header):
+//!
+//! ```text
+//! header (128 B) | strings: APKINDEX text, then joined lists, messages,
+//! description | records (216 B each) | names (off, len) | name slots (u32,
+//! open addressing) | atoms (16 B) | problems (12 B) | warnings (20 B)
+//! ```
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use super::text::{self, IndexRecord, IndexText, IndexTextError, IndexWarning, Strictness};
+use crate::checksum::Checksum;
+use crate::dependency::{self, Constraint, Context, Dependency};
+use crate::package::{FieldProblem, PackageInfo};
+use crate::version::{self, Op};
+
+/// Version of the byte layout; a buffer of another version is refused (the
+/// cache then rebuilds it).
+pub const FORMAT_VERSION: u32 = 1;
+
+const MAGIC: [u8; 8] = *b"CAIDX\0\r\n";
+const HEADER_LEN: usize = 128;
+const RECORD_LEN: usize = 216;
+const NAME_LEN: usize = 8;
+const SLOT_LEN: usize = 4;
+const ATOM_LEN: usize = 16;
+const PROBLEM_LEN: usize = 12;
+const WARNING_LEN: usize = 20;
+
+/// The text fields of a record, in storage order.
+const FIELDS: usize = 13;
+const F_NAME: usize = 0;
+const F_VERSION: usize = 1;
+const F_ARCH: usize = 2;
+const F_DEPENDS: usize = 9;
+const F_PROVIDES: usize = 10;
+const F_INSTALL_IF: usize = 11;
+
+// Record field offsets.
+const R_NUMBERS: usize = FIELDS * 8; // 5 × u64: S I t k q
+const R_PRESENT: usize = R_NUMBERS + 40;
+const R_CHECKSUM_KIND: usize = R_PRESENT + 1;
+const R_FLAGS: usize = R_PRESENT + 2;
+const R_LINE: usize = R_PRESENT + 4;
+const R_NAME_ID: usize = R_LINE + 4;
+const R_ATOMS: usize = R_NAME_ID + 4; // start, n_depends, n_provides, n_install_if
+const R_PROBLEMS: usize = R_ATOMS + 16; // start, count
+const R_CHECKSUM: usize = R_PROBLEMS + 8;
+const _: () = assert!(R_CHECKSUM + 32 <= RECORD_LEN);
+
+/// Record flag: an earlier record has the same identity (apk keeps one).
+const FLAG_DUPLICATE: u8 = 1;
+/// Atom flags.
+const ATOM_CONFLICT: u8 = 1;
+const ATOM_CHECKSUM: u8 = 2;
+/// A span meaning "none".
+const NONE: u32 = u32::MAX;
+
+/// Why bytes are not a usable parsed index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a usable parsed index: {0}")]
+pub struct InvalidParsedIndex(pub &'static str);
+
+/// The bytes, owned or mapped from a file.
+enum Buf {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl Buf {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Buf::Owned(v) => v,
+            Buf::Mapped(m) => m,
+        }
+    }
+}
+
+/// Section positions, derived from the header's counts.
+#[derive(Clone, Copy, Debug, Default)]
+struct Layout {
+    text_len: u32,
+    strings_len: u32,
+    records: usize,
+    n_records: u32,
+    names: usize,
+    n_names: u32,
+    slots: usize,
+    n_slots: u32,
+    atoms: usize,
+    n_atoms: u32,
+    problems: usize,
+    n_problems: u32,
+    warnings: usize,
+    n_warnings: u32,
+    total: usize,
+}
+
+fn align8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+impl Layout {
+    fn compute(mut self) -> Option<Layout> {
+        let mut at = HEADER_LEN.checked_add(self.strings_len as usize)?;
+        let mut section = |count: u32, size: usize| -> Option<usize> {
+            let start = align8(at);
+            at = start.checked_add((count as usize).checked_mul(size)?)?;
+            Some(start)
+        };
+        self.records = section(self.n_records, RECORD_LEN)?;
+        self.names = section(self.n_names, NAME_LEN)?;
+        self.slots = section(self.n_slots, SLOT_LEN)?;
+        self.atoms = section(self.n_atoms, ATOM_LEN)?;
+        self.problems = section(self.n_problems, PROBLEM_LEN)?;
+        self.warnings = section(self.n_warnings, WARNING_LEN)?;
+        self.total = align8(at);
+        Some(self)
+    }
+}
+
+/// A parsed index; see the module documentation.
+pub struct ParsedIndex {
+    buf: Buf,
+    layout: Layout,
+    lossy: bool,
+    description: (u32, u32),
+    digest: [u8; 32],
+    signer: Option<String>,
+}
+
+impl std::fmt::Debug for ParsedIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParsedIndex")
+            .field("records", &self.layout.n_records)
+            .field("names", &self.layout.n_names)
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One record as the resolver sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Row<'a> {
+    /// Interned name id of `P:` (see [`ParsedIndex::name`]).
+    pub name: u32,
+    /// `V:`.
+    pub version: &'a str,
+    /// `A:`.
+    pub arch: &'a str,
+    /// `I:`.
+    pub installed_size: Option<u64>,
+    /// `k:`.
+    pub provider_priority: Option<u64>,
+    /// `C:`.
+    pub checksum: Option<Checksum>,
+    /// An earlier record has the same identity; apk keeps only the first.
+    pub duplicate: bool,
+    /// Whether the record has problems (it cannot be installed).
+    pub has_problems: bool,
+}
+
+/// A dependency atom with its name interned.
+#[derive(Clone, Copy, Debug)]
+pub struct Atom<'a> {
+    /// Interned name id.
+    pub name: u32,
+    /// The atom (no tag: tags never appear in package metadata).
+    pub dep: Dependency<'a>,
+}
+
+fn read_u32(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4)
+        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+fn read_u64(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 8).map_or(0, |s| {
+        u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])
+    })
+}
+
+fn read_u8(b: &[u8], at: usize) -> u8 {
+    b.get(at).copied().unwrap_or(0)
+}
+
+/// FNV-1a: stable across runs and versions (the table is stored).
+fn name_hash(name: &[u8]) -> u64 {
+    name.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+impl ParsedIndex {
+    /// Parses an index's text (leniently, validating every record fully)
+    /// into a buffer. `file` names the text in errors; `digest` is the
+    /// SHA-256 of the compressed file it came from.
+    pub fn build(
+        text: &str,
+        description: &str,
+        lossy: bool,
+        file: &str,
+        digest: [u8; 32],
+    ) -> Result<ParsedIndex, IndexTextError> {
+        let parsed = text::parse_with(text, file, Strictness::Lenient, text::Validation::Deferred)?;
+        let bytes = Builder::new(text).finish(&parsed, description, lossy, digest);
+        let too_large = || IndexTextError {
+            file: file.to_owned(),
+            line: 0,
+            message: "the index is too large to hold in a parsed index (over 4 GiB)".to_owned(),
+        };
+        let bytes = bytes.ok_or_else(too_large)?;
+        ParsedIndex::from_buf(Buf::Owned(bytes), &digest).map_err(|_| too_large())
+    }
+
+    /// Uses bytes made by [`ParsedIndex::to_bytes`] (or a file holding
+    /// them) for the index whose compressed file has SHA-256 `digest`.
+    pub fn from_bytes(bytes: Vec<u8>, digest: &[u8; 32]) -> Result<Self, InvalidParsedIndex> {
+        Self::from_buf(Buf::Owned(bytes), digest)
+    }
+
+    /// Like [`ParsedIndex::from_bytes`] over a memory-mapped file.
+    pub fn from_mmap(map: memmap2::Mmap, digest: &[u8; 32]) -> Result<Self, InvalidParsedIndex> {
+        Self::from_buf(Buf::Mapped(map), digest)
+    }
+
+    fn from_buf(buf: Buf, digest: &[u8; 32]) -> Result<Self, InvalidParsedIndex> {
+        let b = buf.bytes();
+        let bad = InvalidParsedIndex;
+        if b.len() < HEADER_LEN || b[..8] != MAGIC {
+            return Err(bad("wrong magic"));
+        }
+        if read_u32(b, 8) != FORMAT_VERSION {
+            return Err(bad("another format version"));
+        }
+        if b[16..48] != digest[..] {
+            return Err(bad("built from another index file"));
+        }
+        let layout = Layout {
+            text_len: read_u32(b, 56),
+            strings_len: read_u32(b, 60),
+            n_records: read_u32(b, 64),
+            n_names: read_u32(b, 68),
+            n_slots: read_u32(b, 72),
+            n_atoms: read_u32(b, 76),
+            n_problems: read_u32(b, 80),
+            n_warnings: read_u32(b, 84),
+            ..Layout::default()
+        }
+        .compute()
+        .ok_or(bad("sizes overflow"))?;
+        if layout.total != b.len() || read_u32(b, 52) as usize != b.len() {
+            return Err(bad("truncated or padded"));
+        }
+        if layout.text_len > layout.strings_len
+            || !layout.n_slots.is_power_of_two()
+            || layout.n_slots <= layout.n_names
+        {
+            return Err(bad("inconsistent header"));
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(&b[HEADER_LEN..]);
+        if crc.sum() != read_u32(b, 48) {
+            return Err(bad("checksum mismatch"));
+        }
+        // Validated once here; `str_at` relies on it.
+        let strings = &b[HEADER_LEN..HEADER_LEN + layout.strings_len as usize];
+        if std::str::from_utf8(strings).is_err() {
+            return Err(bad("strings are not UTF-8"));
+        }
+        let lossy = read_u32(b, 12) & 1 != 0;
+        let description = (read_u32(b, 88), read_u32(b, 92));
+        Ok(ParsedIndex {
+            lossy,
+            description,
+            digest: *digest,
+            layout,
+            buf,
+            signer: None,
+        })
+    }
+
+    /// The serialized form (what the cache stores).
+    pub fn to_bytes(&self) -> &[u8] {
+        self.buf.bytes()
+    }
+
+    /// SHA-256 of the compressed index file this was built from.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
+
+    /// The key whose signature verified, `None` when not checked.
+    pub fn signer(&self) -> Option<&str> {
+        self.signer.as_deref()
+    }
+
+    /// Records who signed the file (set by the loader on every use; it is
+    /// not part of the stored bytes).
+    pub fn set_signer(&mut self, signer: Option<String>) {
+        self.signer = signer;
+    }
+
+    /// Whether the text was not valid UTF-8 and was repaired lossily.
+    pub fn lossy(&self) -> bool {
+        self.lossy
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.buf.bytes()
+    }
+
+    fn strings(&self) -> &[u8] {
+        let b = self.bytes();
+        &b[HEADER_LEN..HEADER_LEN + self.layout.strings_len as usize]
+    }
+
+    /// The strings section, validated as UTF-8 when the buffer was
+    /// accepted.
+    fn all_strings(&self) -> &str {
+        // SAFETY: `from_buf` checked that these bytes are UTF-8, and they
+        // never change: an owned buffer is never written after that, and a
+        // mapped cache entry is only ever created whole (temporary file,
+        // then rename) and never modified in place (see `cache`).
+        unsafe { std::str::from_utf8_unchecked(self.strings()) }
+    }
+
+    fn str_at(&self, off: u32, len: u32) -> &str {
+        let (off, len) = (off as usize, len as usize);
+        self.all_strings()
+            .get(off..off.saturating_add(len))
+            .unwrap_or("")
+    }
+
+    /// The `APKINDEX` text (repaired when [`ParsedIndex::lossy`]).
+    pub fn text(&self) -> &str {
+        self.str_at(0, self.layout.text_len)
+    }
+
+    /// The `DESCRIPTION` text.
+    pub fn description(&self) -> &str {
+        self.str_at(self.description.0, self.description.1)
+    }
+
+    /// Number of records (packages listed, including ones with problems).
+    pub fn len(&self) -> usize {
+        self.layout.n_records as usize
+    }
+
+    /// True when the index lists no package.
+    pub fn is_empty(&self) -> bool {
+        self.layout.n_records == 0
+    }
+
+    /// Number of interned names (package and provided names, dependency
+    /// targets).
+    pub fn name_count(&self) -> usize {
+        self.layout.n_names as usize
+    }
+
+    /// The interned name `id`.
+    pub fn name(&self, id: u32) -> &str {
+        let at = self.layout.names + id as usize * NAME_LEN;
+        let b = self.bytes();
+        if id >= self.layout.n_names {
+            return "";
+        }
+        self.str_at(read_u32(b, at), read_u32(b, at + 4))
+    }
+
+    /// The id of `name`, if the index mentions it.
+    pub fn lookup(&self, name: &str) -> Option<u32> {
+        let mask = self.layout.n_slots as usize - 1;
+        let b = self.bytes();
+        let mut slot = name_hash(name.as_bytes()) as usize & mask;
+        for _ in 0..self.layout.n_slots {
+            let v = read_u32(b, self.layout.slots + slot * SLOT_LEN);
+            if v == 0 {
+                return None;
+            }
+            if self.name(v - 1) == name {
+                return Some(v - 1);
+            }
+            slot = (slot + 1) & mask;
+        }
+        None
+    }
+
+    fn record_at(&self, i: usize) -> usize {
+        self.layout.records + i * RECORD_LEN
+    }
+
+    fn field(&self, rec: usize, f: usize) -> &str {
+        let b = self.bytes();
+        self.str_at(read_u32(b, rec + f * 8), read_u32(b, rec + f * 8 + 4))
+    }
+
+    fn number(&self, rec: usize, n: usize) -> Option<u64> {
+        let present = read_u8(self.bytes(), rec + R_PRESENT) & (1 << n) != 0;
+        present.then(|| read_u64(self.bytes(), rec + R_NUMBERS + n * 8))
+    }
+
+    fn checksum(&self, rec: usize) -> Option<Checksum> {
+        let b = self.bytes();
+        let sum = b.get(rec + R_CHECKSUM..rec + R_CHECKSUM + 32)?;
+        match read_u8(b, rec + R_CHECKSUM_KIND) {
+            1 => Some(Checksum::Sha1(sum[..20].try_into().ok()?)),
+            2 => Some(Checksum::Sha256(sum.try_into().ok()?)),
+            _ => None,
+        }
+    }
+
+    /// The resolver's view of record `i` (`i < len()`).
+    pub fn row(&self, i: usize) -> Row<'_> {
+        let rec = self.record_at(i);
+        let b = self.bytes();
+        Row {
+            name: read_u32(b, rec + R_NAME_ID),
+            version: self.field(rec, F_VERSION),
+            arch: self.field(rec, F_ARCH),
+            installed_size: self.number(rec, 1),
+            provider_priority: self.number(rec, 3),
+            checksum: self.checksum(rec),
+            duplicate: read_u8(b, rec + R_FLAGS) & FLAG_DUPLICATE != 0,
+            has_problems: read_u32(b, rec + R_PROBLEMS + 4) != 0,
+        }
+    }
+
+    /// Atom ranges of record `i`: depends, provides, install_if.
+    fn atom_ranges(&self, i: usize) -> [Range<u32>; 3] {
+        let rec = self.record_at(i);
+        let b = self.bytes();
+        let n_atoms = self.layout.n_atoms;
+        let count = |k: usize| read_u32(b, rec + R_ATOMS + 4 + 4 * k);
+        let start = read_u32(b, rec + R_ATOMS).min(n_atoms);
+        let d = start.saturating_add(count(0)).min(n_atoms);
+        let p = d.saturating_add(count(1)).min(n_atoms);
+        let i = p.saturating_add(count(2)).min(n_atoms);
+        [start..d, d..p, p..i]
+    }
+
+    fn atom(&self, i: u32) -> Atom<'_> {
+        let at = self.layout.atoms + i as usize * ATOM_LEN;
+        let b = self.bytes();
+        let name = read_u32(b, at);
+        let operand = self.str_at(read_u32(b, at + 4), read_u32(b, at + 8));
+        let op = read_u8(b, at + 12);
+        let flags = read_u8(b, at + 13);
+        let constraint = if flags & ATOM_CHECKSUM != 0 {
+            Checksum::parse(operand).map_or(Constraint::Any, Constraint::Checksum)
+        } else {
+            match Op::from_bits(op) {
+                Some(op) => Constraint::Version(op, operand),
+                None => Constraint::Any,
+            }
+        };
+        Atom {
+            name,
+            dep: Dependency {
+                name: self.name(name),
+                tag: None,
+                conflict: flags & ATOM_CONFLICT != 0,
+                constraint,
+            },
+        }
+    }
+
+    /// The valid atoms of `D:` of record `i` (invalid ones are listed as
+    /// problems instead).
+    pub fn depends(&self, i: usize) -> impl Iterator<Item = Atom<'_>> + '_ {
+        let [d, _, _] = self.atom_ranges(i);
+        d.map(move |a| self.atom(a))
+    }
+
+    /// The valid entries of `p:` of record `i`: name id and version (`None`
+    /// for a virtual provide).
+    pub fn provides(&self, i: usize) -> impl Iterator<Item = (u32, Option<&str>)> + '_ {
+        let [_, p, _] = self.atom_ranges(i);
+        p.map(move |a| {
+            let atom = self.atom(a);
+            let version = match atom.dep.constraint {
+                Constraint::Version(_, v) => Some(v),
+                _ => None,
+            };
+            (atom.name, version)
+        })
+    }
+
+    /// The valid atoms of `i:` of record `i`.
+    pub fn install_if(&self, i: usize) -> impl Iterator<Item = Atom<'_>> + '_ {
+        let [_, _, ii] = self.atom_ranges(i);
+        ii.map(move |a| self.atom(a))
+    }
+
+    /// The problems of record `i` (empty for an installable package).
+    pub fn problems(&self, i: usize) -> Vec<FieldProblem> {
+        let rec = self.record_at(i);
+        let b = self.bytes();
+        let (start, count) = (
+            read_u32(b, rec + R_PROBLEMS),
+            read_u32(b, rec + R_PROBLEMS + 4),
+        );
+        let end = start.saturating_add(count).min(self.layout.n_problems);
+        (start..end)
+            .map(|p| {
+                let at = self.layout.problems + p as usize * PROBLEM_LEN;
+                FieldProblem {
+                    field: char::from_u32(read_u32(b, at)).unwrap_or('?'),
+                    message: self
+                        .str_at(read_u32(b, at + 4), read_u32(b, at + 8))
+                        .to_owned(),
+                }
+            })
+            .collect()
+    }
+
+    /// Record `i` with every field, as [`super::text::parse`] gives it.
+    pub fn record(&self, i: usize) -> IndexRecord<'_> {
+        let rec = self.record_at(i);
+        let f = |n: usize| Cow::Borrowed(self.field(rec, n));
+        IndexRecord {
+            info: PackageInfo {
+                name: f(F_NAME),
+                version: f(F_VERSION),
+                arch: f(F_ARCH),
+                description: f(3),
+                url: f(4),
+                license: f(5),
+                origin: f(6),
+                maintainer: f(7),
+                commit: f(8),
+                depends: f(F_DEPENDS),
+                provides: f(F_PROVIDES),
+                install_if: f(F_INSTALL_IF),
+                replaces: f(12),
+                size: self.number(rec, 0),
+                installed_size: self.number(rec, 1),
+                build_time: self.number(rec, 2),
+                provider_priority: self.number(rec, 3),
+                replaces_priority: self.number(rec, 4),
+                checksum: self.checksum(rec),
+                ..Default::default()
+            },
+            line: read_u32(self.bytes(), rec + R_LINE) as usize,
+            problems: self.problems(i),
+            checked: true,
+        }
+    }
+
+    /// Every record, in file order.
+    pub fn records(&self) -> impl Iterator<Item = IndexRecord<'_>> + '_ {
+        (0..self.len()).map(move |i| self.record(i))
+    }
+
+    /// Records skipped or marked uninstallable, and why.
+    pub fn warnings(&self) -> Vec<IndexWarning> {
+        let b = self.bytes();
+        (0..self.layout.n_warnings as usize)
+            .map(|w| {
+                let at = self.layout.warnings + w * WARNING_LEN;
+                let pkg_off = read_u32(b, at + 4);
+                IndexWarning {
+                    line: read_u32(b, at) as usize,
+                    package: (pkg_off != NONE)
+                        .then(|| self.str_at(pkg_off, read_u32(b, at + 8)).to_owned()),
+                    message: self
+                        .str_at(read_u32(b, at + 12), read_u32(b, at + 16))
+                        .to_owned(),
+                }
+            })
+            .collect()
+    }
+
+    /// The records and warnings as [`super::text::parse`] returns them
+    /// (lenient, fully validated).
+    pub fn to_text(&self) -> IndexText<'_> {
+        IndexText {
+            records: self.records().collect(),
+            warnings: self.warnings(),
+        }
+    }
+}
+
+/// Writes the buffer: strings grow as joined lists and messages are
+/// appended after the text.
+struct Builder<'t> {
+    text: &'t str,
+    extra: String,
+    names: Vec<(u32, u32)>,
+    /// Names by their text (almost all), and the few only found in joined
+    /// list lines.
+    name_ids: FxHashMap<&'t str, u32>,
+    extra_ids: FxHashMap<String, u32>,
+    records: Vec<u8>,
+    atoms: Vec<u8>,
+    problems: Vec<u8>,
+    warnings: Vec<(usize, Vec<u8>)>,
+    identities: FxHashSet<[u8; 20]>,
+}
+
+impl<'t> Builder<'t> {
+    fn new(text: &'t str) -> Self {
+        Builder {
+            text,
+            extra: String::new(),
+            names: Vec::new(),
+            name_ids: FxHashMap::default(),
+            extra_ids: FxHashMap::default(),
+            records: Vec::with_capacity(text.len() / 2),
+            atoms: Vec::with_capacity(text.len() / 4),
+            problems: Vec::new(),
+            warnings: Vec::new(),
+            identities: FxHashSet::default(),
+        }
+    }
+
+    /// The span of `s`: in the text when it points into it, else appended.
+    fn span(&mut self, s: &str) -> (u32, u32) {
+        let base = self.text.as_ptr() as usize;
+        let p = s.as_ptr() as usize;
+        if p >= base && p + s.len() <= base + self.text.len() {
+            ((p - base) as u32, s.len() as u32)
+        } else {
+            self.appended(s)
+        }
+    }
+
+    fn appended(&mut self, s: &str) -> (u32, u32) {
+        let off = (self.text.len() + self.extra.len()) as u32;
+        self.extra.push_str(s);
+        (off, s.len() as u32)
+    }
+
+    /// Span of `inner`, a substring of `outer` whose span is `outer_span`.
+    fn sub_span(outer: &str, outer_span: (u32, u32), inner: &str) -> (u32, u32) {
+        let delta = inner.as_ptr() as usize - outer.as_ptr() as usize;
+        (outer_span.0 + delta as u32, inner.len() as u32)
+    }
+
+    /// The id of `name` (at `span`), interning it when new.
+    fn intern(&mut self, name: &str, span: (u32, u32)) -> u32 {
+        if let Some(&id) = self.name_ids.get(name) {
+            return id;
+        }
+        if let Some(&id) = self.extra_ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(span);
+        match self.text_key(name) {
+            Some(key) => self.name_ids.insert(key, id),
+            None => self.extra_ids.insert(name.to_owned(), id),
+        };
+        id
+    }
+
+    /// `name` as a key borrowed from the text, when it lies in it.
+    fn text_key(&self, s: &str) -> Option<&'t str> {
+        let base = self.text.as_ptr() as usize;
+        let p = s.as_ptr() as usize;
+        (p >= base && p + s.len() <= base + self.text.len())
+            .then(|| &self.text[p - base..p - base + s.len()])
+    }
+
+    fn push_atom(&mut self, name: u32, operand: (u32, u32), op: u8, flags: u8) {
+        self.atoms.extend_from_slice(&name.to_le_bytes());
+        self.atoms.extend_from_slice(&operand.0.to_le_bytes());
+        self.atoms.extend_from_slice(&operand.1.to_le_bytes());
+        self.atoms.extend_from_slice(&[op, flags, 0, 0]);
+    }
+
+    /// Parses and stores the atoms of one list field; invalid atoms become
+    /// problems. Returns how many were stored.
+    fn atoms_of(
+        &mut self,
+        list: &str,
+        span: (u32, u32),
+        letter: char,
+        provides: bool,
+        problems: &mut Vec<FieldProblem>,
+    ) -> u32 {
+        let mut n = 0;
+        for atom in list.split_ascii_whitespace() {
+            let parsed = if provides {
+                dependency::Provide::parse(atom).map(|p| Dependency {
+                    name: p.name,
+                    tag: None,
+                    conflict: false,
+                    constraint: p
+                        .version
+                        .map_or(Constraint::Any, |v| Constraint::Version(Op::EQUAL, v)),
+                })
+            } else {
+                Dependency::parse(atom, Context::Metadata)
+            };
+            let dep = match parsed {
+                Ok(d) => d,
+                Err(e) => {
+                    problems.push(FieldProblem {
+                        field: letter,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let atom_span = Self::sub_span(list, span, atom);
+            let name_span = Self::sub_span(atom, atom_span, dep.name);
+            let name = self.intern(dep.name, name_span);
+            let conflict = if dep.conflict { ATOM_CONFLICT } else { 0 };
+            match dep.constraint {
+                Constraint::Any => self.push_atom(name, (0, 0), 0, conflict),
+                Constraint::Version(op, v) => {
+                    let vs = Self::sub_span(atom, atom_span, v);
+                    self.push_atom(name, vs, op.bits(), conflict);
+                }
+                Constraint::Checksum(_) => {
+                    // The operand is what follows the operator.
+                    let at = atom.rfind(['<', '>', '=', '~']).map_or(0, |i| i + 1);
+                    let vs = Self::sub_span(atom, atom_span, &atom[at..]);
+                    self.push_atom(name, vs, 0, conflict | ATOM_CHECKSUM);
+                }
+            }
+            n += 1;
+        }
+        n
+    }
+
+    fn add(&mut self, r: &IndexRecord<'_>) -> usize {
+        let info = &r.info;
+        let fields: [&str; FIELDS] = [
+            &info.name,
+            &info.version,
+            &info.arch,
+            &info.description,
+            &info.url,
+            &info.license,
+            &info.origin,
+            &info.maintainer,
+            &info.commit,
+            &info.depends,
+            &info.provides,
+            &info.install_if,
+            &info.replaces,
+        ];
+        let mut spans = [(0u32, 0u32); FIELDS];
+        for (i, f) in fields.iter().enumerate() {
+            spans[i] = self.span(f);
+        }
+        let name_id = self.intern(&info.name, spans[F_NAME]);
+
+        // Full validation, in the order `PackageInfo::problems` reports.
+        let mut problems = r.problems.clone();
+        if !dependency::is_valid_package_name(&info.name) {
+            problems.push(FieldProblem {
+                field: 'P',
+                message: format!("'{}' is not a valid package name", info.name),
+            });
+        }
+        if let Err(e) = version::Version::parse(&info.version) {
+            problems.push(FieldProblem {
+                field: 'V',
+                message: e.to_string(),
+            });
+        }
+        let atoms_start = (self.atoms.len() / ATOM_LEN) as u32;
+        let nd = self.atoms_of(
+            fields[F_DEPENDS],
+            spans[F_DEPENDS],
+            'D',
+            false,
+            &mut problems,
+        );
+        let np = self.atoms_of(
+            fields[F_PROVIDES],
+            spans[F_PROVIDES],
+            'p',
+            true,
+            &mut problems,
+        );
+        let ni = self.atoms_of(
+            fields[F_INSTALL_IF],
+            spans[F_INSTALL_IF],
+            'i',
+            false,
+            &mut problems,
+        );
+        for e in dependency::parse_list(&info.replaces, Context::Metadata).filter_map(Result::err) {
+            problems.push(FieldProblem {
+                field: 'r',
+                message: e.to_string(),
+            });
+        }
+
+        let problems_start = (self.problems.len() / PROBLEM_LEN) as u32;
+        let package = (!problems.is_empty()).then(|| info.name_version());
+        for p in &problems {
+            let msg = self.appended(&p.message);
+            self.problems
+                .extend_from_slice(&u32::from(p.field).to_le_bytes());
+            self.problems.extend_from_slice(&msg.0.to_le_bytes());
+            self.problems.extend_from_slice(&msg.1.to_le_bytes());
+            let pkg = self.appended(package.as_deref().unwrap_or_default());
+            let text = self.appended(&format!("{p}; package is not installable"));
+            self.warnings
+                .push((r.line, warning(r.line, Some(pkg), text)));
+        }
+
+        let mut flags = 0;
+        if let Some(c) = info.checksum {
+            if !self.identities.insert(c.identity()) {
+                flags |= FLAG_DUPLICATE;
+            }
+        }
+        let rec = &mut self.records;
+        let start = rec.len();
+        rec.resize(start + RECORD_LEN, 0);
+        let row = &mut rec[start..];
+        for (i, (off, len)) in spans.iter().enumerate() {
+            row[i * 8..i * 8 + 4].copy_from_slice(&off.to_le_bytes());
+            row[i * 8 + 4..i * 8 + 8].copy_from_slice(&len.to_le_bytes());
+        }
+        let numbers = [
+            info.size,
+            info.installed_size,
+            info.build_time,
+            info.provider_priority,
+            info.replaces_priority,
+        ];
+        let mut present = 0u8;
+        for (i, n) in numbers.iter().enumerate() {
+            if let Some(n) = n {
+                present |= 1 << i;
+                row[R_NUMBERS + i * 8..R_NUMBERS + i * 8 + 8].copy_from_slice(&n.to_le_bytes());
+            }
+        }
+        row[R_PRESENT] = present;
+        let (kind, sum): (u8, &[u8]) = match &info.checksum {
+            Some(Checksum::Sha1(s)) => (1, s),
+            Some(Checksum::Sha256(s)) => (2, s),
+            None => (0, &[]),
+        };
+        row[R_CHECKSUM_KIND] = kind;
+        row[R_CHECKSUM..R_CHECKSUM + sum.len()].copy_from_slice(sum);
+        row[R_FLAGS] = flags;
+        let put =
+            |row: &mut [u8], at: usize, v: u32| row[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        put(row, R_LINE, r.line as u32);
+        put(row, R_NAME_ID, name_id);
+        put(row, R_ATOMS, atoms_start);
+        put(row, R_ATOMS + 4, nd);
+        put(row, R_ATOMS + 8, np);
+        put(row, R_ATOMS + 12, ni);
+        put(row, R_PROBLEMS, problems_start);
+        put(row, R_PROBLEMS + 4, problems.len() as u32);
+        r.line
+    }
+
+    /// Assembles the buffer; `None` when it would not fit 32-bit offsets.
+    fn finish(
+        mut self,
+        parsed: &IndexText<'_>,
+        description: &str,
+        lossy: bool,
+        digest: [u8; 32],
+    ) -> Option<Vec<u8>> {
+        let mut kept_lines = Vec::with_capacity(parsed.records.len());
+        for r in &parsed.records {
+            kept_lines.push(self.add(r));
+        }
+        // The parser's own warnings about kept records were regenerated
+        // from the full problem lists; keep those about skipped records.
+        let mut warnings = std::mem::take(&mut self.warnings);
+        for w in &parsed.warnings {
+            if kept_lines.binary_search(&w.line).is_err() {
+                let pkg = w.package.as_deref().map(|p| self.appended(p));
+                let msg = self.appended(&w.message);
+                warnings.push((w.line, warning(w.line, pkg, msg)));
+            }
+        }
+        warnings.sort_by_key(|(line, _)| *line);
+        let description = self.appended(description);
+
+        let strings_len = u32::try_from(self.text.len() + self.extra.len()).ok()?;
+        let n_names = u32::try_from(self.names.len()).ok()?;
+        let n_slots = (n_names.checked_add(1)?.checked_mul(2)?).next_power_of_two();
+        let layout = Layout {
+            text_len: self.text.len() as u32,
+            strings_len,
+            n_records: u32::try_from(parsed.records.len()).ok()?,
+            n_names,
+            n_slots,
+            n_atoms: u32::try_from(self.atoms.len() / ATOM_LEN).ok()?,
+            n_problems: u32::try_from(self.problems.len() / PROBLEM_LEN).ok()?,
+            n_warnings: u32::try_from(warnings.len()).ok()?,
+            ..Layout::default()
+        }
+        .compute()?;
+        u32::try_from(layout.total).ok()?;
+
+        let mut out = vec![0u8; layout.total];
+        out[..8].copy_from_slice(&MAGIC);
+        let put =
+            |out: &mut [u8], at: usize, v: u32| out[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        put(&mut out, 8, FORMAT_VERSION);
+        put(&mut out, 12, u32::from(lossy));
+        out[16..48].copy_from_slice(&digest);
+        put(&mut out, 52, layout.total as u32);
+        for (at, v) in [
+            (56, layout.text_len),
+            (60, layout.strings_len),
+            (64, layout.n_records),
+            (68, layout.n_names),
+            (72, layout.n_slots),
+            (76, layout.n_atoms),
+            (80, layout.n_problems),
+            (84, layout.n_warnings),
+            (88, description.0),
+            (92, description.1),
+        ] {
+            put(&mut out, at, v);
+        }
+        let s = HEADER_LEN;
+        out[s..s + self.text.len()].copy_from_slice(self.text.as_bytes());
+        out[s + self.text.len()..s + strings_len as usize].copy_from_slice(self.extra.as_bytes());
+        out[layout.records..layout.records + self.records.len()].copy_from_slice(&self.records);
+        for (i, (off, len)) in self.names.iter().enumerate() {
+            let at = layout.names + i * NAME_LEN;
+            put(&mut out, at, *off);
+            put(&mut out, at + 4, *len);
+        }
+        let strings = &self.extra;
+        let text = self.text;
+        let name_at = |off: u32, len: u32| -> &[u8] {
+            let (off, len) = (off as usize, len as usize);
+            if off >= text.len() {
+                &strings.as_bytes()[off - text.len()..off - text.len() + len]
+            } else {
+                &text.as_bytes()[off..off + len]
+            }
+        };
+        let mask = n_slots as usize - 1;
+        for (i, (off, len)) in self.names.iter().enumerate() {
+            let mut slot = name_hash(name_at(*off, *len)) as usize & mask;
+            while read_u32(&out, layout.slots + slot * SLOT_LEN) != 0 {
+                slot = (slot + 1) & mask;
+            }
+            put(&mut out, layout.slots + slot * SLOT_LEN, i as u32 + 1);
+        }
+        out[layout.atoms..layout.atoms + self.atoms.len()].copy_from_slice(&self.atoms);
+        out[layout.problems..layout.problems + self.problems.len()].copy_from_slice(&self.problems);
+        for (i, (_, w)) in warnings.iter().enumerate() {
+            let at = layout.warnings + i * WARNING_LEN;
+            out[at..at + WARNING_LEN].copy_from_slice(w);
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(&out[HEADER_LEN..]);
+        put(&mut out, 48, crc.sum());
+        Some(out)
+    }
+}
+
+/// A stored warning: line, package span (or none), message span.
+fn warning(line: usize, package: Option<(u32, u32)>, message: (u32, u32)) -> Vec<u8> {
+    let (po, pl) = package.unwrap_or((NONE, 0));
+    [line as u32, po, pl, message.0, message.1]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "C:Q1EyN5AdpAOBJWKMR89pp/C66o+OE=\nP:a\nV:1\nS:1\nI:1\nD:b so:libc.so>=1.2 !c\nD:d\np:cmd:a=1 virt\n\n\
+C:Q1C4uoV7SdMdDhYg4OCVmI71D8HIA=\nP:b\nV:1.0bc\nS:1\nI:1\np:pc:x=v2.4 cmd:b=1\nX:new\ni:a\n\n\
+V:2\n\n\
+C:Q1EyN5AdpAOBJWKMR89pp/C66o+OE=\nP:a\nV:1\nk:10\n";
+
+    fn built() -> ParsedIndex {
+        ParsedIndex::build(TEXT, "desc", false, "t", [7; 32]).unwrap()
+    }
+
+    #[test]
+    fn records_and_warnings_match_the_text_parser() {
+        let idx = built();
+        let direct = text::parse(TEXT, "t", Strictness::Lenient).unwrap();
+        let ours = idx.to_text();
+        assert_eq!(ours.records, direct.records);
+        assert_eq!(ours.warnings, direct.warnings);
+        assert_eq!(idx.description(), "desc");
+        assert_eq!(idx.text(), TEXT);
+    }
+
+    #[test]
+    fn atoms_are_parsed_and_names_interned() {
+        let idx = built();
+        let deps: Vec<String> = idx.depends(0).map(|a| a.dep.to_string()).collect();
+        assert_eq!(deps, ["b", "so:libc.so>=1.2", "!c", "d"]);
+        let b = idx.lookup("b").unwrap();
+        assert_eq!(idx.row(1).name, b);
+        assert_eq!(idx.depends(0).next().unwrap().name, b);
+        let provides: Vec<(&str, Option<&str>)> =
+            idx.provides(0).map(|(n, v)| (idx.name(n), v)).collect();
+        assert_eq!(provides, [("cmd:a", Some("1")), ("virt", None)]);
+        // b's version is invalid, its provides are not.
+        let row = idx.row(1);
+        assert!(row.has_problems);
+        assert_eq!(
+            idx.install_if(1).map(|a| a.name).collect::<Vec<_>>(),
+            [idx.lookup("a").unwrap()]
+        );
+        assert_eq!(idx.lookup("nosuch"), None);
+        // The same identity twice: the second is a duplicate.
+        assert!(!idx.row(0).duplicate && idx.row(2).duplicate);
+        assert_eq!(idx.row(2).provider_priority, Some(10));
+    }
+
+    #[test]
+    fn bytes_round_trip_and_damage_is_refused() {
+        let idx = built();
+        let bytes = idx.to_bytes().to_vec();
+        let again = ParsedIndex::from_bytes(bytes.clone(), &[7; 32]).unwrap();
+        assert_eq!(again.to_text().records, idx.to_text().records);
+        assert!(ParsedIndex::from_bytes(bytes.clone(), &[8; 32]).is_err());
+        let mut flipped = bytes.clone();
+        let n = flipped.len();
+        flipped[n / 2] ^= 1;
+        assert_eq!(
+            ParsedIndex::from_bytes(flipped, &[7; 32]).unwrap_err().0,
+            "checksum mismatch"
+        );
+        assert!(ParsedIndex::from_bytes(bytes[..n - 8].to_vec(), &[7; 32]).is_err());
+        let mut other = bytes.clone();
+        other[8] = 99;
+        assert!(ParsedIndex::from_bytes(other, &[7; 32]).is_err());
+        assert!(ParsedIndex::from_bytes(b"garbage".to_vec(), &[7; 32]).is_err());
+    }
+
+    #[test]
+    fn joined_list_lines_and_the_real_indexes() {
+        let text = "C:Q1EyN5AdpAOBJWKMR89pp/C66o+OE=\nP:a\nV:1\nD:x\nD:y>1\n";
+        let idx = ParsedIndex::build(text, "", false, "t", [0; 32]).unwrap();
+        let deps: Vec<String> = idx.depends(0).map(|a| a.dep.to_string()).collect();
+        assert_eq!(deps, ["x", "y>1"]);
+        assert_eq!(idx.record(0).info.depends, "x y>1");
+
+        let keys = crate::signature::Keyring::load(&[testkit::corpus("apk/keys/alpine")]).unwrap();
+        for dir in [
+            "apk/alpine-v3.16-main-x86_64",
+            "apk/alpine-v3.17-main-aarch64",
+        ] {
+            let path = testkit::corpus(dir).join("APKINDEX.tar.gz");
+            let a = super::super::archive::read_file(&path, &keys, super::super::Trust::Verify)
+                .unwrap();
+            let idx = ParsedIndex::build(&a.text, &a.description, false, dir, [1; 32]).unwrap();
+            let direct = text::parse(&a.text, dir, Strictness::Lenient).unwrap();
+            let ours = idx.to_text();
+            assert_eq!(ours.records, direct.records, "{dir}");
+            assert_eq!(ours.warnings, direct.warnings, "{dir}");
+            for i in 0..idx.len() {
+                let r = &direct.records[i];
+                let deps: Vec<_> = r.info.depends().filter_map(Result::ok).collect();
+                let ours: Vec<_> = idx.depends(i).map(|a| a.dep).collect();
+                assert_eq!(ours, deps, "{dir} {}", r.info.name);
+                for a in idx.depends(i) {
+                    assert_eq!(idx.lookup(a.dep.name), Some(a.name));
+                }
+            }
+        }
+    }
+}
