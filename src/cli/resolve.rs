@@ -85,10 +85,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         db.add_installed(info, None);
     }
     db.finish();
-    let broken = db
-        .packages
-        .iter()
-        .filter(|p| p.installed.is_none() && !p.uninstallable.is_empty())
+    let broken = (0..db.package_count())
+        .map(|p| db.package(p))
+        .filter(|p| p.installed.is_none() && !p.installable)
         .count();
     if broken > 0 {
         eprintln!(
@@ -139,13 +138,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .iter()
         .filter_map(|c| {
             let action = action(c.kind(&db))?;
-            let shown = &db.packages[c.new.or(c.old)?];
+            let shown = db.package(c.new.or(c.old)?);
             Some(JsonChange {
                 action,
                 name: db.name_str(shown.name),
                 version: shown.version,
                 old_version: match (c.old, c.new) {
-                    (Some(o), Some(_)) => Some(db.packages[o].version),
+                    (Some(o), Some(_)) => Some(db.package(o).version),
                     _ => None,
                 },
             })

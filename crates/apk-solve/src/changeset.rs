@@ -50,12 +50,12 @@ impl<'a> Gen<'_, '_, 'a> {
     fn record(&mut self, old: Option<PkgId>, new: Option<PkgId>) {
         let db = self.db;
         let old_tag = old
-            .and_then(|o| db.packages[o].installed)
+            .and_then(|o| db.package(o).installed)
             .map_or(DEFAULT_TAG, |i| i.tag);
         let (new_tag, reinstall) = match new {
             Some(n) => {
-                let repos = db.packages[n].repos
-                    | db.packages[n].installed.map_or(0, |i| db.tags[i.tag].repos);
+                let repos = db.package(n).repos
+                    | db.package(n).installed.map_or(0, |i| db.tags[i.tag].repos);
                 (
                     tag_for(db, self.sel.pkgs[n].pinning_allowed, repos),
                     self.sel.pkgs[n].solver_flags & super::flags::REINSTALL != 0,
@@ -74,7 +74,7 @@ impl<'a> Gen<'_, '_, 'a> {
 
     fn track_deps_added(&mut self, pkg: PkgId) {
         for d in self.db.depends(pkg) {
-            if d.atom.conflict {
+            if d.conflict {
                 continue;
             }
             if let Some(n) = self.installed_name[d.name] {
@@ -85,7 +85,7 @@ impl<'a> Gen<'_, '_, 'a> {
 
     fn track_deps_removed(&mut self, pkg: PkgId) {
         for d in self.db.depends(pkg) {
-            if d.atom.conflict {
+            if d.conflict {
                 continue;
             }
             let Some(n) = self.installed_name[d.name] else {
@@ -102,7 +102,7 @@ impl<'a> Gen<'_, '_, 'a> {
     }
 
     fn check_removal_by_deps(&mut self, pkg: PkgId) {
-        let name = self.db.packages[pkg].name;
+        let name = self.db.pkg_name(pkg);
         if self.requirers[name] == 0 && self.chosen_pkg(name).is_none() {
             self.gen_remove(pkg);
         }
@@ -118,13 +118,13 @@ impl<'a> Gen<'_, '_, 'a> {
         for d in self.db.install_if(pkg) {
             // `!x` items only need x to be absent; other items must already
             // be part of the transaction.
-            if !d.atom.conflict && !self.processed[d.name] {
+            if !d.conflict && !self.processed[d.name] {
                 return;
             }
             if !dep_provided(
                 self.db,
                 Some(pkg),
-                d,
+                &d,
                 self.sel.names[d.name].chosen.as_ref(),
             ) {
                 return;
@@ -143,7 +143,6 @@ impl<'a> Gen<'_, '_, 'a> {
         let fired_off = self
             .db
             .install_if(pkg)
-            .iter()
             .any(|d| self.removed[d.name] && self.chosen_pkg(d.name).is_none());
         if fired_off {
             self.check_removal_by_deps(pkg);
@@ -154,12 +153,12 @@ impl<'a> Gen<'_, '_, 'a> {
     fn by_reverse_iif(&mut self, pkg: Option<PkgId>, check: fn(&mut Self, NameId)) {
         let Some(pkg) = pkg else { return };
         let db = self.db;
-        let data = &db.packages[pkg];
-        for &r in db.rinstall_if(data.name) {
+        let data = db.package(pkg);
+        for r in db.rinstall_if(data.name) {
             check(self, r);
         }
-        for &(n, _) in db.provides(pkg) {
-            for &r in db.rinstall_if(n) {
+        for (n, _) in db.provides(pkg) {
+            for r in db.rinstall_if(n) {
                 check(self, r);
             }
         }
@@ -175,13 +174,13 @@ impl<'a> Gen<'_, '_, 'a> {
         self.processed[name] = true;
         let chosen = self.chosen_pkg(name);
         if let Some(ip) = self.installed_pkg[name] {
-            if chosen.is_none_or(|c| self.db.packages[c].name != name) {
+            if chosen.is_none_or(|c| self.db.pkg_name(c) != name) {
                 self.gen_remove(ip);
             }
         }
         let db = self.db;
         for p in db.providers(name) {
-            let n0 = db.packages[p.pkg].name;
+            let n0 = db.pkg_name(p.pkg);
             if self.installed_pkg[n0] == Some(p.pkg) && self.chosen_pkg(n0).is_none() {
                 self.gen_remove(p.pkg);
             }
@@ -201,15 +200,15 @@ impl<'a> Gen<'_, '_, 'a> {
         }
         self.pkg_done[pkg] = true;
         let db = self.db;
-        let data = &db.packages[pkg];
+        let data = db.package(pkg);
         self.preprocess(data.name);
-        for &(n, _) in db.provides(pkg) {
+        for (n, _) in db.provides(pkg) {
             self.preprocess(n);
         }
         let old = self.installed_pkg[data.name];
         self.by_reverse_iif(old, Self::check_removal_by_iif);
         for d in db.depends(pkg) {
-            self.gen_dep(Some(pkg), d);
+            self.gen_dep(Some(pkg), &d);
         }
         self.record(old, Some(pkg));
         self.by_reverse_iif(Some(pkg), Self::check_install_by_iif);
@@ -221,11 +220,11 @@ impl<'a> Gen<'_, '_, 'a> {
 
     fn gen_remove(&mut self, pkg: PkgId) {
         let db = self.db;
-        let name = db.packages[pkg].name;
+        let name = db.pkg_name(pkg);
         if self.pkg_done[pkg]
             || self
                 .chosen_pkg(name)
-                .is_some_and(|c| db.packages[c].name == name)
+                .is_some_and(|c| db.pkg_name(c) == name)
         {
             return;
         }
@@ -240,7 +239,7 @@ impl<'a> Gen<'_, '_, 'a> {
     }
 
     fn gen_dep(&mut self, parent: Option<PkgId>, dep: &Dep<'a>) {
-        if dep.atom.conflict && self.ignore_conflict {
+        if dep.conflict && self.ignore_conflict {
             return;
         }
         let chosen = self.sel.names[dep.name].chosen;
@@ -259,21 +258,21 @@ impl<'a> Gen<'_, '_, 'a> {
 /// Installed packages that depend on `pkg` through a dependency it
 /// satisfies (by its name or a provide).
 pub(crate) fn installed_dependents(db: &Db<'_>, pkg: PkgId) -> Vec<PkgId> {
-    let data = &db.packages[pkg];
+    let data = db.package(pkg);
     let mut names = vec![data.name];
-    names.extend(db.provides(pkg).iter().map(|&(n, _)| n));
+    names.extend(db.provides(pkg).map(|(n, _)| n));
     let mut out: Vec<PkgId> = Vec::new();
     for &n in &names {
         for r in db.rdepends(n) {
             for p in db.providers(r) {
                 let p0 = p.pkg;
-                if db.packages[p0].installed.is_none() || out.contains(&p0) {
+                if db.package(p0).installed.is_none() || out.contains(&p0) {
                     continue;
                 }
-                let satisfied = db.depends(p0).iter().any(|d| {
-                    !d.atom.conflict
+                let satisfied = db.depends(p0).any(|d| {
+                    !d.conflict
                         && names.contains(&d.name)
-                        && super::report::analyze(db, Some(p0), d, pkg) == Some(true)
+                        && super::report::analyze(db, Some(p0), &d, pkg) == Some(true)
                 });
                 if satisfied {
                     out.push(p0);
@@ -300,16 +299,16 @@ pub(crate) fn generate<'a>(
         requirers: vec![0; n],
         processed: vec![false; n],
         removed: vec![false; n],
-        pkg_done: vec![false; db.packages.len()],
+        pkg_done: vec![false; db.package_count()],
         changes: Vec::new(),
         ignore_conflict,
     };
     let installed = &db.installed;
     for &p in installed {
-        let data = &db.packages[p];
+        let data = db.package(p);
         g.installed_pkg[data.name] = Some(p);
         g.installed_name[data.name] = Some(data.name);
-        for &(pn, v) in db.provides(p) {
+        for (pn, v) in db.provides(p) {
             if v.is_some() {
                 g.installed_name[pn] = Some(data.name);
             }
@@ -325,7 +324,7 @@ pub(crate) fn generate<'a>(
         g.gen_dep(None, d);
     }
     for &p in installed {
-        g.gen_change(db.packages[p].name);
+        g.gen_change(db.pkg_name(p));
     }
     g.changes
 }

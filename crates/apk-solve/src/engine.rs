@@ -92,6 +92,11 @@ pub(crate) struct Engine<'d, 'a> {
     db: &'d Db<'a>,
     pub names: Vec<NameState<'a>>,
     pub pkgs: Vec<PkgState>,
+    /// `names[n].seen` and `pkgs[p].seen` again, densely: discovery asks
+    /// for them once per reference, and a miss on the big state structs
+    /// costs more than the check.
+    name_seen: Vec<bool>,
+    pkg_seen: Vec<bool>,
     dirty: VecDeque<NameId>,
     resolvenow: VecDeque<NameId>,
     /// Ordered by descending `order_id`.
@@ -119,13 +124,14 @@ pub(crate) fn dep_provided(
     dep: &Dep<'_>,
     p: Option<&Provider<'_>>,
 ) -> bool {
-    let conflict = dep.atom.conflict;
+    let conflict = dep.conflict;
     let Some(p) = p else { return conflict };
     if conflict && deppkg == Some(p.pkg) {
         return true;
     }
-    match &dep.atom.constraint {
-        Constraint::Checksum(sum) => db.packages[p.pkg]
+    match &dep.constraint {
+        Constraint::Checksum(sum) => db
+            .package(p.pkg)
             .checksum
             .is_some_and(|c| c.same_identity(sum)),
         Constraint::Any => !conflict,
@@ -142,7 +148,9 @@ impl<'d, 'a> Engine<'d, 'a> {
         let mut e = Engine {
             db,
             names: vec![NameState::default(); db.name_count()],
-            pkgs: vec![PkgState::default(); db.packages.len()],
+            pkgs: vec![PkgState::default(); db.package_count()],
+            name_seen: vec![false; db.name_count()],
+            pkg_seen: vec![false; db.package_count()],
             dirty: VecDeque::new(),
             resolvenow: VecDeque::new(),
             selectable: Vec::new(),
@@ -181,8 +189,8 @@ impl<'d, 'a> Engine<'d, 'a> {
     /// Repositories a package counts as coming from: where it is listed,
     /// plus the tag it was installed with.
     fn pkg_repos(&self, pkg: PkgId) -> u64 {
-        let p = &self.db.packages[pkg];
-        p.repos | p.installed.map_or(0, |i| self.db.tags[i.tag].repos)
+        let (repos, installed) = self.db.pkg_repos(pkg);
+        repos | installed.map_or(0, |i| self.db.tags[i.tag].repos)
     }
 
     fn mark_error(&mut self, pkg: Option<PkgId>) {
@@ -277,7 +285,7 @@ impl<'d, 'a> Engine<'d, 'a> {
     fn reevaluate_reverse_deps(&mut self, name: NameId) {
         let db = self.db;
         for r in db.rdepends(name) {
-            if !self.names[r].seen {
+            if !self.name_seen[r] {
                 continue;
             }
             self.names[r].reevaluate_deps = true;
@@ -286,8 +294,8 @@ impl<'d, 'a> Engine<'d, 'a> {
     }
 
     fn reevaluate_reverse_installif(&mut self, name: NameId) {
-        for &r in self.db.rinstall_if(name) {
-            if !self.names[r].seen || self.names[r].no_iif {
+        for r in self.db.rinstall_if(name) {
+            if !self.name_seen[r] || self.names[r].no_iif {
                 continue;
             }
             self.names[r].reevaluate_iif = true;
@@ -296,25 +304,25 @@ impl<'d, 'a> Engine<'d, 'a> {
     }
 
     fn reevaluate_reverse_installif_pkg(&mut self, pkg: PkgId) {
-        let p = &self.db.packages[pkg];
+        let p = self.db.package(pkg);
         self.reevaluate_reverse_installif(p.name);
-        for &(n, _) in self.db.provides(pkg) {
+        for (n, _) in self.db.provides(pkg) {
             self.reevaluate_reverse_installif(n);
         }
     }
 
     fn disqualify(&mut self, pkg: PkgId) {
         self.pkgs[pkg].selectable = false;
-        let p = &self.db.packages[pkg];
+        let p = self.db.package(pkg);
         self.reevaluate_reverse_deps(p.name);
-        for &(n, _) in self.db.provides(pkg) {
+        for (n, _) in self.db.provides(pkg) {
             self.reevaluate_reverse_deps(n);
         }
         self.reevaluate_reverse_installif_pkg(pkg);
     }
 
     fn dependency_satisfiable(&self, pkg: PkgId, dep: &Dep<'a>) -> bool {
-        if dep.atom.conflict && self.ignore_conflict {
+        if dep.conflict && self.ignore_conflict {
             return true;
         }
         let n = &self.names[dep.name];
@@ -326,38 +334,37 @@ impl<'d, 'a> Engine<'d, 'a> {
         }
         self.db
             .providers(dep.name)
-            .iter()
-            .any(|p| self.pkgs[p.pkg].selectable && dep_provided(self.db, Some(pkg), dep, Some(p)))
+            .any(|p| self.pkgs[p.pkg].selectable && dep_provided(self.db, Some(pkg), dep, Some(&p)))
     }
 
     /// Marks every name reachable from `name` as part of this solve and
     /// gives it its decision order: names are numbered after what they
     /// lead to, so higher numbers (decided first) are closer to the world.
     fn discover_name(&mut self, name: NameId) {
-        if self.names[name].seen {
+        if self.name_seen[name] {
             return;
         }
+        self.name_seen[name] = true;
         self.names[name].seen = true;
         self.names[name].no_iif = true;
         let db = self.db;
         let mut num_virtual = 0;
-        for p in db.providers(name) {
-            if !self.pkgs[p.pkg].seen {
-                self.discover_package(p.pkg);
+        for p in db.provider_pkgs(name) {
+            if !self.pkg_seen[p] {
+                self.discover_package(p);
             }
-            let iif_failed = self.pkgs[p.pkg].iif_failed;
+            let iif_failed = self.pkgs[p].iif_failed;
             self.names[name].no_iif &= iif_failed;
-            num_virtual += usize::from(db.packages[p.pkg].name != name);
+            num_virtual += usize::from(db.pkg_name(p) != name);
         }
-        for &r in db.rinstall_if(name) {
+        for r in db.rinstall_if(name) {
             self.discover_name(r);
         }
-        for p in db.providers(name) {
-            let pkg = &db.packages[p.pkg];
-            for &r in db.rinstall_if(pkg.name) {
+        for p in db.provider_pkgs(name) {
+            for r in db.rinstall_if(db.pkg_name(p)) {
                 self.discover_name(r);
             }
-            for &(n, _) in db.provides(p.pkg) {
+            for n in db.provided_names(p) {
                 self.discover_name(n);
             }
         }
@@ -367,13 +374,13 @@ impl<'d, 'a> Engine<'d, 'a> {
         if self.flagged_names[name] {
             order |= 1 << 31;
         }
-        if db.providers(name).len() != num_virtual {
+        if db.provider_pkgs(name).len() != num_virtual {
             order |= 1 << 30;
         }
         self.order_counter += 1;
         self.names[name].order_id = order | self.order_counter;
-        for p in db.providers(name) {
-            for d in db.install_if(p.pkg) {
+        for p in db.provider_pkgs(name) {
+            for d in db.install_if(p) {
                 self.discover_name(d.name);
             }
         }
@@ -381,7 +388,7 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     fn discover_package(&mut self, pkg: PkgId) {
         let db = self.db;
-        let p = &db.packages[pkg];
+        let p = db.package(pkg);
         let repos = self.pkg_repos(pkg);
         // Packages from a local cache index and `-t` virtual packages need
         // no repository.
@@ -390,12 +397,13 @@ impl<'d, 'a> Engine<'d, 'a> {
         let zero_size = p.installed_size.unwrap_or(0) == 0;
         let s = &mut self.pkgs[pkg];
         s.seen = true;
+        self.pkg_seen[pkg] = true;
         s.pinning_allowed = DEFAULT_PINNING;
         s.pinning_preferred = DEFAULT_PINNING;
         s.available = (p.repos & self.available_repos & !self.cache_repos) != 0;
-        s.selectable = p.uninstallable.is_empty()
+        s.selectable = p.installable
             && (s.available || cached_non_repository || zero_size || p.installed.is_some());
-        s.iif_failed = db.install_if(pkg).is_empty()
+        s.iif_failed = db.install_if(pkg).len() == 0
             || (self.solver_flags_inherit & flags::AVAILABLE != 0 && !s.available);
         s.tag_preferred = zero_size || (repos & self.default_repos) != 0;
         s.tag_ok = s.tag_preferred || cached_non_repository || p.installed.is_some();
@@ -438,11 +446,11 @@ impl<'d, 'a> Engine<'d, 'a> {
     }
 
     fn apply_constraint(&mut self, parent: Option<PkgId>, dep: &Dep<'a>) {
-        if dep.atom.conflict && self.ignore_conflict {
+        if dep.conflict && self.ignore_conflict {
             return;
         }
         let name = dep.name;
-        if !dep.atom.conflict {
+        if !dep.conflict {
             self.names[name].requirers += 1;
             if self.names[name].requirers == 1 {
                 self.name_requirers_changed(name);
@@ -450,7 +458,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         }
         let db = self.db;
         for p in db.providers(name) {
-            let provided = dep_provided(db, parent, dep, Some(p));
+            let provided = dep_provided(db, parent, dep, Some(&p));
             if !provided {
                 self.pkgs[p.pkg].conflicts += 1;
             }
@@ -469,7 +477,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         }
         let db = self.db;
         for p in db.providers(name) {
-            let pkg = &db.packages[p.pkg];
+            let pkg = db.package(p.pkg);
             if pkg.name == must_provide
                 || !self.pkgs[p.pkg].selectable
                 || (skip_virtuals && p.version.is_none())
@@ -478,8 +486,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             }
             if db
                 .provides(p.pkg)
-                .iter()
-                .any(|&(n, v)| n == must_provide || (skip_virtuals && v.is_none()))
+                .any(|(n, v)| n == must_provide || (skip_virtuals && v.is_none()))
             {
                 continue;
             }
@@ -504,8 +511,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                 }
                 let unsatisfiable = db
                     .depends(pkg)
-                    .iter()
-                    .any(|d| !self.dependency_satisfiable(pkg, d));
+                    .any(|d| !self.dependency_satisfiable(pkg, &d));
                 if unsatisfiable {
                     self.disqualify(pkg);
                 }
@@ -535,22 +541,22 @@ impl<'d, 'a> Engine<'d, 'a> {
             self.pkgs[pkg].dependencies_merged = true;
             first_candidate.get_or_insert(pkg);
             for d in db.depends(pkg) {
-                if !d.atom.conflict {
+                if !d.conflict {
                     merge_index(&mut self.names[d.name].merge_depends, num_options);
                 }
             }
-            let own = db.packages[pkg].name;
+            let own = db.pkg_name(pkg);
             if merge_index(&mut self.names[own].merge_provides, num_options) {
                 self.names[own].has_virtual_provides |= p.version.is_none();
             }
-            for &(n, v) in db.provides(pkg) {
+            for (n, v) in db.provides(pkg) {
                 if merge_index(&mut self.names[n].merge_provides, num_options) {
                     self.names[n].has_virtual_provides |= v.is_none();
                 }
             }
             num_tag_not_ok += u32::from(!self.pkgs[pkg].tag_ok);
             num_options += 1;
-            has_auto_selectable |= self.auto_selectable(p);
+            has_auto_selectable |= self.auto_selectable(&p);
         }
         let mut reevaluate = false;
         {
@@ -565,14 +571,14 @@ impl<'d, 'a> Engine<'d, 'a> {
         }
 
         if let Some(pkg) = first_candidate {
-            for p in db.providers(name) {
-                self.pkgs[p.pkg].dependencies_used = self.pkgs[p.pkg].dependencies_merged;
+            for p in db.provider_pkgs(name) {
+                self.pkgs[p].dependencies_used = self.pkgs[p].dependencies_merged;
             }
-            let pkg_data = &db.packages[pkg];
+            let pkg_data = db.package(pkg);
             if num_options == 1 {
                 for d in db.depends(pkg) {
                     if merge_complete(&mut self.names[d.name].merge_depends, num_options) {
-                        self.apply_constraint(Some(pkg), d);
+                        self.apply_constraint(Some(pkg), &d);
                     }
                 }
             } else {
@@ -585,8 +591,8 @@ impl<'d, 'a> Engine<'d, 'a> {
                         // whichever candidate wins.
                         self.names[n0].requirers += 1;
                         self.name_requirers_changed(n0);
-                        for p in db.providers(n0) {
-                            self.inherit_pinning_and_flags(p.pkg, Some(pkg));
+                        for p in db.provider_pkgs(n0) {
+                            self.inherit_pinning_and_flags(p, Some(pkg));
                         }
                     }
                 }
@@ -599,21 +605,21 @@ impl<'d, 'a> Engine<'d, 'a> {
                 let skip = self.names[own].has_virtual_provides;
                 self.exclude_non_providers(own, name, skip);
             }
-            for &(n, _) in db.provides(pkg) {
+            for (n, _) in db.provides(pkg) {
                 if merge_complete(&mut self.names[n].merge_provides, num_options) {
                     let skip = self.names[n].has_virtual_provides;
                     self.exclude_non_providers(n, name, skip);
                 }
             }
             self.names[own].has_virtual_provides = false;
-            for &(n, _) in db.provides(pkg) {
+            for (n, _) in db.provides(pkg) {
                 self.names[n].has_virtual_provides = false;
             }
         }
 
         let done = db
             .rdepends(name)
-            .all(|r| !self.names[r].seen || self.names[r].locked);
+            .all(|r| !self.name_seen[r] || self.names[r].locked);
         self.names[name].reverse_deps_done = done;
         self.queue_unresolved(name, reevaluate);
     }
@@ -626,7 +632,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         let (mut triggered, mut failed) = (true, false);
         for d in db.install_if(pkg) {
             if !self.names[d.name].locked {
-                if d.atom.conflict {
+                if d.conflict {
                     self.names[d.name].iif_needed = true;
                     self.queue_unresolved(d.name, false);
                 }
@@ -634,7 +640,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                 failed = false;
                 break;
             }
-            if !dep_provided(db, Some(pkg), d, self.names[d.name].chosen.as_ref()) {
+            if !dep_provided(db, Some(pkg), &d, self.names[d.name].chosen.as_ref()) {
                 triggered = false;
                 failed = true;
                 break;
@@ -647,8 +653,11 @@ impl<'d, 'a> Engine<'d, 'a> {
     /// A provider without version is not picked automatically: it needs a
     /// provider_priority, or to be wanted by its own name.
     fn auto_selectable(&self, p: &Provider<'a>) -> bool {
-        let pkg = &self.db.packages[p.pkg];
-        p.version.is_some() || pkg.provider_priority > 0 || self.names[pkg.name].requirers > 0
+        if p.version.is_some() {
+            return true;
+        }
+        let pkg = self.db.package(p.pkg);
+        pkg.provider_priority > 0 || self.names[pkg.name].requirers > 0
     }
 
     /// Orders two candidates; `Greater` means `a` is the better choice.
@@ -659,7 +668,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         };
         let db = self.db;
         let (sa, sb) = (&self.pkgs[pa.pkg], &self.pkgs[pb.pkg]);
-        let (ka, kb) = (&db.packages[pa.pkg], &db.packages[pb.pkg]);
+        let (ka, kb) = (db.package(pa.pkg), db.package(pb.pkg));
         let flags = sa.solver_flags | sb.solver_flags;
         let installed = |k: &super::db::Package<'_>| k.installed.is_some();
         macro_rules! prefer {
@@ -685,7 +694,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             prefer!(sa.dependencies_used, sb.dependencies_used);
             prefer!(sb.conflicts, sa.conflicts);
             if flags & flags::INSTALLED != 0 {
-                prefer!(installed(ka), installed(kb));
+                prefer!(installed(&ka), installed(&kb));
             }
             prefer!(sa.tag_ok, sb.tag_ok);
             if flags & flags::AVAILABLE != 0 {
@@ -696,7 +705,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             // between two providers of a name that only offer it virtually.
             let versioned = ka.name == kb.name || pa.version.is_some() || pb.version.is_some();
             if flags & (flags::UPGRADE | flags::REMOVE) == 0 && versioned {
-                prefer!(installed(ka), installed(kb));
+                prefer!(installed(&ka), installed(&kb));
             }
         }
         // Latest version of the requested name, then of the package itself.
@@ -708,7 +717,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         }
         prefer!(ka.provider_priority, kb.provider_priority);
         if flags & flags::REMOVE == 0 {
-            prefer!(installed(ka), installed(kb));
+            prefer!(installed(&ka), installed(&kb));
         }
         prefer!(sa.selectable, sb.selectable);
         // Earliest repository wins: lowest set bit.
@@ -750,7 +759,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             if self.names[name].requirers == 0 && self.pkgs[pp.pkg].iif_triggered {
                 for d in db.install_if(pp.pkg) {
                     if !self.names[d.name].locked {
-                        self.apply_constraint(Some(pp.pkg), d);
+                        self.apply_constraint(Some(pp.pkg), &d);
                     }
                 }
             }
@@ -785,11 +794,11 @@ impl<'d, 'a> Engine<'d, 'a> {
                 {
                     continue;
                 }
-                if !self.auto_selectable(p) {
+                if !self.auto_selectable(&p) {
                     continue;
                 }
-                if self.compare_providers(Some(p), chosen.as_ref()) == Ordering::Greater {
-                    chosen = Some(*p);
+                if self.compare_providers(Some(&p), chosen.as_ref()) == Ordering::Greater {
+                    chosen = Some(p);
                 }
             }
         }
@@ -799,7 +808,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                 if !self.pkgs[pkg].selectable || !self.pkgs[pkg].tag_ok {
                     self.mark_error(Some(pkg));
                 }
-                let data = &db.packages[pkg];
+                let data = db.package(pkg);
                 self.assign_name(
                     data.name,
                     Some(Provider {
@@ -808,7 +817,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                     }),
                 );
                 let by_install_if = name == data.name && self.names[name].requirers == 0;
-                for &(n, v) in db.provides(pkg) {
+                for (n, v) in db.provides(pkg) {
                     // A package pulled in by install_if was not asked for by
                     // name, so it does not settle a wanted virtual name: that
                     // name still needs an explicit choice.
@@ -822,7 +831,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                     self.assign_name(n, Some(Provider { pkg, version: v }));
                 }
                 for d in db.depends(pkg) {
-                    self.apply_constraint(Some(pkg), d);
+                    self.apply_constraint(Some(pkg), &d);
                 }
             }
             None => {

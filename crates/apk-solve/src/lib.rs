@@ -116,7 +116,7 @@ impl Change {
                 }
             }
             (Some(o), Some(n)) => {
-                match apk::version::compare(db.packages[n].version, db.packages[o].version) {
+                match apk::version::compare(db.package(n).version, db.package(o).version) {
                     std::cmp::Ordering::Greater => ChangeKind::Upgrade,
                     std::cmp::Ordering::Less => ChangeKind::Downgrade,
                     std::cmp::Ordering::Equal => ChangeKind::Replace,

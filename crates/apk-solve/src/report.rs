@@ -88,19 +88,18 @@ pub(crate) fn analyze(
     dep: &Dep<'_>,
     pkg: PkgId,
 ) -> Option<bool> {
-    let p = &db.packages[pkg];
+    let p = db.package(pkg);
     if dep.name == p.name {
-        let conflict = dep.atom.conflict;
-        return Some(match &dep.atom.constraint {
+        let conflict = dep.conflict;
+        return Some(match &dep.constraint {
             Constraint::Checksum(sum) => p.checksum.is_some_and(|c| c.same_identity(sum)),
             Constraint::Any => !conflict,
             Constraint::Version(op, want) => op.matches(p.version, want) != conflict,
         });
     }
     db.provides(pkg)
-        .iter()
         .find(|(n, _)| *n == dep.name)
-        .map(|&(_, version)| dep_provided(db, deppkg, dep, Some(&Provider { pkg, version })))
+        .map(|(_, version)| dep_provided(db, deppkg, dep, Some(&Provider { pkg, version })))
 }
 
 struct Analyzer<'r, 'd, 'a> {
@@ -117,7 +116,7 @@ struct Analyzer<'r, 'd, 'a> {
 
 impl<'a> Analyzer<'_, '_, 'a> {
     fn dep_text(&self, d: &Dep<'_>) -> String {
-        d.atom.to_string()
+        self.db.atom(d).to_string()
     }
 
     /// `(world items, package items)` of dependencies on `pkg` that are
@@ -131,9 +130,9 @@ impl<'a> Analyzer<'_, '_, 'a> {
             .filter(|(d, _)| analyze(db, None, d, pkg) == Some(want))
             .map(|(d, _)| format!("world[{}]", self.dep_text(d)))
             .collect();
-        let data = &db.packages[pkg];
+        let data = db.package(pkg);
         let mut names = vec![data.name];
-        names.extend(db.provides(pkg).iter().map(|&(n, _)| n));
+        names.extend(db.provides(pkg).map(|(n, _)| n));
         let mut seen = HashSet::new();
         let mut found: Vec<(PkgId, String)> = Vec::new();
         for &n in &names {
@@ -143,15 +142,15 @@ impl<'a> Analyzer<'_, '_, 'a> {
                         continue;
                     }
                     for d in db.depends(p.pkg) {
-                        if analyze(db, Some(p.pkg), d, pkg) == Some(want) {
-                            found.push((p.pkg, self.dep_text(d)));
+                        if analyze(db, Some(p.pkg), &d, pkg) == Some(want) {
+                            found.push((p.pkg, self.dep_text(&d)));
                         }
                     }
                 }
             }
         }
         found.sort_by(|(a, da), (b, dbb)| {
-            let (pa, pb) = (&db.packages[*a], &db.packages[*b]);
+            let (pa, pb) = (db.package(*a), db.package(*b));
             db.name_str(pa.name)
                 .cmp(db.name_str(pb.name))
                 .then_with(|| apk::version::compare(pa.version, pb.version))
@@ -176,14 +175,14 @@ impl<'a> Analyzer<'_, '_, 'a> {
 
     fn package(&mut self, pkg: PkgId, tag: TagId) {
         let db = self.db;
-        let data = &db.packages[pkg];
+        let data = db.package(pkg);
         let mut labels = Vec::new();
-        if !data.uninstallable.is_empty() {
+        if !data.installable {
             labels.push(Label {
                 label: "error",
                 items: vec!["uninstallable".into()],
             });
-            for u in &data.uninstallable {
+            for u in &db.uninstallable(pkg) {
                 if let super::db::Uninstallable::Arch(a) = u {
                     labels.push(Label {
                         label: "arch",
@@ -218,7 +217,7 @@ impl<'a> Analyzer<'_, '_, 'a> {
                 conflicts.push(db.pkg_label(p.pkg));
             }
         }
-        for &(n, v) in db.provides(pkg) {
+        for (n, v) in db.provides(pkg) {
             let mut once = true;
             for p in db.providers(n) {
                 if !self.marked[p.pkg] || (v.is_none() && p.version.is_none()) {
@@ -268,7 +267,7 @@ impl<'a> Analyzer<'_, '_, 'a> {
         let db = self.db;
         let providers = db.providers(name);
         let mut labels = Vec::new();
-        let subject = if providers.is_empty() {
+        let subject = if providers.len() == 0 {
             format!("{} (no such package)", db.name_str(name))
         } else {
             labels.push(Label {
@@ -280,11 +279,11 @@ impl<'a> Analyzer<'_, '_, 'a> {
             });
             let mut items = Vec::new();
             let mut shown: HashSet<NameId> = HashSet::new();
-            for p in providers {
-                let n0 = db.packages[p.pkg].name;
+            for p in providers.clone() {
+                let n0 = db.pkg_name(p.pkg);
                 let refs = providers
-                    .iter()
-                    .filter(|q| db.packages[q.pkg].name == n0)
+                    .clone()
+                    .filter(|q| db.pkg_name(q.pkg) == n0)
                     .count();
                 if refs == db.providers(n0).len() {
                     if shown.insert(n0) {
@@ -302,7 +301,7 @@ impl<'a> Analyzer<'_, '_, 'a> {
         };
         let mut required = Vec::new();
         for (d, _) in self.world {
-            if d.name == name && !d.atom.conflict {
+            if d.name == name && !d.conflict {
                 required.push(format!("world[{}]", self.dep_text(d)));
             }
         }
@@ -312,12 +311,8 @@ impl<'a> Analyzer<'_, '_, 'a> {
                 if !self.marked[p.pkg] || !seen.insert(p.pkg) {
                     continue;
                 }
-                if let Some(d) = db
-                    .depends(p.pkg)
-                    .iter()
-                    .find(|d| d.name == name && !d.atom.conflict)
-                {
-                    required.push(format!("{}[{}]", db.pkg_label(p.pkg), self.dep_text(d)));
+                if let Some(d) = db.depends(p.pkg).find(|d| d.name == name && !d.conflict) {
+                    required.push(format!("{}[{}]", db.pkg_label(p.pkg), self.dep_text(&d)));
                 }
                 break;
             }
@@ -335,7 +330,7 @@ impl<'a> Analyzer<'_, '_, 'a> {
 
     fn deps(&mut self, deps: &[Dep<'a>]) {
         for d in deps {
-            if d.atom.conflict || self.missing[d.name] {
+            if d.conflict || self.missing[d.name] {
                 continue;
             }
             // Present: given concretely by a chosen package, or decided by
@@ -356,7 +351,7 @@ pub(crate) fn analyze_errors<'a>(
     changes: &[Change],
     world: &[(Dep<'a>, TagId)],
 ) -> ErrorReport {
-    let mut marked = vec![false; db.packages.len()];
+    let mut marked = vec![false; db.package_count()];
     let mut present = vec![false; db.name_count()];
     for c in changes {
         if let Some(n) = c.new {
@@ -364,9 +359,9 @@ pub(crate) fn analyze_errors<'a>(
             // A name is present when a chosen package gives it concretely:
             // its own name, a versioned provide, or any provide of a
             // package with a provider priority.
-            let pkg = &db.packages[n];
+            let pkg = db.package(n);
             present[pkg.name] = true;
-            for &(pn, v) in db.provides(n) {
+            for (pn, v) in db.provides(n) {
                 if v.is_some() || pkg.provider_priority > 0 {
                     present[pn] = true;
                 }
@@ -390,7 +385,7 @@ pub(crate) fn analyze_errors<'a>(
     for c in changes {
         if let Some(n) = c.new {
             a.package(n, c.new_tag);
-            a.deps(db.depends(n));
+            a.deps(&db.depends(n).collect::<Vec<_>>());
         }
     }
     ErrorReport {

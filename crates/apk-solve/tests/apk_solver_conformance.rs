@@ -421,7 +421,7 @@ fn execute(
                 }
                 world.retain(|w| atom_name(w) != a.as_str());
                 if let Some(n) = known {
-                    if db.installed.iter().any(|&p| db.packages[p].name == n) {
+                    if db.installed.iter().any(|&p| db.package(p).name == n) {
                         req.name_flags.push((n, flags::REMOVE, 0));
                     }
                     removed_names.push(n);
@@ -456,8 +456,7 @@ fn execute(
                 world.retain(|w| {
                     db.lookup(atom_name(w)).is_some_and(|n| {
                         db.providers(n)
-                            .iter()
-                            .any(|p| db.packages[p.pkg].repos & available != 0)
+                            .any(|p| db.package(p.pkg).repos & available != 0)
                     })
                 });
             }
@@ -537,7 +536,7 @@ fn progress(db: &Db<'_>, solution: &Solution) -> String {
         let Some(shown) = c.new.or(c.old) else {
             continue;
         };
-        let pkg = &db.packages[shown];
+        let pkg = db.package(shown);
         let mut label = db.name_str(pkg.name).to_owned();
         if c.new.is_some() && c.new_tag != DEFAULT_TAG {
             label = format!("{label}@{}", db.tags[c.new_tag].name);
@@ -548,7 +547,7 @@ fn progress(db: &Db<'_>, solution: &Solution) -> String {
                 Some(nw),
                 ChangeKind::Upgrade | ChangeKind::Downgrade | ChangeKind::Replace,
             ) => {
-                format!("{} -> {}", db.packages[o].version, db.packages[nw].version)
+                format!("{} -> {}", db.package(o).version, db.package(nw).version)
             }
             _ => pkg.version.to_owned(),
         };
@@ -580,7 +579,7 @@ fn summary(db: &Db<'_>, solution: &Solution, verbose: bool) -> String {
     let installed = installed_after(db, solution);
     let size: u64 = installed
         .iter()
-        .map(|&p| db.packages[p].installed_size.unwrap_or(0))
+        .map(|&p| db.package(p).installed_size.unwrap_or(0))
         .sum();
     if verbose {
         format!(
@@ -599,12 +598,8 @@ fn no_longer_available(db: &Db<'_>, solution: &Solution) -> String {
         .changes
         .iter()
         .filter_map(|c| c.new)
-        .map(|p| db.packages[p].name)
-        .filter(|&n| {
-            db.providers(n)
-                .iter()
-                .all(|p| db.packages[p.pkg].repos == 0)
-        })
+        .map(|p| db.package(p).name)
+        .filter(|&n| db.providers(n).all(|p| db.package(p.pkg).repos == 0))
         .map(|n| db.name_str(n))
         .collect();
     gone.sort_by_key(|n| (n.to_ascii_lowercase(), n.to_string()));
@@ -638,11 +633,11 @@ fn not_removed(db: &Db<'_>, solution: &Solution, removed: &[NameId], world: &[St
             if !selected.contains(&p.pkg) {
                 continue;
             }
-            let pkg = &db.packages[p.pkg];
+            let pkg = db.package(p.pkg);
             if world_names.contains(&db.name_str(pkg.name)) {
                 items.push(db.name_str(pkg.name).to_owned());
             }
-            for &(pn, _) in db.provides(p.pkg) {
+            for (pn, _) in db.provides(p.pkg) {
                 if world_names.contains(&db.name_str(pn)) {
                     items.push(db.name_str(pn).to_owned());
                 }

@@ -305,9 +305,12 @@ mod tests {
             .unwrap();
         let left = entries(&cache);
         assert_eq!(left.len(), MAX_ENTRIES);
-        // The oldest went, the new one stayed.
-        assert!(!left.iter().any(|p| p.ends_with(format!("{:064}.v1", 0))));
-        assert!(!left.iter().any(|p| p.ends_with(format!("{:064}.v1", 3))));
+        // The four oldest went, the new one stayed.
+        let v = parsed::FORMAT_VERSION;
+        let has = |i: usize| left.iter().any(|p| p.ends_with(format!("{i:064}.v{v}")));
+        assert!(!has(0) && !has(3) && has(4) && has(MAX_ENTRIES + 2));
+        let digest = hex::encode(Sha256::digest(fs::read(&file).unwrap()));
+        assert!(left.iter().any(|p| p.ends_with(format!("{digest}.v{v}"))));
     }
 
     #[test]

@@ -18,8 +18,15 @@
 //! ```text
 //! header (128 B) | strings: APKINDEX text, then joined lists, messages,
 //! description | records (216 B each) | names (off, len) | name slots (u32,
-//! open addressing) | atoms (16 B) | problems (12 B) | warnings (20 B)
+//! open addressing) | atoms (16 B) | problems (12 B) | warnings (20 B) |
+//! packages (record of each) | per name: providers, reverse dependencies,
+//! reverse install_if (offset table + items) | distinct architectures
 //! ```
+//!
+//! The last sections are the resolver's universe for this index alone:
+//! packages are the records minus later duplicates of an identity, and the
+//! per-name lists are those `apk_solve::Db::finish` would build, so a
+//! resolver can run on a mapped index without building anything.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -34,7 +41,7 @@ use crate::version::{self, Op};
 
 /// Version of the byte layout; a buffer of another version is refused (the
 /// cache then rebuilds it).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 3;
 
 const MAGIC: [u8; 8] = *b"CAIDX\0\r\n";
 const HEADER_LEN: usize = 128;
@@ -44,6 +51,7 @@ const SLOT_LEN: usize = 4;
 const ATOM_LEN: usize = 16;
 const PROBLEM_LEN: usize = 12;
 const WARNING_LEN: usize = 20;
+const PROVIDER_LEN: usize = 12;
 
 /// The text fields of a record, in storage order.
 const FIELDS: usize = 13;
@@ -64,7 +72,9 @@ const R_NAME_ID: usize = R_LINE + 4;
 const R_ATOMS: usize = R_NAME_ID + 4; // start, n_depends, n_provides, n_install_if
 const R_PROBLEMS: usize = R_ATOMS + 16; // start, count
 const R_CHECKSUM: usize = R_PROBLEMS + 8;
-const _: () = assert!(R_CHECKSUM + 32 <= RECORD_LEN);
+/// Index of the record's `A:` among the index's distinct architectures.
+const R_ARCH_ID: usize = R_CHECKSUM + 32;
+const _: () = assert!(R_ARCH_ID + 4 <= RECORD_LEN);
 
 /// Record flag: an earlier record has the same identity (apk keeps one).
 const FLAG_DUPLICATE: u8 = 1;
@@ -86,6 +96,7 @@ enum Buf {
 }
 
 impl Buf {
+    #[inline]
     fn bytes(&self) -> &[u8] {
         match self {
             Buf::Owned(v) => v,
@@ -111,6 +122,19 @@ struct Layout {
     n_problems: u32,
     warnings: usize,
     n_warnings: u32,
+    pkgs: usize,
+    n_pkgs: u32,
+    prov_start: usize,
+    prov: usize,
+    n_prov: u32,
+    rdep_start: usize,
+    rdep: usize,
+    n_rdep: u32,
+    riif_start: usize,
+    riif: usize,
+    n_riif: u32,
+    arches: usize,
+    n_arches: u32,
     total: usize,
 }
 
@@ -132,6 +156,15 @@ impl Layout {
         self.atoms = section(self.n_atoms, ATOM_LEN)?;
         self.problems = section(self.n_problems, PROBLEM_LEN)?;
         self.warnings = section(self.n_warnings, WARNING_LEN)?;
+        self.pkgs = section(self.n_pkgs, 4)?;
+        let lists = self.n_names.checked_add(1)?;
+        self.prov_start = section(lists, 4)?;
+        self.prov = section(self.n_prov, PROVIDER_LEN)?;
+        self.rdep_start = section(lists, 4)?;
+        self.rdep = section(self.n_rdep, 4)?;
+        self.riif_start = section(lists, 4)?;
+        self.riif = section(self.n_riif, 4)?;
+        self.arches = section(self.n_arches, NAME_LEN)?;
         self.total = align8(at);
         Some(self)
     }
@@ -187,17 +220,20 @@ pub struct Atom<'a> {
     pub dep: Dependency<'a>,
 }
 
+#[inline]
 fn read_u32(b: &[u8], at: usize) -> u32 {
     b.get(at..at + 4)
         .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
+#[inline]
 fn read_u64(b: &[u8], at: usize) -> u64 {
     b.get(at..at + 8).map_or(0, |s| {
         u64::from_le_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]])
     })
 }
 
+#[inline]
 fn read_u8(b: &[u8], at: usize) -> u8 {
     b.get(at).copied().unwrap_or(0)
 }
@@ -263,6 +299,11 @@ impl ParsedIndex {
             n_atoms: read_u32(b, 76),
             n_problems: read_u32(b, 80),
             n_warnings: read_u32(b, 84),
+            n_pkgs: read_u32(b, 96),
+            n_prov: read_u32(b, 100),
+            n_rdep: read_u32(b, 104),
+            n_riif: read_u32(b, 108),
+            n_arches: read_u32(b, 112),
             ..Layout::default()
         }
         .compute()
@@ -324,10 +365,12 @@ impl ParsedIndex {
         self.lossy
     }
 
+    #[inline]
     fn bytes(&self) -> &[u8] {
         self.buf.bytes()
     }
 
+    #[inline]
     fn strings(&self) -> &[u8] {
         let b = self.bytes();
         &b[HEADER_LEN..HEADER_LEN + self.layout.strings_len as usize]
@@ -335,6 +378,7 @@ impl ParsedIndex {
 
     /// The strings section, validated as UTF-8 when the buffer was
     /// accepted.
+    #[inline]
     fn all_strings(&self) -> &str {
         // SAFETY: `from_buf` checked that these bytes are UTF-8, and they
         // never change: an owned buffer is never written after that, and a
@@ -343,6 +387,7 @@ impl ParsedIndex {
         unsafe { std::str::from_utf8_unchecked(self.strings()) }
     }
 
+    #[inline]
     fn str_at(&self, off: u32, len: u32) -> &str {
         let (off, len) = (off as usize, len as usize);
         self.all_strings()
@@ -372,11 +417,13 @@ impl ParsedIndex {
 
     /// Number of interned names (package and provided names, dependency
     /// targets).
+    #[inline]
     pub fn name_count(&self) -> usize {
         self.layout.n_names as usize
     }
 
     /// The interned name `id`.
+    #[inline]
     pub fn name(&self, id: u32) -> &str {
         let at = self.layout.names + id as usize * NAME_LEN;
         let b = self.bytes();
@@ -404,20 +451,24 @@ impl ParsedIndex {
         None
     }
 
+    #[inline]
     fn record_at(&self, i: usize) -> usize {
         self.layout.records + i * RECORD_LEN
     }
 
+    #[inline]
     fn field(&self, rec: usize, f: usize) -> &str {
         let b = self.bytes();
         self.str_at(read_u32(b, rec + f * 8), read_u32(b, rec + f * 8 + 4))
     }
 
+    #[inline]
     fn number(&self, rec: usize, n: usize) -> Option<u64> {
         let present = read_u8(self.bytes(), rec + R_PRESENT) & (1 << n) != 0;
         present.then(|| read_u64(self.bytes(), rec + R_NUMBERS + n * 8))
     }
 
+    #[inline]
     fn checksum(&self, rec: usize) -> Option<Checksum> {
         let b = self.bytes();
         let sum = b.get(rec + R_CHECKSUM..rec + R_CHECKSUM + 32)?;
@@ -429,6 +480,7 @@ impl ParsedIndex {
     }
 
     /// The resolver's view of record `i` (`i < len()`).
+    #[inline]
     pub fn row(&self, i: usize) -> Row<'_> {
         let rec = self.record_at(i);
         let b = self.bytes();
@@ -444,8 +496,10 @@ impl ParsedIndex {
         }
     }
 
-    /// Atom ranges of record `i`: depends, provides, install_if.
-    fn atom_ranges(&self, i: usize) -> [Range<u32>; 3] {
+    /// Atom ranges of record `i`: `D:`, `p:` and `i:` (see
+    /// [`ParsedIndex::atom`]).
+    #[inline]
+    pub fn atom_ranges(&self, i: usize) -> [Range<u32>; 3] {
         let rec = self.record_at(i);
         let b = self.bytes();
         let n_atoms = self.layout.n_atoms;
@@ -457,7 +511,30 @@ impl ParsedIndex {
         [start..d, d..p, p..i]
     }
 
-    fn atom(&self, i: u32) -> Atom<'_> {
+    /// Atom `i` without its name string: name id, conflict, constraint.
+    #[inline]
+    pub fn atom_parts(&self, i: u32) -> (u32, bool, Constraint<'_>) {
+        let at = self.layout.atoms + i as usize * ATOM_LEN;
+        let b = self.bytes();
+        let op = read_u8(b, at + 12);
+        let flags = read_u8(b, at + 13);
+        let constraint = if flags & ATOM_CHECKSUM != 0 {
+            let operand = self.str_at(read_u32(b, at + 4), read_u32(b, at + 8));
+            Checksum::parse(operand).map_or(Constraint::Any, Constraint::Checksum)
+        } else {
+            match Op::from_bits(op) {
+                Some(op) => {
+                    Constraint::Version(op, self.str_at(read_u32(b, at + 4), read_u32(b, at + 8)))
+                }
+                None => Constraint::Any,
+            }
+        };
+        (read_u32(b, at), flags & ATOM_CONFLICT != 0, constraint)
+    }
+
+    /// Atom `i` (of a `D:` or `i:` range).
+    #[inline]
+    pub fn atom(&self, i: u32) -> Atom<'_> {
         let at = self.layout.atoms + i as usize * ATOM_LEN;
         let b = self.bytes();
         let name = read_u32(b, at);
@@ -494,14 +571,149 @@ impl ParsedIndex {
     /// for a virtual provide).
     pub fn provides(&self, i: usize) -> impl Iterator<Item = (u32, Option<&str>)> + '_ {
         let [_, p, _] = self.atom_ranges(i);
-        p.map(move |a| {
-            let atom = self.atom(a);
-            let version = match atom.dep.constraint {
-                Constraint::Version(_, v) => Some(v),
-                _ => None,
-            };
-            (atom.name, version)
-        })
+        p.map(move |a| self.provide(a))
+    }
+
+    /// Atom `i` of a `p:` range: name id and version (`None` = virtual).
+    #[inline]
+    pub fn provide(&self, i: u32) -> (u32, Option<&str>) {
+        let at = self.layout.atoms + i as usize * ATOM_LEN;
+        let b = self.bytes();
+        let version = (read_u8(b, at + 12) != 0)
+            .then(|| self.str_at(read_u32(b, at + 4), read_u32(b, at + 8)));
+        (read_u32(b, at), version)
+    }
+
+    /// The interned name of record `i`'s `P:`.
+    #[inline]
+    pub fn record_name(&self, i: usize) -> u32 {
+        read_u32(self.bytes(), self.record_at(i) + R_NAME_ID)
+    }
+
+    /// The version of record `i`.
+    #[inline]
+    pub fn record_version(&self, i: usize) -> &str {
+        self.field(self.record_at(i), F_VERSION)
+    }
+
+    /// The name id of atom `i` of a `p:` (or any) range.
+    #[inline]
+    pub fn atom_name(&self, i: u32) -> u32 {
+        read_u32(self.bytes(), self.layout.atoms + i as usize * ATOM_LEN)
+    }
+
+    /// Number of distinct architectures (`A:`) the records name.
+    pub fn arch_count(&self) -> usize {
+        self.layout.n_arches as usize
+    }
+
+    /// Distinct architecture `id` (see [`ParsedIndex::record_arch`]).
+    pub fn arch(&self, id: u32) -> &str {
+        if id >= self.layout.n_arches {
+            return "";
+        }
+        let at = self.layout.arches + id as usize * NAME_LEN;
+        let b = self.bytes();
+        self.str_at(read_u32(b, at), read_u32(b, at + 4))
+    }
+
+    /// The architecture id of record `i`.
+    #[inline]
+    pub fn record_arch(&self, i: usize) -> u32 {
+        read_u32(self.bytes(), self.record_at(i) + R_ARCH_ID)
+    }
+
+    /// Whether record `i` has problems (cannot be installed).
+    #[inline]
+    pub fn record_has_problems(&self, i: usize) -> bool {
+        read_u32(self.bytes(), self.record_at(i) + R_PROBLEMS + 4) != 0
+    }
+
+    /// `I:` and `k:` of record `i`.
+    #[inline]
+    pub fn record_sizes(&self, i: usize) -> (Option<u64>, Option<u64>) {
+        let rec = self.record_at(i);
+        (self.number(rec, 1), self.number(rec, 3))
+    }
+
+    /// `C:` of record `i`.
+    #[inline]
+    pub fn record_checksum(&self, i: usize) -> Option<Checksum> {
+        self.checksum(self.record_at(i))
+    }
+
+    /// Number of packages in the resolver's universe of this index alone:
+    /// the records minus later duplicates of an identity.
+    #[inline]
+    pub fn package_count(&self) -> usize {
+        self.layout.n_pkgs as usize
+    }
+
+    /// The record of package `pkg`.
+    #[inline]
+    pub fn package_record(&self, pkg: u32) -> usize {
+        read_u32(self.bytes(), self.layout.pkgs + pkg as usize * 4) as usize
+    }
+
+    /// Items `start[name]..start[name + 1]` of a per-name list, clamped.
+    #[inline]
+    fn list(&self, start: usize, name: u32, items: u32) -> Range<u32> {
+        if name >= self.layout.n_names {
+            return 0..0;
+        }
+        let b = self.bytes();
+        let at = start + name as usize * 4;
+        let (a, z) = (read_u32(b, at).min(items), read_u32(b, at + 4).min(items));
+        a..z.max(a)
+    }
+
+    /// Providers of name `name` (items for [`ParsedIndex::provider`]), in
+    /// package order: each package under its own name, then its provides.
+    #[inline]
+    pub fn provider_range(&self, name: u32) -> Range<u32> {
+        self.list(self.layout.prov_start, name, self.layout.n_prov)
+    }
+
+    /// The package of provider item `i`.
+    #[inline]
+    pub fn provider_pkg(&self, i: u32) -> u32 {
+        read_u32(self.bytes(), self.layout.prov + i as usize * PROVIDER_LEN)
+    }
+
+    /// Provider item `i`: package and version (`None` = virtual provide).
+    #[inline]
+    pub fn provider(&self, i: u32) -> (u32, Option<&str>) {
+        let at = self.layout.prov + i as usize * PROVIDER_LEN;
+        let b = self.bytes();
+        let off = read_u32(b, at + 4);
+        let version = (off != NONE).then(|| self.str_at(off, read_u32(b, at + 8)));
+        (read_u32(b, at), version)
+    }
+
+    /// Packages depending on name `name` (items for
+    /// [`ParsedIndex::rdepend`]), each once, in package order.
+    #[inline]
+    pub fn rdepend_range(&self, name: u32) -> Range<u32> {
+        self.list(self.layout.rdep_start, name, self.layout.n_rdep)
+    }
+
+    /// Reverse-dependency item `i`: a package.
+    #[inline]
+    pub fn rdepend(&self, i: u32) -> u32 {
+        read_u32(self.bytes(), self.layout.rdep + i as usize * 4)
+    }
+
+    /// Names (own or provided) of packages whose `i:` mentions `name`
+    /// (items for [`ParsedIndex::rinstall_if`]), first occurrences.
+    #[inline]
+    pub fn rinstall_if_range(&self, name: u32) -> Range<u32> {
+        self.list(self.layout.riif_start, name, self.layout.n_riif)
+    }
+
+    /// Reverse-install_if item `i`: a name.
+    #[inline]
+    pub fn rinstall_if(&self, i: u32) -> u32 {
+        read_u32(self.bytes(), self.layout.riif + i as usize * 4)
     }
 
     /// The valid atoms of `i:` of record `i`.
@@ -614,6 +826,21 @@ struct Builder<'t> {
     problems: Vec<u8>,
     warnings: Vec<(usize, Vec<u8>)>,
     identities: FxHashSet<[u8; 20]>,
+    /// Distinct `A:` values and their spans.
+    arch_ids: FxHashMap<String, u32>,
+    arches: Vec<(u32, u32)>,
+    /// Per package (record not a duplicate): record, name, version span,
+    /// first atom and the three atom counts.
+    packages: Vec<PackageRow>,
+}
+
+#[derive(Clone, Copy)]
+struct PackageRow {
+    record: u32,
+    name: u32,
+    version: (u32, u32),
+    atoms: u32,
+    counts: [u32; 3],
 }
 
 impl<'t> Builder<'t> {
@@ -629,6 +856,9 @@ impl<'t> Builder<'t> {
             problems: Vec::new(),
             warnings: Vec::new(),
             identities: FxHashSet::default(),
+            packages: Vec::new(),
+            arch_ids: FxHashMap::default(),
+            arches: Vec::new(),
         }
     }
 
@@ -829,6 +1059,15 @@ impl<'t> Builder<'t> {
                 flags |= FLAG_DUPLICATE;
             }
         }
+        if flags & FLAG_DUPLICATE == 0 {
+            self.packages.push(PackageRow {
+                record: (self.records.len() / RECORD_LEN) as u32,
+                name: name_id,
+                version: spans[F_VERSION],
+                atoms: atoms_start,
+                counts: [nd, np, ni],
+            });
+        }
         let rec = &mut self.records;
         let start = rec.len();
         rec.resize(start + RECORD_LEN, 0);
@@ -860,6 +1099,16 @@ impl<'t> Builder<'t> {
         row[R_CHECKSUM_KIND] = kind;
         row[R_CHECKSUM..R_CHECKSUM + sum.len()].copy_from_slice(sum);
         row[R_FLAGS] = flags;
+        let arch_id = match self.arch_ids.get(&*info.arch) {
+            Some(&id) => id,
+            None => {
+                let id = self.arches.len() as u32;
+                self.arches.push(spans[F_ARCH]);
+                self.arch_ids.insert(info.arch.to_string(), id);
+                id
+            }
+        };
+        let row = &mut self.records[start..];
         let put =
             |row: &mut [u8], at: usize, v: u32| row[at..at + 4].copy_from_slice(&v.to_le_bytes());
         put(row, R_LINE, r.line as u32);
@@ -870,7 +1119,79 @@ impl<'t> Builder<'t> {
         put(row, R_ATOMS + 12, ni);
         put(row, R_PROBLEMS, problems_start);
         put(row, R_PROBLEMS + 4, problems.len() as u32);
+        put(row, R_ARCH_ID, arch_id);
         r.line
+    }
+
+    /// Atom `i` as stored: name, operand span, operator, flags.
+    fn raw_atom(&self, i: u32) -> (u32, (u32, u32), u8) {
+        let at = i as usize * ATOM_LEN;
+        let a = &self.atoms;
+        (
+            read_u32(a, at),
+            (read_u32(a, at + 4), read_u32(a, at + 8)),
+            a[at + 12],
+        )
+    }
+
+    /// The per-name lists of the resolver's universe (see `apk_solve::Db`):
+    /// providers (package, version span or none), reverse dependencies
+    /// (each package once per name) and reverse install_if (each name
+    /// once, first occurrence first).
+    fn universe(&self) -> Universe {
+        let names = self.names.len();
+        let mut providers = Vec::new();
+        let mut rdepends = Vec::new();
+        let mut rinstall_if = Vec::new();
+        let mut last = vec![u32::MAX; names];
+        for (pkg, p) in self.packages.iter().enumerate() {
+            let pkg = pkg as u32;
+            let [nd, np, ni] = p.counts;
+            providers.push((p.name, [pkg, p.version.0, p.version.1]));
+            let provides = p.atoms + nd..p.atoms + nd + np;
+            for a in provides.clone() {
+                let (name, span, op) = self.raw_atom(a);
+                let (off, len) = if op != 0 { span } else { (NONE, 0) };
+                providers.push((name, [pkg, off, len]));
+            }
+            for a in p.atoms..p.atoms + nd {
+                let name = self.raw_atom(a).0;
+                if last[name as usize] != pkg {
+                    last[name as usize] = pkg;
+                    rdepends.push((name, pkg));
+                }
+            }
+            for a in p.atoms + nd + np..p.atoms + nd + np + ni {
+                let target = self.raw_atom(a).0;
+                rinstall_if.push((target, p.name));
+                for b in provides.clone() {
+                    rinstall_if.push((target, self.raw_atom(b).0));
+                }
+            }
+        }
+        let mut rinstall_if = offset_table(names, &rinstall_if);
+        // Keep each name's first occurrence in each list.
+        let mut seen = vec![false; names];
+        let (start, items) = &mut rinstall_if;
+        let mut kept = Vec::with_capacity(items.len());
+        let mut new_start = vec![0u32; names + 1];
+        for n in 0..names {
+            let list = &items[start[n] as usize..start[n + 1] as usize];
+            for &r in list {
+                if !std::mem::replace(&mut seen[r as usize], true) {
+                    kept.push(r);
+                }
+            }
+            for &r in list {
+                seen[r as usize] = false;
+            }
+            new_start[n + 1] = kept.len() as u32;
+        }
+        Universe {
+            providers: offset_table(names, &providers),
+            rdepends: offset_table(names, &rdepends),
+            rinstall_if: (new_start, kept),
+        }
     }
 
     /// Assembles the buffer; `None` when it would not fit 32-bit offsets.
@@ -900,6 +1221,7 @@ impl<'t> Builder<'t> {
 
         let strings_len = u32::try_from(self.text.len() + self.extra.len()).ok()?;
         let n_names = u32::try_from(self.names.len()).ok()?;
+        let universe = self.universe();
         let n_slots = (n_names.checked_add(1)?.checked_mul(2)?).next_power_of_two();
         let layout = Layout {
             text_len: self.text.len() as u32,
@@ -910,6 +1232,11 @@ impl<'t> Builder<'t> {
             n_atoms: u32::try_from(self.atoms.len() / ATOM_LEN).ok()?,
             n_problems: u32::try_from(self.problems.len() / PROBLEM_LEN).ok()?,
             n_warnings: u32::try_from(warnings.len()).ok()?,
+            n_pkgs: u32::try_from(self.packages.len()).ok()?,
+            n_prov: u32::try_from(universe.providers.1.len()).ok()?,
+            n_rdep: u32::try_from(universe.rdepends.1.len()).ok()?,
+            n_riif: u32::try_from(universe.rinstall_if.1.len()).ok()?,
+            n_arches: u32::try_from(self.arches.len()).ok()?,
             ..Layout::default()
         }
         .compute()?;
@@ -934,6 +1261,11 @@ impl<'t> Builder<'t> {
             (84, layout.n_warnings),
             (88, description.0),
             (92, description.1),
+            (96, layout.n_pkgs),
+            (100, layout.n_prov),
+            (104, layout.n_rdep),
+            (108, layout.n_riif),
+            (112, layout.n_arches),
         ] {
             put(&mut out, at, v);
         }
@@ -970,11 +1302,65 @@ impl<'t> Builder<'t> {
             let at = layout.warnings + i * WARNING_LEN;
             out[at..at + WARNING_LEN].copy_from_slice(w);
         }
+        let mut put_all = |at: usize, values: &mut dyn Iterator<Item = u32>| {
+            for (i, v) in values.enumerate() {
+                put(&mut out, at + i * 4, v);
+            }
+        };
+        put_all(layout.pkgs, &mut self.packages.iter().map(|p| p.record));
+        put_all(layout.prov_start, &mut universe.providers.0.iter().copied());
+        put_all(
+            layout.prov,
+            &mut universe.providers.1.iter().flatten().copied(),
+        );
+        put_all(layout.rdep_start, &mut universe.rdepends.0.iter().copied());
+        put_all(layout.rdep, &mut universe.rdepends.1.iter().copied());
+        put_all(
+            layout.riif_start,
+            &mut universe.rinstall_if.0.iter().copied(),
+        );
+        put_all(layout.riif, &mut universe.rinstall_if.1.iter().copied());
+        put_all(
+            layout.arches,
+            &mut self.arches.iter().flat_map(|&(off, len)| [off, len]),
+        );
         let mut crc = flate2::Crc::new();
         crc.update(&out[HEADER_LEN..]);
         put(&mut out, 48, crc.sum());
         Some(out)
     }
+}
+
+/// Per-name lists: offsets (one more than names) and items.
+type OffsetTable<T> = (Vec<u32>, Vec<T>);
+
+struct Universe {
+    providers: OffsetTable<[u32; 3]>,
+    rdepends: OffsetTable<u32>,
+    rinstall_if: OffsetTable<u32>,
+}
+
+/// Groups `(name, item)` pairs by name, keeping their order (a stable
+/// counting sort).
+fn offset_table<T: Copy>(names: usize, pairs: &[(u32, T)]) -> OffsetTable<T> {
+    let mut start = vec![0u32; names + 1];
+    for &(n, _) in pairs {
+        start[n as usize + 1] += 1;
+    }
+    for i in 0..names {
+        start[i + 1] += start[i];
+    }
+    let mut next = start.clone();
+    let mut items = match pairs.first() {
+        Some(&(_, filler)) => vec![filler; pairs.len()],
+        None => Vec::new(),
+    };
+    for &(n, item) in pairs {
+        let at = &mut next[n as usize];
+        items[*at as usize] = item;
+        *at += 1;
+    }
+    (start, items)
 }
 
 /// A stored warning: line, package span (or none), message span.

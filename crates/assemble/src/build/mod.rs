@@ -444,7 +444,7 @@ pub fn build(
         let pins = options.pins.get(arch.as_str()).unwrap_or(&empty);
         if !pins.is_empty() {
             let needed: Vec<&str> = installs(&db, &solution)
-                .map(|p| db.name_str(db.packages[p].name))
+                .map(|p| db.name_str(db.package(p).name))
                 .collect();
             let mut pinned = world.clone();
             for (name, version) in pins {
@@ -482,7 +482,7 @@ pub fn build(
             platform_image.map_or_else(|| "scratch".to_owned(), |i| i.manifest.digest.clone());
         let mut locked_packages: Vec<crate::lock::LockedPackage> = Vec::new();
         for &p in &adds {
-            let pkg = &db.packages[p];
+            let pkg = db.package(p);
             let repo = first_repo(pkg.repos).unwrap_or(0);
             locked_packages.push(crate::lock::LockedPackage {
                 name: db.name_str(pkg.name).to_owned(),
@@ -536,7 +536,7 @@ pub fn build(
         progress(Event::Step(arch, "fetching packages"));
         let mut requests = Vec::new();
         for &p in &adds {
-            let pkg = &db.packages[p];
+            let pkg = db.package(p);
             let repo = first_repo(pkg.repos)
                 .filter(|&i| i < indexes.len())
                 .ok_or_else(|| {
