@@ -15,13 +15,12 @@
 //! bytes parse differently.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use super::archive::{self, IndexArchiveError, Trust};
-use super::parsed::{self, ParsedIndex};
+use super::parsed::{self, ParsedIndex, Parts};
 use crate::signature::Keyring;
 
 /// Entries kept in a cache directory; older ones (by last use) are removed
@@ -98,7 +97,7 @@ impl IndexLoader {
         }
         let archive = archive::inflate(&verified, path, self.max_size)?;
         let label = format!("{}:APKINDEX", path.display());
-        let mut index = ParsedIndex::build(
+        let parts = Parts::build(
             &archive.text,
             &archive.description,
             archive.lossy,
@@ -106,11 +105,18 @@ impl IndexLoader {
             digest,
         )
         .map_err(|e| archive::format_err(path, e.to_string()))?;
+        // Written straight to the cache and mapped from there (no second
+        // copy in memory); the cache only speeds things up, so a failure
+        // to write it is not an error.
         if let (Some(entry), Some(_)) = (&entry, &verified.signer) {
-            // The cache only speeds things up: a failure to write it is
-            // not an error.
-            let _ = store(entry, index.to_bytes());
+            if store(entry, &parts).is_ok() {
+                if let Some(mut index) = open_entry(entry, &digest) {
+                    index.set_signer(verified.signer);
+                    return Ok(index);
+                }
+            }
         }
+        let mut index = parts.into_index();
         index.set_signer(verified.signer);
         Ok(index)
     }
@@ -130,11 +136,11 @@ fn open_entry(path: &Path, digest: &[u8; 32]) -> Option<ParsedIndex> {
 }
 
 /// Writes an entry atomically and keeps the directory to [`MAX_ENTRIES`].
-fn store(entry: &Path, bytes: &[u8]) -> std::io::Result<()> {
+fn store(entry: &Path, parts: &Parts<'_>) -> std::io::Result<()> {
     let dir = entry.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
+    parts.write_to(tmp.as_file_mut())?;
     tmp.persist(entry).map_err(|e| e.error)?;
     prune(dir)
 }

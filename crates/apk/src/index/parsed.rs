@@ -246,9 +246,7 @@ fn name_hash(name: &[u8]) -> u64 {
 }
 
 impl ParsedIndex {
-    /// Parses an index's text (leniently, validating every record fully)
-    /// into a buffer. `file` names the text in errors; `digest` is the
-    /// SHA-256 of the compressed file it came from.
+    /// Parses an index's text into a buffer; see [`Parts::build`].
     pub fn build(
         text: &str,
         description: &str,
@@ -256,15 +254,7 @@ impl ParsedIndex {
         file: &str,
         digest: [u8; 32],
     ) -> Result<ParsedIndex, IndexTextError> {
-        let parsed = text::parse_with(text, file, Strictness::Lenient, text::Validation::Deferred)?;
-        let bytes = Builder::new(text).finish(&parsed, description, lossy, digest);
-        let too_large = || IndexTextError {
-            file: file.to_owned(),
-            line: 0,
-            message: "the index is too large to hold in a parsed index (over 4 GiB)".to_owned(),
-        };
-        let bytes = bytes.ok_or_else(too_large)?;
-        ParsedIndex::from_buf(Buf::Owned(bytes), &digest).map_err(|_| too_large())
+        Ok(Parts::build(text, description, lossy, file, digest)?.into_index())
     }
 
     /// Uses bytes made by [`ParsedIndex::to_bytes`] (or a file holding
@@ -844,19 +834,21 @@ struct PackageRow {
 }
 
 impl<'t> Builder<'t> {
-    fn new(text: &'t str) -> Self {
+    /// A builder for records of `text`, `len` bytes of which it will parse.
+    fn new(text: &'t str, len: usize) -> Self {
         Builder {
             text,
             extra: String::new(),
             names: Vec::new(),
-            name_ids: FxHashMap::default(),
+            name_ids: FxHashMap::with_capacity_and_hasher(len / 128, Default::default()),
             extra_ids: FxHashMap::default(),
-            records: Vec::with_capacity(text.len() / 2),
-            atoms: Vec::with_capacity(text.len() / 4),
+            // Generous: pages never written are never faulted in.
+            records: Vec::with_capacity(len / 200 * RECORD_LEN),
+            atoms: Vec::with_capacity(len / 2),
             problems: Vec::new(),
             warnings: Vec::new(),
-            identities: FxHashSet::default(),
-            packages: Vec::new(),
+            identities: FxHashSet::with_capacity_and_hasher(len / 300, Default::default()),
+            packages: Vec::with_capacity(len / 300),
             arch_ids: FxHashMap::default(),
             arches: Vec::new(),
         }
@@ -1123,6 +1115,127 @@ impl<'t> Builder<'t> {
         r.line
     }
 
+    /// Appends what `other` built from the text after ours, as if one
+    /// builder had read both parts in order.
+    fn absorb(&mut self, other: Builder<'t>) {
+        let text_len = self.text.len() as u32;
+        let extra_shift = self.extra.len() as u32;
+        let shift = |off: u32| {
+            if off != NONE && off >= text_len {
+                off + extra_shift
+            } else {
+                off
+            }
+        };
+        self.extra.push_str(&other.extra);
+        let string = |this: &Self, (off, len): (u32, u32)| -> String {
+            let (off, len) = (off as usize, len as usize);
+            match off.checked_sub(this.text.len()) {
+                Some(x) => this.extra[x..x + len].to_owned(),
+                None => this.text[off..off + len].to_owned(),
+            }
+        };
+        let text = self.text;
+        let names: Vec<u32> = other
+            .names
+            .iter()
+            .map(|&(off, len)| {
+                let span = (shift(off), len);
+                if span.0 < text_len {
+                    self.intern(&text[span.0 as usize..(span.0 + len) as usize], span)
+                } else {
+                    let name = string(self, span);
+                    self.intern(&name, span)
+                }
+            })
+            .collect();
+        let arches: Vec<u32> = other
+            .arches
+            .iter()
+            .map(|&(off, len)| {
+                let span = (shift(off), len);
+                let arch = string(self, span);
+                match self.arch_ids.get(&arch) {
+                    Some(&id) => id,
+                    None => {
+                        let id = self.arches.len() as u32;
+                        self.arches.push(span);
+                        self.arch_ids.insert(arch, id);
+                        id
+                    }
+                }
+            })
+            .collect();
+        let atom_base = (self.atoms.len() / ATOM_LEN) as u32;
+        for a in other.atoms.chunks_exact(ATOM_LEN) {
+            let name = names[read_u32(a, 0) as usize];
+            self.atoms.extend_from_slice(&name.to_le_bytes());
+            self.atoms
+                .extend_from_slice(&shift(read_u32(a, 4)).to_le_bytes());
+            self.atoms.extend_from_slice(&a[8..]);
+        }
+        let problem_base = (self.problems.len() / PROBLEM_LEN) as u32;
+        for p in other.problems.chunks_exact(PROBLEM_LEN) {
+            self.problems.extend_from_slice(&p[..4]);
+            self.problems
+                .extend_from_slice(&shift(read_u32(p, 4)).to_le_bytes());
+            self.problems.extend_from_slice(&p[8..]);
+        }
+        for (line, mut w) in other.warnings {
+            for at in [4, 12] {
+                let v = shift(read_u32(&w, at));
+                w[at..at + 4].copy_from_slice(&v.to_le_bytes());
+            }
+            self.warnings.push((line, w));
+        }
+        let record_base = (self.records.len() / RECORD_LEN) as u32;
+        for (i, r) in other.records.chunks_exact(RECORD_LEN).enumerate() {
+            let start = self.records.len();
+            self.records.extend_from_slice(r);
+            let row = &mut self.records[start..];
+            let put = |row: &mut [u8], at: usize, v: u32| {
+                row[at..at + 4].copy_from_slice(&v.to_le_bytes())
+            };
+            for f in 0..FIELDS {
+                let v = shift(read_u32(row, f * 8));
+                put(row, f * 8, v);
+            }
+            let name = names[read_u32(row, R_NAME_ID) as usize];
+            put(row, R_NAME_ID, name);
+            let atoms = read_u32(row, R_ATOMS) + atom_base;
+            put(row, R_ATOMS, atoms);
+            let problems = read_u32(row, R_PROBLEMS) + problem_base;
+            put(row, R_PROBLEMS, problems);
+            let arch = arches[read_u32(row, R_ARCH_ID) as usize];
+            put(row, R_ARCH_ID, arch);
+            // Duplicates are judged against everything before, ours too.
+            let mut duplicate = false;
+            if row[R_CHECKSUM_KIND] != 0 {
+                let mut identity = [0u8; 20];
+                identity.copy_from_slice(&row[R_CHECKSUM..R_CHECKSUM + 20]);
+                duplicate = !self.identities.insert(identity);
+            }
+            row[R_FLAGS] = if duplicate { FLAG_DUPLICATE } else { 0 };
+            if !duplicate {
+                let counts = [
+                    read_u32(row, R_ATOMS + 4),
+                    read_u32(row, R_ATOMS + 8),
+                    read_u32(row, R_ATOMS + 12),
+                ];
+                self.packages.push(PackageRow {
+                    record: record_base + i as u32,
+                    name,
+                    version: (
+                        shift(read_u32(row, F_VERSION * 8)),
+                        read_u32(row, F_VERSION * 8 + 4),
+                    ),
+                    atoms,
+                    counts,
+                });
+            }
+        }
+    }
+
     /// Atom `i` as stored: name, operand span, operator, flags.
     fn raw_atom(&self, i: u32) -> (u32, (u32, u32), u8) {
         let at = i as usize * ATOM_LEN;
@@ -1195,21 +1308,20 @@ impl<'t> Builder<'t> {
     }
 
     /// Assembles the buffer; `None` when it would not fit 32-bit offsets.
+    /// Assembles the header and sections; `None` when they would not fit
+    /// 32-bit offsets.
     fn finish(
         mut self,
-        parsed: &IndexText<'_>,
+        kept_lines: &[usize],
+        parse_warnings: &[IndexWarning],
         description: &str,
         lossy: bool,
         digest: [u8; 32],
-    ) -> Option<Vec<u8>> {
-        let mut kept_lines = Vec::with_capacity(parsed.records.len());
-        for r in &parsed.records {
-            kept_lines.push(self.add(r));
-        }
+    ) -> Option<Parts<'t>> {
         // The parser's own warnings about kept records were regenerated
         // from the full problem lists; keep those about skipped records.
         let mut warnings = std::mem::take(&mut self.warnings);
-        for w in &parsed.warnings {
+        for w in parse_warnings {
             if kept_lines.binary_search(&w.line).is_err() {
                 let pkg = w.package.as_deref().map(|p| self.appended(p));
                 let msg = self.appended(&w.message);
@@ -1226,7 +1338,7 @@ impl<'t> Builder<'t> {
         let layout = Layout {
             text_len: self.text.len() as u32,
             strings_len,
-            n_records: u32::try_from(parsed.records.len()).ok()?,
+            n_records: u32::try_from(kept_lines.len()).ok()?,
             n_names,
             n_slots,
             n_atoms: u32::try_from(self.atoms.len() / ATOM_LEN).ok()?,
@@ -1242,14 +1354,14 @@ impl<'t> Builder<'t> {
         .compute()?;
         u32::try_from(layout.total).ok()?;
 
-        let mut out = vec![0u8; layout.total];
-        out[..8].copy_from_slice(&MAGIC);
+        let mut header = [0u8; HEADER_LEN];
+        header[..8].copy_from_slice(&MAGIC);
         let put =
             |out: &mut [u8], at: usize, v: u32| out[at..at + 4].copy_from_slice(&v.to_le_bytes());
-        put(&mut out, 8, FORMAT_VERSION);
-        put(&mut out, 12, u32::from(lossy));
-        out[16..48].copy_from_slice(&digest);
-        put(&mut out, 52, layout.total as u32);
+        put(&mut header, 8, FORMAT_VERSION);
+        put(&mut header, 12, u32::from(lossy));
+        header[16..48].copy_from_slice(&digest);
+        put(&mut header, 52, layout.total as u32);
         for (at, v) in [
             (56, layout.text_len),
             (60, layout.strings_len),
@@ -1267,17 +1379,10 @@ impl<'t> Builder<'t> {
             (108, layout.n_riif),
             (112, layout.n_arches),
         ] {
-            put(&mut out, at, v);
+            put(&mut header, at, v);
         }
-        let s = HEADER_LEN;
-        out[s..s + self.text.len()].copy_from_slice(self.text.as_bytes());
-        out[s + self.text.len()..s + strings_len as usize].copy_from_slice(self.extra.as_bytes());
-        out[layout.records..layout.records + self.records.len()].copy_from_slice(&self.records);
-        for (i, (off, len)) in self.names.iter().enumerate() {
-            let at = layout.names + i * NAME_LEN;
-            put(&mut out, at, *off);
-            put(&mut out, at + 4, *len);
-        }
+
+        // The name lookup table.
         let strings = &self.extra;
         let text = self.text;
         let name_at = |off: u32, len: u32| -> &[u8] {
@@ -1289,45 +1394,175 @@ impl<'t> Builder<'t> {
             }
         };
         let mask = n_slots as usize - 1;
+        let mut slots = vec![0u32; n_slots as usize];
         for (i, (off, len)) in self.names.iter().enumerate() {
             let mut slot = name_hash(name_at(*off, *len)) as usize & mask;
-            while read_u32(&out, layout.slots + slot * SLOT_LEN) != 0 {
+            while slots[slot] != 0 {
                 slot = (slot + 1) & mask;
             }
-            put(&mut out, layout.slots + slot * SLOT_LEN, i as u32 + 1);
+            slots[slot] = i as u32 + 1;
         }
-        out[layout.atoms..layout.atoms + self.atoms.len()].copy_from_slice(&self.atoms);
-        out[layout.problems..layout.problems + self.problems.len()].copy_from_slice(&self.problems);
-        for (i, (_, w)) in warnings.iter().enumerate() {
-            let at = layout.warnings + i * WARNING_LEN;
-            out[at..at + WARNING_LEN].copy_from_slice(w);
+
+        // Sections in layout order, each padded to 8 bytes.
+        let mut extra = std::mem::take(&mut self.extra).into_bytes();
+        let strings_end = self.text.len() + extra.len();
+        pad_to(&mut extra, strings_end);
+        let warning_bytes: Vec<u8> = warnings
+            .iter()
+            .flat_map(|(_, w)| w.iter().copied())
+            .collect();
+        let mut sections = vec![
+            extra,
+            std::mem::take(&mut self.records),
+            u32s(self.names.iter().flat_map(|&(o, l)| [o, l])),
+            u32s(slots),
+            std::mem::take(&mut self.atoms),
+            std::mem::take(&mut self.problems),
+            warning_bytes,
+            u32s(self.packages.iter().map(|p| p.record)),
+            u32s(universe.providers.0),
+            u32s(universe.providers.1.into_iter().flatten()),
+            u32s(universe.rdepends.0),
+            u32s(universe.rdepends.1),
+            u32s(universe.rinstall_if.0),
+            u32s(universe.rinstall_if.1),
+            u32s(self.arches.iter().flat_map(|&(o, l)| [o, l])),
+        ];
+        for s in sections.iter_mut().skip(1) {
+            let n = s.len();
+            pad_to(s, n);
         }
-        let mut put_all = |at: usize, values: &mut dyn Iterator<Item = u32>| {
-            for (i, v) in values.enumerate() {
-                put(&mut out, at + i * 4, v);
-            }
-        };
-        put_all(layout.pkgs, &mut self.packages.iter().map(|p| p.record));
-        put_all(layout.prov_start, &mut universe.providers.0.iter().copied());
-        put_all(
-            layout.prov,
-            &mut universe.providers.1.iter().flatten().copied(),
-        );
-        put_all(layout.rdep_start, &mut universe.rdepends.0.iter().copied());
-        put_all(layout.rdep, &mut universe.rdepends.1.iter().copied());
-        put_all(
-            layout.riif_start,
-            &mut universe.rinstall_if.0.iter().copied(),
-        );
-        put_all(layout.riif, &mut universe.rinstall_if.1.iter().copied());
-        put_all(
-            layout.arches,
-            &mut self.arches.iter().flat_map(|&(off, len)| [off, len]),
-        );
         let mut crc = flate2::Crc::new();
-        crc.update(&out[HEADER_LEN..]);
-        put(&mut out, 48, crc.sum());
-        Some(out)
+        crc.update(self.text.as_bytes());
+        for s in &sections {
+            crc.update(s);
+        }
+        put(&mut header, 48, crc.sum());
+        let total = HEADER_LEN + self.text.len() + sections.iter().map(Vec::len).sum::<usize>();
+        debug_assert_eq!(total, layout.total);
+        Some(Parts {
+            header,
+            text: self.text,
+            sections,
+            digest,
+        })
+    }
+}
+
+/// Where to cut `text` in two for parsing in parallel: a record boundary
+/// near the middle, or `None` when one thread is enough.
+fn split_point(text: &str) -> Option<usize> {
+    const MIN_PARALLEL: usize = 256 * 1024;
+    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if text.len() < MIN_PARALLEL || parallel < 2 {
+        return None;
+    }
+    let mid = text.len() / 2;
+    memchr::memmem::find(&text.as_bytes()[mid..], b"\n\n").map(|i| mid + i + 1)
+}
+
+/// `values` as little-endian bytes.
+fn u32s(values: impl IntoIterator<Item = u32>) -> Vec<u8> {
+    values.into_iter().flat_map(u32::to_le_bytes).collect()
+}
+
+/// Pads `bytes` with zeros so that a section of `len` bytes (ending with
+/// `bytes`) ends on an 8-byte boundary.
+fn pad_to(bytes: &mut Vec<u8>, len: usize) {
+    bytes.resize(bytes.len() + (align8(len) - len), 0);
+}
+
+/// A parsed index before it is one buffer: its header and sections, the
+/// text borrowed. The cache writes them to a file as they are; without a
+/// cache they are joined into a buffer.
+pub struct Parts<'t> {
+    header: [u8; HEADER_LEN],
+    text: &'t str,
+    sections: Vec<Vec<u8>>,
+    digest: [u8; 32],
+}
+
+impl<'t> Parts<'t> {
+    /// Parses an index's text (leniently, validating every record fully).
+    /// `file` names the text in errors; `digest` is the SHA-256 of the
+    /// compressed file it came from.
+    pub fn build(
+        text: &'t str,
+        description: &str,
+        lossy: bool,
+        file: &str,
+        digest: [u8; 32],
+    ) -> Result<Parts<'t>, IndexTextError> {
+        let parse = |part: &'t str, line_offset: usize| {
+            let mut builder = Builder::new(text, part.len());
+            let mut kept_lines = Vec::with_capacity(part.len() / 256);
+            let mut warnings = Vec::new();
+            text::parse_each(
+                part,
+                file,
+                Strictness::Lenient,
+                text::Validation::Deferred,
+                line_offset,
+                &mut warnings,
+                &mut |r| kept_lines.push(builder.add(&r)),
+            )
+            .map(|()| (builder, kept_lines, warnings))
+        };
+        // A large index is parsed in two halves side by side (split at a
+        // record boundary) and the second merged into the first: the bytes
+        // are the same as from one pass.
+        let split = split_point(text);
+        let (builder, mut kept_lines, mut parse_warnings) = match split {
+            Some(at) => {
+                let (a, b) = text.split_at(at);
+                let offset = memchr::memchr_iter(b'\n', a.as_bytes()).count();
+                let (first, second) = std::thread::scope(|s| {
+                    let second = s.spawn(|| parse(b, offset));
+                    let first = parse(a, 0);
+                    (first, second.join())
+                });
+                let (mut builder, mut kept, mut warnings) = first?;
+                let (rest, rest_kept, rest_warnings) = match second {
+                    Ok(r) => r?,
+                    Err(_) => parse(b, offset)?,
+                };
+                builder.absorb(rest);
+                kept.extend(rest_kept);
+                warnings.extend(rest_warnings);
+                (builder, kept, warnings)
+            }
+            None => parse(text, 0)?,
+        };
+        kept_lines.shrink_to_fit();
+        parse_warnings.shrink_to_fit();
+        builder
+            .finish(&kept_lines, &parse_warnings, description, lossy, digest)
+            .ok_or_else(|| IndexTextError {
+                file: file.to_owned(),
+                line: 0,
+                message: "the index is too large to hold in a parsed index (over 4 GiB)".to_owned(),
+            })
+    }
+
+    /// Writes the serialized index.
+    pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(&self.header)?;
+        out.write_all(self.text.as_bytes())?;
+        for s in &self.sections {
+            out.write_all(s)?;
+        }
+        Ok(())
+    }
+
+    /// The index in one buffer.
+    pub fn into_index(self) -> ParsedIndex {
+        let total =
+            HEADER_LEN + self.text.len() + self.sections.iter().map(Vec::len).sum::<usize>();
+        let mut bytes = Vec::with_capacity(total);
+        self.write_to(&mut bytes)
+            .expect("writing to memory does not fail");
+        ParsedIndex::from_buf(Buf::Owned(bytes), &self.digest)
+            .expect("a buffer just built is consistent")
     }
 }
 
@@ -1439,6 +1674,60 @@ C:Q1EyN5AdpAOBJWKMR89pp/C66o+OE=\nP:a\nV:1\nk:10\n";
         other[8] = 99;
         assert!(ParsedIndex::from_bytes(other, &[7; 32]).is_err());
         assert!(ParsedIndex::from_bytes(b"garbage".to_vec(), &[7; 32]).is_err());
+    }
+
+    #[test]
+    fn two_halves_build_the_same_bytes_as_one_pass() {
+        // Joined lists, problems, duplicates and skipped records on both
+        // sides of the cut.
+        let mut text = String::new();
+        for i in 0..4000 {
+            text.push_str(&format!(
+                "C:Q1{:026}AAAAAA=\nP:p{}\nV:{}\nA:{}\nD:so:libc.so.{} p{}\nD:q{}\np:cmd:p{}=1 virt{}\n\n",
+                i % 3000,
+                i,
+                if i % 97 == 0 { "bad" } else { "1.0-r0" },
+                ["x86_64", "aarch64", "noarch"][i % 3],
+                i % 7,
+                (i + 1) % 4000,
+                i % 50,
+                i,
+                i % 11,
+            ));
+            if i % 500 == 0 {
+                text.push_str("V:1\n\n");
+            }
+        }
+        assert!(
+            split_point(&text).is_some() || std::thread::available_parallelism().unwrap().get() < 2
+        );
+        let one = {
+            let mut b = Builder::new(&text, text.len());
+            let mut kept = Vec::new();
+            let mut warnings = Vec::new();
+            text::parse_each(
+                &text,
+                "t",
+                Strictness::Lenient,
+                text::Validation::Deferred,
+                0,
+                &mut warnings,
+                &mut |r| kept.push(b.add(&r)),
+            )
+            .unwrap();
+            let parts = b.finish(&kept, &warnings, "d", false, [3; 32]).unwrap();
+            let mut v = Vec::new();
+            parts.write_to(&mut v).unwrap();
+            v
+        };
+        let two = ParsedIndex::build(&text, "d", false, "t", [3; 32]).unwrap();
+        assert_eq!(two.to_bytes(), &one[..]);
+        assert_eq!(
+            two.to_text().records,
+            text::parse(&text, "t", Strictness::Lenient)
+                .unwrap()
+                .records
+        );
     }
 
     #[test]
