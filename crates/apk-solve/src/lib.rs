@@ -10,6 +10,8 @@
 //! upgrade` would do, [`Policy::Image`] adds the product rule that the
 //! source image's installed packages never change (see [`image`]).
 
+#![deny(missing_docs)]
+
 mod changeset;
 pub mod db;
 mod engine;

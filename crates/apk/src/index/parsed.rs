@@ -1475,7 +1475,7 @@ fn pad_to(bytes: &mut Vec<u8>, len: usize) {
 /// A parsed index before it is one buffer: its header and sections, the
 /// text borrowed. The cache writes them to a file as they are; without a
 /// cache they are joined into a buffer.
-pub struct Parts<'t> {
+pub(crate) struct Parts<'t> {
     header: [u8; HEADER_LEN],
     text: &'t str,
     sections: Vec<Vec<u8>>,
