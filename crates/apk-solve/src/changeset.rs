@@ -12,8 +12,8 @@ use super::Change;
 struct Gen<'s, 'd, 'a> {
     db: &'d Db<'a>,
     sel: &'s mut Selection<'a>,
-    installed_pkg: Vec<Option<PkgId>>,
-    installed_name: Vec<Option<NameId>>,
+    installed_pkg: Ids,
+    installed_name: Ids,
     requirers: Vec<u32>,
     /// Names whose change was generated.
     processed: Vec<bool>,
@@ -22,6 +22,25 @@ struct Gen<'s, 'd, 'a> {
     pkg_done: Vec<bool>,
     changes: Vec<Change>,
     ignore_conflict: bool,
+}
+
+/// Optional ids per name, stored plus one so that an all-zero vector
+/// (which the allocator hands out without touching its pages) means
+/// "none" everywhere.
+struct Ids(Vec<u32>);
+
+impl Ids {
+    fn new(n: usize) -> Self {
+        Ids(vec![0; n])
+    }
+
+    fn get(&self, i: usize) -> Option<usize> {
+        (self.0[i] as usize).checked_sub(1)
+    }
+
+    fn set(&mut self, i: usize, v: usize) {
+        self.0[i] = v as u32 + 1;
+    }
 }
 
 /// The first tag of `mask` whose repositories list the package.
@@ -44,7 +63,7 @@ impl<'a> Gen<'_, '_, 'a> {
     }
 
     fn chosen_pkg(&self, name: NameId) -> Option<PkgId> {
-        self.sel.names[name].chosen.map(|c| c.pkg)
+        self.sel.names[name].chosen().map(|c| c.pkg)
     }
 
     fn record(&mut self, old: Option<PkgId>, new: Option<PkgId>) {
@@ -77,7 +96,7 @@ impl<'a> Gen<'_, '_, 'a> {
             if d.conflict {
                 continue;
             }
-            if let Some(n) = self.installed_name[d.name] {
+            if let Some(n) = self.installed_name.get(d.name) {
                 self.requirers[n] += 1;
             }
         }
@@ -88,14 +107,14 @@ impl<'a> Gen<'_, '_, 'a> {
             if d.conflict {
                 continue;
             }
-            let Some(n) = self.installed_name[d.name] else {
+            let Some(n) = self.installed_name.get(d.name) else {
                 continue;
             };
             self.requirers[n] = self.requirers[n].saturating_sub(1);
             if self.requirers[n] > 0 {
                 continue;
             }
-            if let Some(p0) = self.installed_pkg[d.name] {
+            if let Some(p0) = self.installed_pkg.get(d.name) {
                 self.gen_remove(p0);
             }
         }
@@ -125,7 +144,7 @@ impl<'a> Gen<'_, '_, 'a> {
                 self.db,
                 Some(pkg),
                 &d,
-                self.sel.names[d.name].chosen.as_ref(),
+                self.sel.names[d.name].chosen().as_ref(),
             ) {
                 return;
             }
@@ -134,7 +153,7 @@ impl<'a> Gen<'_, '_, 'a> {
     }
 
     fn check_removal_by_iif(&mut self, name: NameId) {
-        let Some(pkg) = self.installed_pkg[name] else {
+        let Some(pkg) = self.installed_pkg.get(name) else {
             return;
         };
         if self.chosen_pkg(name).is_some() || self.processed[name] || self.removed[name] {
@@ -173,7 +192,7 @@ impl<'a> Gen<'_, '_, 'a> {
         }
         self.processed[name] = true;
         let chosen = self.chosen_pkg(name);
-        if let Some(ip) = self.installed_pkg[name] {
+        if let Some(ip) = self.installed_pkg.get(name) {
             if chosen.is_none_or(|c| self.db.pkg_name(c) != name) {
                 self.gen_remove(ip);
             }
@@ -181,7 +200,7 @@ impl<'a> Gen<'_, '_, 'a> {
         let db = self.db;
         for p in db.providers(name) {
             let n0 = db.pkg_name(p.pkg);
-            if self.installed_pkg[n0] == Some(p.pkg) && self.chosen_pkg(n0).is_none() {
+            if self.installed_pkg.get(n0) == Some(p.pkg) && self.chosen_pkg(n0).is_none() {
                 self.gen_remove(p.pkg);
             }
         }
@@ -205,7 +224,7 @@ impl<'a> Gen<'_, '_, 'a> {
         for (n, _) in db.provides(pkg) {
             self.preprocess(n);
         }
-        let old = self.installed_pkg[data.name];
+        let old = self.installed_pkg.get(data.name);
         self.by_reverse_iif(old, Self::check_removal_by_iif);
         for d in db.depends(pkg) {
             self.gen_dep(Some(pkg), &d);
@@ -242,7 +261,7 @@ impl<'a> Gen<'_, '_, 'a> {
         if dep.conflict && self.ignore_conflict {
             return;
         }
-        let chosen = self.sel.names[dep.name].chosen;
+        let chosen = self.sel.names[dep.name].chosen();
         if !dep_provided(self.db, parent, dep, chosen.as_ref()) {
             self.mark_error(parent);
         }
@@ -294,8 +313,8 @@ pub(crate) fn generate<'a>(
     let mut g = Gen {
         db,
         sel,
-        installed_pkg: vec![None; n],
-        installed_name: vec![None; n],
+        installed_pkg: Ids::new(n),
+        installed_name: Ids::new(n),
         requirers: vec![0; n],
         processed: vec![false; n],
         removed: vec![false; n],
@@ -306,11 +325,11 @@ pub(crate) fn generate<'a>(
     let installed = &db.installed;
     for &p in installed {
         let data = db.package(p);
-        g.installed_pkg[data.name] = Some(p);
-        g.installed_name[data.name] = Some(data.name);
+        g.installed_pkg.set(data.name, p);
+        g.installed_name.set(data.name, data.name);
         for (pn, v) in db.provides(p) {
             if v.is_some() {
-                g.installed_name[pn] = Some(data.name);
+                g.installed_name.set(pn, data.name);
             }
         }
     }

@@ -28,8 +28,11 @@ const DEFAULT_PINNING: u64 = 1 << DEFAULT_TAG;
 pub(crate) struct NameState<'a> {
     pub seen: bool,
     pub locked: bool,
-    /// Chosen provider once locked; `None` = locked to nothing.
-    pub chosen: Option<Provider<'a>>,
+    /// Chosen provider once locked (see [`NameState::chosen`]): its
+    /// package plus one (0 = nothing) and version, kept apart to keep this
+    /// struct small.
+    chosen_pkg: u32,
+    chosen_version: Option<&'a str>,
     pub requirers: u32,
     merge_depends: u16,
     merge_provides: u16,
@@ -49,6 +52,22 @@ pub(crate) struct NameState<'a> {
     /// Which decision queue holds the name, if any.
     queue: Option<Queue>,
     resolvenow: bool,
+}
+
+impl<'a> NameState<'a> {
+    /// The chosen provider once locked; `None` = locked to nothing.
+    #[inline]
+    pub fn chosen(&self) -> Option<Provider<'a>> {
+        (self.chosen_pkg != 0).then(|| Provider {
+            pkg: self.chosen_pkg as PkgId - 1,
+            version: self.chosen_version,
+        })
+    }
+
+    fn set_chosen(&mut self, p: Option<Provider<'a>>) {
+        self.chosen_pkg = p.map_or(0, |p| p.pkg as u32 + 1);
+        self.chosen_version = p.and_then(|p| p.version);
+    }
 }
 
 /// The three decision queues, taken in this order.
@@ -327,7 +346,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         }
         let n = &self.names[dep.name];
         if n.locked {
-            return dep_provided(self.db, Some(pkg), dep, n.chosen.as_ref());
+            return dep_provided(self.db, Some(pkg), dep, n.chosen().as_ref());
         }
         if n.requirers == 0 && dep_provided(self.db, Some(pkg), dep, None) {
             return true;
@@ -524,7 +543,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             }
             if reevaluate_iif && self.pkgs[pkg].iif_triggered {
                 for d in db.install_if(pkg) {
-                    let chosen = self.names[d.name].chosen.map(|c| c.pkg);
+                    let chosen = self.names[d.name].chosen().map(|c| c.pkg);
                     self.inherit_pinning_and_flags(pkg, chosen);
                 }
             }
@@ -640,7 +659,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                 failed = false;
                 break;
             }
-            if !dep_provided(db, Some(pkg), &d, self.names[d.name].chosen.as_ref()) {
+            if !dep_provided(db, Some(pkg), &d, self.names[d.name].chosen().as_ref()) {
                 triggered = false;
                 failed = true;
                 break;
@@ -733,7 +752,7 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     fn assign_name(&mut self, name: NameId, p: Option<Provider<'a>>) {
         if self.names[name].locked {
-            let chosen = self.names[name].chosen;
+            let chosen = self.names[name].chosen();
             // "Nothing" counts as a provider without version, like a virtual one.
             let both_virtual =
                 p.is_none_or(|p| p.version.is_none()) && chosen.is_none_or(|c| c.version.is_none());
@@ -747,7 +766,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         {
             let n = &mut self.names[name];
             n.locked = true;
-            n.chosen = p;
+            n.set_chosen(p);
             n.in_dirty = false;
         }
         self.dequeue(name);

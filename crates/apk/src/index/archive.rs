@@ -153,18 +153,51 @@ pub fn read_file_with(
 }
 
 /// The whole file, refusing one larger than `max_size`.
-pub(crate) fn read_bounded(path: &Path, max_size: u64) -> Result<Vec<u8>, IndexArchiveError> {
+pub(crate) fn read_bounded(path: &Path, max_size: u64) -> Result<FileBytes, IndexArchiveError> {
     let io_err = |error| IndexArchiveError::Io {
         file: path.to_owned(),
         error,
     };
-    let f = File::open(path).map_err(io_err)?;
+    let mut f = File::open(path).map_err(io_err)?;
     let len = f.metadata().map_err(io_err)?.len();
-    let mut data = Vec::with_capacity(len.min(max_size) as usize);
+    if len > max_size {
+        let e = limit_error("the index file", max_size);
+        return Err(corrupt(path, "the index", e));
+    }
+    // Large files go to memory the kernel hands over in one go (instead
+    // of one page fault per 4 KiB as a fresh heap buffer is written).
+    if len >= 64 * 1024 {
+        if let Ok(mut map) = memmap2::MmapOptions::new()
+            .len(len as usize)
+            .populate()
+            .map_anon()
+        {
+            f.read_exact(&mut map)
+                .map_err(|e| corrupt(path, "the index", e))?;
+            return Ok(FileBytes::Mapped(map));
+        }
+    }
+    let mut data = Vec::with_capacity(len as usize);
     Limited::new(f, max_size, "the index file")
         .read_to_end(&mut data)
         .map_err(|e| corrupt(path, "the index", e))?;
-    Ok(data)
+    Ok(FileBytes::Heap(data))
+}
+
+/// A file's bytes in memory.
+pub(crate) enum FileBytes {
+    Heap(Vec<u8>),
+    Mapped(memmap2::MmapMut),
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Heap(v) => v,
+            FileBytes::Mapped(m) => m,
+        }
+    }
 }
 
 /// Reads an index held in memory; `file` names it in errors.

@@ -74,12 +74,12 @@ impl IndexLoader {
         // The cache key and the signature check both read the whole file;
         // they run side by side.
         let (digest, verified) = std::thread::scope(|s| {
-            let digest = s.spawn(|| -> [u8; 32] { Sha256::digest(&data).into() });
+            let digest = s.spawn(|| -> [u8; 32] { Sha256::digest(&data[..]).into() });
             let verified = archive::verify(&data, path, keyring, trust);
             (
                 digest
                     .join()
-                    .unwrap_or_else(|_| Sha256::digest(&data).into()),
+                    .unwrap_or_else(|_| Sha256::digest(&data[..]).into()),
                 verified,
             )
         });
