@@ -113,14 +113,13 @@ pub struct Package<'a> {
     pub provider_priority: u64,
     /// `I:` (installed size).
     pub installed_size: Option<u64>,
-    /// `C:`.
-    pub checksum: Option<Checksum>,
 }
 
 /// A package of an owned universe.
 #[derive(Clone, Debug)]
 struct Row<'a> {
     pkg: Package<'a>,
+    checksum: Option<Checksum>,
     uninstallable: Vec<Uninstallable>,
     source: Source<'a>,
     /// `depends` then `install_if` in the dependency table.
@@ -662,9 +661,16 @@ impl<'a> Db<'a> {
                     installable: !ix.record_has_problems(record) && arch_ok == Some(&true),
                     provider_priority: provider_priority.unwrap_or(0),
                     installed_size,
-                    checksum: ix.record_checksum(record),
                 }
             }
+        }
+    }
+
+    /// `C:` of package `pkg`.
+    pub fn checksum(&self, pkg: PkgId) -> Option<Checksum> {
+        match &self.store {
+            Store::Owned(o) => o.rows[pkg].checksum,
+            Store::Base(b) => b.index.record_checksum(b.index.package_record(pkg as u32)),
         }
     }
 
@@ -906,7 +912,7 @@ impl<'a> Owned<'a> {
         self.by_identity.get_or_insert_with(|| {
             let mut map = HashMap::default();
             for (id, r) in rows.iter().enumerate() {
-                if let Some(c) = r.pkg.checksum {
+                if let Some(c) = r.checksum {
                     map.entry(c.identity()).or_insert(id);
                 }
             }
@@ -960,8 +966,8 @@ impl<'a> Owned<'a> {
                     installable: uninstallable.is_empty(),
                     provider_priority: row.provider_priority.unwrap_or(0),
                     installed_size: row.installed_size,
-                    checksum: row.checksum,
                 },
+                checksum: row.checksum,
                 uninstallable,
                 source: Source::Index(index, i as u32),
                 deps,
@@ -1063,8 +1069,8 @@ impl<'a> Owned<'a> {
                 installable: uninstallable.is_empty(),
                 provider_priority: info.provider_priority.unwrap_or(0),
                 installed_size: info.installed_size,
-                checksum: info.checksum,
             },
+            checksum: info.checksum,
             uninstallable,
             source: Source::Info(info),
             deps: deps_start..self.deps.len() as u32,
@@ -1169,7 +1175,7 @@ C:Q1C4uoV7SdMdDhYg4OCVmI71D8HIB=\nP:c\nV:bad\nk:3\n";
                     .map(|(n, v)| (db.name_str(n), v))
                     .collect::<Vec<_>>(),
                 db.uninstallable(p),
-                db.package(p),
+                (db.package(p), db.checksum(p)),
                 db.info(p).into_owned(),
             ));
         }

@@ -149,10 +149,7 @@ pub(crate) fn dep_provided(
         return true;
     }
     match &dep.constraint {
-        Constraint::Checksum(sum) => db
-            .package(p.pkg)
-            .checksum
-            .is_some_and(|c| c.same_identity(sum)),
+        Constraint::Checksum(sum) => db.checksum(p.pkg).is_some_and(|c| c.same_identity(sum)),
         Constraint::Any => !conflict,
         Constraint::Version(op, want) => match p.version {
             None => conflict,

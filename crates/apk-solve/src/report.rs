@@ -92,7 +92,7 @@ pub(crate) fn analyze(
     if dep.name == p.name {
         let conflict = dep.conflict;
         return Some(match &dep.constraint {
-            Constraint::Checksum(sum) => p.checksum.is_some_and(|c| c.same_identity(sum)),
+            Constraint::Checksum(sum) => db.checksum(pkg).is_some_and(|c| c.same_identity(sum)),
             Constraint::Any => !conflict,
             Constraint::Version(op, want) => op.matches(p.version, want) != conflict,
         });
@@ -375,7 +375,11 @@ pub(crate) fn analyze_errors<'a>(
         marked,
         present,
         missing: vec![false; db.name_count()],
-        decided: selection.names.iter().map(|n| n.chosen().is_some()).collect(),
+        decided: selection
+            .names
+            .iter()
+            .map(|n| n.chosen().is_some())
+            .collect(),
         available_repos,
         cache_repos,
         blocks: Vec::new(),

@@ -71,30 +71,36 @@ impl IndexLoader {
         trust: Trust,
     ) -> Result<ParsedIndex, IndexArchiveError> {
         let data = archive::read_bounded(path, self.max_size)?;
-        // The cache key and the signature check both read the whole file;
-        // they run side by side.
-        let (digest, verified) = std::thread::scope(|s| {
-            let digest = s.spawn(|| -> [u8; 32] { Sha256::digest(&data[..]).into() });
+        let entry_path = |digest: &[u8; 32]| {
+            self.dir.as_ref().map(|d| {
+                d.join(format!(
+                    "{}.v{}",
+                    hex::encode(digest),
+                    parsed::FORMAT_VERSION
+                ))
+            })
+        };
+        // Side by side: the signature check on this thread; on another,
+        // the cache key and then the cache entry's own checks (mapping,
+        // CRC). The entry is only used once the signature has verified.
+        let ((digest, cached), verified) = std::thread::scope(|s| {
+            let lookup = s.spawn(|| {
+                let digest: [u8; 32] = Sha256::digest(&data[..]).into();
+                let cached = entry_path(&digest).and_then(|e| open_entry(&e, &digest));
+                (digest, cached)
+            });
             let verified = archive::verify(&data, path, keyring, trust);
-            (
-                digest
-                    .join()
-                    .unwrap_or_else(|_| Sha256::digest(&data[..]).into()),
-                verified,
-            )
+            let looked_up = lookup
+                .join()
+                .unwrap_or_else(|_| (Sha256::digest(&data[..]).into(), None));
+            (looked_up, verified)
         });
         let verified = verified?;
-        let entry = self.dir.as_ref().map(|d| {
-            d.join(format!(
-                "{}.v{}",
-                hex::encode(digest),
-                parsed::FORMAT_VERSION
-            ))
-        });
-        if let Some(mut index) = entry.as_deref().and_then(|e| open_entry(e, &digest)) {
+        if let Some(mut index) = cached {
             index.set_signer(verified.signer);
             return Ok(index);
         }
+        let entry = entry_path(&digest);
         let archive = archive::inflate(&verified, path, self.max_size)?;
         let label = format!("{}:APKINDEX", path.display());
         let parts = Parts::build(

@@ -487,7 +487,7 @@ pub fn build(
             locked_packages.push(crate::lock::LockedPackage {
                 name: db.name_str(pkg.name).to_owned(),
                 version: pkg.version.to_owned(),
-                checksum: pkg.checksum.map(|c| c.to_string()).unwrap_or_default(),
+                checksum: db.checksum(p).map(|c| c.to_string()).unwrap_or_default(),
                 repository: spec
                     .repositories
                     .iter()
@@ -542,7 +542,7 @@ pub fn build(
                 .ok_or_else(|| {
                     BuildError::Repository(format!("{} is in no repository", db.pkg_label(p)))
                 })?;
-            let identity = pkg.checksum.ok_or_else(|| {
+            let identity = db.checksum(p).ok_or_else(|| {
                 BuildError::Repository(format!("{} has no checksum", db.pkg_label(p)))
             })?;
             requests.push(PackageRequest {
