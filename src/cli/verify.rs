@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use apk::checksum::Checksum;
-use apk::index::archive::{self, Trust};
-use apk::index::text::{self, Strictness};
+use apk::index::archive::Trust;
 use apk::package::read::{self, ReadOptions, SignatureCheck, VerifyOnly};
 use apk::signature::Keyring;
 use miette::{IntoDiagnostic, Result};
@@ -33,9 +32,8 @@ fn index_identities(
     keyring: &Keyring,
     trust: Trust,
 ) -> Result<HashMap<(String, String), Checksum>> {
-    let archive = archive::read_file(path, keyring, trust).into_diagnostic()?;
-    let name = format!("{}:APKINDEX", path.display());
-    let parsed = text::parse(&archive.text, &name, Strictness::Lenient).into_diagnostic()?;
+    let index = apk_repo::repository::load_index(path, keyring, trust, None).into_diagnostic()?;
+    let parsed = index.to_text();
     Ok(parsed
         .records
         .iter()

@@ -59,7 +59,8 @@ fn main() {
     // The base image: what `alpine-base` installs.
     let base: Vec<PackageInfo<'static>> = {
         let mut db = Db::new(&arches);
-        db.add_index("main", None, true, false, &index).expect("repo");
+        db.add_index("main", None, true, false, &index)
+            .expect("repo");
         db.finish();
         let request = Request {
             world: vec![(db.world_dep(any("alpine-base")), DEFAULT_TAG)],
@@ -77,7 +78,8 @@ fn main() {
     // Candidate names: installable packages of the index.
     let names: Vec<String> = {
         let mut db = Db::new(&arches);
-        db.add_index("main", None, true, false, &index).expect("repo");
+        db.add_index("main", None, true, false, &index)
+            .expect("repo");
         (0..db.package_count())
             .filter(|&p| db.package(p).installable)
             .map(|p| db.name_str(db.package(p).name).to_owned())
@@ -87,13 +89,16 @@ fn main() {
     let worlds: Vec<Vec<&str>> = (0..declarations)
         .map(|_| {
             let n = 1 + rng.below(30);
-            (0..n).map(|_| names[rng.below(names.len())].as_str()).collect()
+            (0..n)
+                .map(|_| names[rng.below(names.len())].as_str())
+                .collect()
         })
         .collect();
 
     let t1 = Instant::now();
     let mut db = Db::new(&arches);
-    db.add_index("main", None, true, false, &index).expect("repo");
+    db.add_index("main", None, true, false, &index)
+        .expect("repo");
     for info in &base {
         db.add_installed(info, None);
     }
@@ -127,14 +132,13 @@ fn main() {
         let handles: Vec<_> = requests
             .chunks(chunk.max(1))
             .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .filter(|r| solve::solve(db, r).is_ok())
-                        .count()
-                })
+                s.spawn(move || part.iter().filter(|r| solve::solve(db, r).is_ok()).count())
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("solver thread")).sum()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("solver thread"))
+            .sum()
     });
     let t_solve = t2.elapsed();
 
