@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use assemble::build::{self, BuildOptions, BuildSpec, Event, Output};
-use assemble::config::{self, ImageSpec};
+use assemble::config;
+use assemble::model::{Image, Location};
 use miette::{miette, IntoDiagnostic, Result};
 
 #[derive(clap::Args, Debug)]
@@ -43,20 +44,42 @@ pub fn declaration(path: Option<&Path>) -> Result<PathBuf> {
 }
 
 /// Loads the images of a declaration file, rendering every problem.
-pub fn load(path: &Path) -> Result<Vec<ImageSpec>> {
+pub fn load(path: &Path) -> Result<Vec<Image>> {
     config::load(path).map_err(miette::Report::new)
 }
 
-pub fn spec(image: &ImageSpec) -> BuildSpec {
+pub fn spec(image: &Image) -> BuildSpec {
+    let repositories = image
+        .repositories
+        .iter()
+        .map(|r| {
+            let location = match &r.location {
+                Location::Local(p) => p.display().to_string(),
+                Location::Url(u) => u.expose().to_string(),
+            };
+            match &r.tag {
+                Some(t) => format!("@{t} {location}"),
+                None => location,
+            }
+        })
+        .collect();
     BuildSpec {
-        name: image.name.clone(),
-        source: image.source_resolved.clone(),
-        source_name: image.source.clone(),
-        packages: image.packages.clone(),
-        repositories: image.repositories.clone(),
-        repository_names: image.repositories_written.clone(),
-        keyring: image.keyring.clone(),
-        architectures: image.architectures.clone().unwrap_or_default(),
+        name: image.name.value.clone(),
+        source: image.source.reference.to_string(),
+        source_name: image.source.as_written.clone(),
+        packages: image.packages.iter().map(|p| p.to_string()).collect(),
+        repositories,
+        repository_names: image
+            .repositories
+            .iter()
+            .map(|r| r.as_written.clone())
+            .collect(),
+        keyring: image.keyring.iter().map(|k| k.path.clone()).collect(),
+        architectures: image
+            .architectures
+            .iter()
+            .map(|a| a.value.clone())
+            .collect(),
         tags: image.tags.clone(),
         annotations: image.annotations.clone(),
         environment: image.environment.clone(),
@@ -76,7 +99,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let path = declaration(args.path.as_deref())?;
     let mut images = load(&path)?;
     if let Some(name) = &args.image {
-        images.retain(|i| &i.name == name);
+        images.retain(|i| *i.name == *name);
         if images.is_empty() {
             return Err(miette!("{}: no image named '{name}'", path.display()));
         }
@@ -100,7 +123,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for image in &images {
         let output = match &args.output {
             Some(o) => Output::parse(o).map_err(|e| miette!("{e}"))?,
-            None => Output::Layout(PathBuf::from("target/assemble").join(&image.name)),
+            None => Output::Layout(PathBuf::from("target/assemble").join(&*image.name)),
         };
         let progress = |e: Event<'_>| {
             let line = match e {
@@ -148,7 +171,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 None => println!("{line}"),
             }
         }
-        reports.push((image.name.clone(), report));
+        reports.push((image.name.value.clone(), report));
     }
     if let Some(s) = spinner {
         s.finish_and_clear();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use assemble::config::{self, ASSEMBLY_FILE};
+use assemble::model;
 use miette::{miette, IntoDiagnostic, Result};
 
 /// An embedded starter declaration.
@@ -116,7 +117,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let file = dir.join(ASSEMBLY_FILE);
 
     let name = match &args.name {
-        Some(n) if config::is_valid_image_name(n) => n.clone(),
+        Some(n) if model::is_valid_image_name(n) => n.clone(),
         Some(n) => {
             return Err(miette!(
                 "'{n}' is not a valid image name (lowercase letters, digits, '.', '_', '-'; starting with a letter or digit)"
@@ -233,7 +234,7 @@ fn default_name(dir: &Path) -> Option<String> {
         })
         .collect();
     let name = mapped.trim_start_matches(['.', '_', '-']);
-    config::is_valid_image_name(name).then(|| name.to_owned())
+    model::is_valid_image_name(name).then(|| name.to_owned())
 }
 
 /// The `name` of a template's `[image]`.

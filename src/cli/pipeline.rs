@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use assemble::build::{self, BuildOptions, BuildReport, Output};
-use assemble::config::{self, ImageSpec};
+use assemble::config;
 use assemble::lock::{self, Lock};
+use assemble::model::Image as ImageSpec;
 use assemble::plan::{self, Plan};
 use assemble::state::{self, AppliedState, ImageState, PlatformState};
 use miette::{miette, IntoDiagnostic, Result};
@@ -134,14 +135,14 @@ fn dry_run(
 }
 
 fn default_output(image: &ImageSpec) -> Output {
-    Output::Layout(PathBuf::from("target/assemble").join(&image.name))
+    Output::Layout(PathBuf::from("target/assemble").join(&*image.name))
 }
 
 /// The declared parts of `image` with the given per-architecture facts.
 fn declared_state(image: &ImageSpec, platforms: Vec<PlatformState>) -> ImageState {
     ImageState {
-        name: image.name.clone(),
-        source: image.source.clone(),
+        name: image.name.value.clone(),
+        source: image.source.as_written.clone(),
         tags: image.tags.clone(),
         annotations: image.annotations.clone(),
         environment: image.environment.clone(),
@@ -197,7 +198,7 @@ fn state_at(decl: &Path, rev: &str) -> Result<Vec<ImageState>> {
             let platforms = lock
                 .images
                 .iter()
-                .find(|l| l.name == i.name)
+                .find(|l| l.name == *i.name)
                 .map(|l| {
                     l.platforms
                         .iter()
@@ -424,14 +425,14 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode> {
         // The usual case, a valid declaration, costs one resolution; only a
         // failure is resolved again without the lock to tell a stale lock
         // from a declaration that cannot resolve at all.
-        let has_lock = lock.images.iter().any(|l| l.name == image.name);
+        let has_lock = lock.images.iter().any(|l| l.name == *image.name);
         let Err(first) = dry_run(image, &lock, &resolution, has_lock) else {
             continue;
         };
         let e = match has_lock.then(|| dry_run(image, &lock, &resolution, false)) {
             Some(Ok(_)) => {
                 errors.push(
-                    image.name_span.clone(),
+                    image.name.span.clone(),
                     format!("image '{}': {first}", image.name),
                     Some("run `cargo assemble apply` (or build) to update assembly.lock".into()),
                 );
@@ -445,13 +446,12 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode> {
         let span = image
             .packages
             .iter()
-            .zip(&image.package_spans)
-            .find(|(p, _)| {
-                let name = p.split(['<', '>', '=', '~', '@']).next().unwrap_or(p);
+            .find(|p| {
+                let name = p.name();
                 message.contains(&format!("  {name} (")) || message.contains(&format!("  {name}-"))
             })
-            .map(|(_, s)| s.clone())
-            .unwrap_or_else(|| image.name_span.clone());
+            .map(|p| p.span.clone())
+            .unwrap_or_else(|| image.name.span.clone());
         errors.push(span, format!("image '{}': {message}", image.name), None);
     }
     if errors.is_empty() {

@@ -9,6 +9,7 @@ pub mod build;
 pub mod config;
 pub mod layer;
 pub mod lock;
+pub mod model;
 pub mod plan;
 pub mod sbom;
 pub mod state;
