@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use apk::database::InstalledDb;
 use apk::dependency::{Context, Dependency};
 use apk::index::text::{self, Strictness, Validation};
-use apk_solve::{self as solve, ChangeKind, Db, Policy, Request, DEFAULT_TAG};
+use apk_solve::resolve::{Index, Inputs, Installed};
+use apk_solve::{resolve, universe, ChangeKind, Policy, ResolveError, ResolveRequest};
 use miette::{miette, IntoDiagnostic, Result};
 use serde::Serialize;
 
@@ -93,21 +94,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let installed_infos: Vec<_> = installed.records.iter().map(|r| r.info()).collect();
 
     let arch = args.repo.arch().to_owned();
-    let mut db = Db::new(&[arch.as_str(), "noarch"]);
-    for (idx, loaded) in parsed.iter().zip(&indexes) {
-        db.add_repository(
-            &loaded.path.display().to_string(),
-            None,
-            true,
-            false,
-            idx.records.iter(),
-        )
-        .into_diagnostic()?;
-    }
-    for info in &installed_infos {
-        db.add_installed(info, None);
-    }
-    db.finish();
+    let labels: Vec<String> = indexes
+        .iter()
+        .map(|i| i.path.display().to_string())
+        .collect();
+    let repos: Vec<Index<'_, '_>> = parsed
+        .iter()
+        .zip(&labels)
+        .map(|(idx, label)| Index::new(label, &idx.records))
+        .collect();
+    let base: Vec<Installed<'_>> = installed_infos
+        .iter()
+        .map(|info| Installed { info, tag: None })
+        .collect();
+    let mut db = universe(&Inputs {
+        arches: &[arch.as_str(), "noarch"],
+        indexes: &repos,
+        installed: &base,
+        ..Default::default()
+    })
+    .into_diagnostic()?;
     let broken = db
         .packages
         .iter()
@@ -120,33 +126,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         );
     }
 
-    // The base stays: every installed package is in the world, then the
-    // requested atoms replace same-named entries.
-    let mut request = Request {
+    // The base stays (the image policy); the requested atoms are the world.
+    let request = ResolveRequest {
+        world: atoms,
         policy: Policy::Image,
         ..Default::default()
     };
-    let mut world_atoms: Vec<Dependency<'_>> = installed_infos
-        .iter()
-        .map(|i| Dependency {
-            name: &i.name,
-            tag: None,
-            conflict: false,
-            constraint: apk::dependency::Constraint::Any,
-        })
-        .collect();
-    for a in &atoms {
-        world_atoms.retain(|w| w.name != a.name);
-        world_atoms.push(*a);
-    }
-    for a in world_atoms {
-        let tag = a.tag.and_then(|t| db.find_tag(t)).unwrap_or(DEFAULT_TAG);
-        request.world.push((db.world_dep(a), tag));
-    }
-    let solution = match solve::solve(&db, &request) {
-        Ok(s) => s,
+    let solution = match resolve(&mut db, &request) {
+        Ok(r) => r.solution,
+        Err(ResolveError::MissingTags { atoms }) => {
+            return Err(miette!("no repository has the tag of {}", atoms.join(", ")))
+        }
         Err(e) => {
-            let mut report = e.report.clone();
+            let mut report = e.report().cloned().unwrap_or_default();
             report
                 .hints
                 .extend(super::hints::missing_name_hints(&args.repo, &report));
