@@ -1,11 +1,12 @@
 //! Command-line interface: argument definitions and dispatch. Each verb
-//! lives in its own module and returns a `miette` result; this module turns
-//! that into output and an exit code.
+//! lives in its own module: it parses its arguments into the options of
+//! one `assemble::ops` operation, calls it and renders the report; errors
+//! come back as `miette` reports, which [`render::error`] shows.
 
 mod build;
-mod hints;
 mod init;
 mod pipeline;
+mod render;
 mod repo_args;
 mod resolve;
 mod search;
@@ -71,10 +72,6 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
             };
         }
     };
-    // Long key names and paths must stay greppable: never wrap them.
-    let _ = miette::set_hook(Box::new(|_| {
-        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
-    }));
     let result = match cli.command {
         Command::Build(a) => build::run(a),
         Command::Plan(a) => pipeline::plan(a),
@@ -94,7 +91,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("{report:?}");
+            render::error(&report);
             ExitCode::FAILURE
         }
     }

@@ -103,13 +103,15 @@ pub fn universe<'a>(inputs: &Inputs<'a, '_>) -> Result<Db<'a>, DbError> {
     Ok(db)
 }
 
-/// Versions a lock file recorded, to be kept while the request allows.
+/// Versions a lock file recorded.
 #[derive(Clone, Copy, Debug)]
 pub struct Pins<'a> {
-    /// Name → version.
-    pub versions: &'a BTreeMap<String, String>,
-    /// Fail instead of re-resolving when the result would differ.
-    pub strict: bool,
+    /// Name → version to keep while the request allows (the lock minus
+    /// what the user asked to update).
+    pub keep: &'a BTreeMap<String, String>,
+    /// Name → version the added packages must be exactly (the whole lock,
+    /// for `--locked`): any difference is an error instead of a new lock.
+    pub exact: Option<&'a BTreeMap<String, String>>,
 }
 
 /// What to resolve.
@@ -159,10 +161,10 @@ pub enum ResolveError {
     /// The world cannot be satisfied.
     #[error("unable to select packages")]
     Unsatisfiable(ErrorReport),
-    /// Strict pins: the locked versions no longer satisfy the request.
+    /// Exact pins: the locked versions no longer satisfy the request.
     #[error("the locked versions no longer satisfy the request")]
     PinsUnsatisfiable(ErrorReport),
-    /// Strict pins: the resolution differs from the locked versions.
+    /// Exact pins: the resolution differs from the locked versions.
     #[error(
         "the resolution differs from the locked versions (locked: {}; now: {})",
         list(locked),
@@ -246,7 +248,7 @@ pub fn resolve<'a>(
         });
     }
     let mut solution = solve_world(db, request, &world)?;
-    let Some(pins) = request.pins.filter(|p| !p.versions.is_empty()) else {
+    let Some(pins) = request.pins else {
         return Ok(Resolution {
             solution,
             missing_tags,
@@ -254,44 +256,47 @@ pub fn resolve<'a>(
     };
     // Keep every locked version the new resolution still needs (unless the
     // request constrains that name itself); when that is unsatisfiable the
-    // lock is stale and the fresh resolution wins — unless pins are strict.
-    let needed: Vec<&str> = image::additions(db, &solution)
-        .filter_map(|c| c.new)
-        .map(|p| db.name_str(db.packages[p].name))
-        .collect();
-    let mut pinned = world.clone();
-    for (name, version) in pins.versions {
-        let constrained = world
-            .iter()
-            .any(|w| w.name == name && w.constraint != Constraint::Any);
-        if !needed.contains(&name.as_str()) || constrained || !version::is_valid(version) {
-            continue;
+    // lock is stale and the fresh resolution wins — unless it must be exact.
+    if !pins.keep.is_empty() {
+        let needed: Vec<&str> = image::additions(db, &solution)
+            .filter_map(|c| c.new)
+            .map(|p| db.name_str(db.packages[p].name))
+            .collect();
+        let mut pinned = world.clone();
+        for (name, version) in pins.keep {
+            let constrained = world
+                .iter()
+                .any(|w| w.name == name && w.constraint != Constraint::Any);
+            if !needed.contains(&name.as_str()) || constrained || !version::is_valid(version) {
+                continue;
+            }
+            let tag = pinned.iter().find(|w| w.name == name).and_then(|w| w.tag);
+            if tag.is_some_and(|t| !tagged_version_exists(db, name, version, t)) {
+                // Pinned to a tag: only that tag's repositories may keep it.
+                continue;
+            }
+            pinned.retain(|w| w.name != name);
+            pinned.push(Dependency {
+                name,
+                tag,
+                conflict: false,
+                constraint: Constraint::Version(Op::EQUAL, version),
+            });
         }
-        let tag = pinned.iter().find(|w| w.name == name).and_then(|w| w.tag);
-        if tag.is_some_and(|t| !tagged_version_exists(db, name, version, t)) {
-            // Pinned to a tag: only that tag's repositories may keep it.
-            continue;
+        match solve_world(db, request, &pinned) {
+            Ok(s) => solution = s,
+            Err(e) if pins.exact.is_some() => {
+                return Err(ResolveError::PinsUnsatisfiable(e.report))
+            }
+            Err(_) => {}
         }
-        pinned.retain(|w| w.name != name);
-        pinned.push(Dependency {
-            name,
-            tag,
-            conflict: false,
-            constraint: Constraint::Version(Op::EQUAL, version),
-        });
     }
-    match solve_world(db, request, &pinned) {
-        Ok(s) => solution = s,
-        Err(e) if pins.strict => return Err(ResolveError::PinsUnsatisfiable(e.report)),
-        Err(_) => {}
-    }
-    if pins.strict {
+    if let Some(exact) = pins.exact {
         let resolved: BTreeMap<&str, &str> = image::additions(db, &solution)
             .filter_map(|c| c.new)
             .map(|p| (db.name_str(db.packages[p].name), db.packages[p].version))
             .collect();
-        let locked: BTreeMap<&str, &str> = pins
-            .versions
+        let locked: BTreeMap<&str, &str> = exact
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
@@ -426,10 +431,10 @@ mod tests {
     #[test]
     fn pins_keep_locked_versions_until_they_cannot() {
         let locked = BTreeMap::from([("pkg".to_owned(), "2.0-r0".to_owned())]);
-        let pins = |strict| {
+        let pins = |strict: bool| {
             Some(Pins {
-                versions: &locked,
-                strict,
+                keep: &locked,
+                exact: strict.then_some(&locked),
             })
         };
         assert_eq!(run(&["pkg"], pins(false)).unwrap(), ["pkg-2.0-r0@main"]);
@@ -446,11 +451,21 @@ mod tests {
         ));
         let impossible = BTreeMap::from([("pkg".to_owned(), "3.0-r0".to_owned())]);
         let strict = Some(Pins {
-            versions: &impossible,
-            strict: true,
+            keep: &impossible,
+            exact: Some(&impossible),
         });
         assert!(matches!(
             run(&["pkg<3"], strict),
+            Err(ResolveError::PinsChanged { .. })
+        ));
+        // Updating under --locked: nothing kept, the whole lock compared.
+        let none = BTreeMap::new();
+        let update = Some(Pins {
+            keep: &none,
+            exact: Some(&locked),
+        });
+        assert!(matches!(
+            run(&["pkg"], update),
             Err(ResolveError::PinsChanged { .. })
         ));
         match run(&["pkg", "base"], pins(true)) {

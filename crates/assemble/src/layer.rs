@@ -118,11 +118,36 @@ pub struct Layer {
     pub installed: InstalledDb,
     /// Metadata of the added packages, in install order.
     pub added: Vec<PackageInfo<'static>>,
-    /// Things the user should know (unowned base files overwritten,
-    /// install scripts not run).
-    pub warnings: Vec<String>,
+    /// Things the user should know.
+    pub warnings: Vec<LayerWarning>,
     /// The entry time used.
     pub mtime: u64,
+}
+
+/// Something the layer writer did that the user should know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayerWarning {
+    /// Files of the source image that no package owns were overwritten.
+    OverwritesUnowned(Vec<String>),
+    /// Packages whose install scripts were recorded but not run.
+    ScriptsNotRun(Vec<String>),
+}
+
+impl std::fmt::Display for LayerWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LayerWarning::OverwritesUnowned(paths) => write!(
+                f,
+                "overwriting files of the source image that no package owns: {}",
+                paths.join(" ")
+            ),
+            LayerWarning::ScriptsNotRun(packages) => write!(
+                f,
+                "install scripts were recorded but not run (no container runtime): {}",
+                packages.join(" ")
+            ),
+        }
+    }
 }
 
 /// Why the layer cannot be built.
@@ -462,9 +487,8 @@ pub fn build(
     });
     let mut warnings = Vec::new();
     if !overwritten.is_empty() {
-        warnings.push(format!(
-            "overwriting files of the source image that no package owns: {}",
-            overwritten.iter().cloned().collect::<Vec<_>>().join(" ")
+        warnings.push(LayerWarning::OverwritesUnowned(
+            overwritten.iter().cloned().collect(),
         ));
     }
     let with_scripts: Vec<String> = added
@@ -473,10 +497,7 @@ pub fn build(
         .map(|(c, _)| c.info.name_version())
         .collect();
     if !with_scripts.is_empty() {
-        warnings.push(format!(
-            "install scripts were recorded but not run (no container runtime): {}",
-            with_scripts.join(" ")
-        ));
+        warnings.push(LayerWarning::ScriptsNotRun(with_scripts));
     }
 
     // The apk database files.
@@ -803,7 +824,7 @@ mod tests {
         };
         assert!(owns(16, "etc/os-release") && !owns(15, "etc/os-release"));
         assert!(
-            layer.warnings[0].contains("etc/os-release"),
+            layer.warnings[0].to_string().contains("etc/os-release"),
             "{:?}",
             layer.warnings
         );

@@ -5,11 +5,11 @@
 //!
 //! The library never prints: callers render its reports and errors.
 
-pub mod build;
 pub mod config;
 pub mod layer;
 pub mod lock;
 pub mod model;
+pub mod ops;
 pub mod plan;
 pub mod sbom;
 pub mod state;

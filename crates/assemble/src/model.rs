@@ -173,12 +173,13 @@ pub enum Location {
 }
 
 /// A repository that cannot be used as written.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 #[error("{message}")]
 pub struct RepositoryError {
     /// What is wrong.
     pub message: String,
     /// How to fix it.
+    #[help]
     pub help: Option<String>,
 }
 
@@ -255,7 +256,6 @@ impl Repository {
 
     /// The address handed to the fetcher: the path, or the URL with its
     /// credentials (never for display).
-    #[allow(dead_code)] // the ops layer's fetch (next step)
     pub(crate) fn address(&self) -> String {
         match &self.location {
             Location::Local(p) => p.display().to_string(),
@@ -265,7 +265,6 @@ impl Repository {
 
     /// The line for the image's `etc/apk/repositories`, for remote
     /// repositories: `[@tag ]URL` without credentials.
-    #[allow(dead_code)] // the ops layer's layer spec (next step)
     pub(crate) fn repositories_line(&self) -> Option<String> {
         let Location::Url(u) = &self.location else {
             return None;
