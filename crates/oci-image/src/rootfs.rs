@@ -12,8 +12,9 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::{self, Read};
 
+use assemble_io::hash::Hashing;
 use flate2::read::MultiGzDecoder;
-use sha2::{Digest as _, Sha256};
+use sha2::Sha256;
 
 use super::{BlobReader, Digest, OciError, PlatformImage, Source};
 
@@ -173,20 +174,6 @@ impl Read for Decoded {
     }
 }
 
-/// Hashes what passes through (the uncompressed tar → diff_id).
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 impl RootFs {
     /// An empty tree.
     pub fn new() -> RootFs {
@@ -220,10 +207,8 @@ impl RootFs {
                 Compression::Plain => Decoded::Plain(blob),
                 Compression::Gzip => Decoded::Gzip(Box::new(MultiGzDecoder::new(blob))),
             };
-            let mut hashed = Hashing {
-                inner: decoded,
-                hasher: Sha256::new(),
-            };
+            // Hashes the uncompressed tar: the diff_id.
+            let mut hashed: Hashing<_, Sha256> = Hashing::new(decoded);
             let applied = fs
                 .apply_layer(i, &mut hashed, &layer.digest, capture, &mut captured)
                 .and_then(|()| {
@@ -234,7 +219,7 @@ impl RootFs {
                         })
                     })
                 });
-            let Hashing { inner, hasher } = hashed;
+            let (inner, hasher, _) = hashed.into_parts();
             let blob = inner.into_blob();
             if let Err(e) = applied {
                 // A corrupt blob usually surfaces as a gzip or tar error
