@@ -52,18 +52,6 @@ pub trait BaseFs {
     fn resolve_parents(&self, path: &str) -> String;
 }
 
-/// An empty base (`scratch`).
-pub struct EmptyBase;
-
-impl BaseFs for EmptyBase {
-    fn kind(&self, _: &str) -> Option<BaseKind> {
-        None
-    }
-    fn resolve_parents(&self, path: &str) -> String {
-        path.to_owned()
-    }
-}
-
 /// A package to add, fetched to a local file.
 #[derive(Clone, Debug)]
 pub struct PackageFile {
@@ -691,8 +679,9 @@ fn write_tar(
     ))
 }
 
-/// Convenience for tests and callers: the staged file contents of a layer
-/// as `(path, kind)` pairs, reading the finished gzip tar.
+/// For tests: the staged file contents of a layer as `(path, kind)` pairs,
+/// reading the finished gzip tar.
+#[cfg(test)]
 pub fn list(layer: &Path) -> io::Result<Vec<(String, tar::EntryType)>> {
     let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(File::open(layer)?));
     let mut out = Vec::new();

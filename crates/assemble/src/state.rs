@@ -71,7 +71,7 @@ fn git_err(path: &Path) -> impl Fn(git2::Error) -> StateError + '_ {
 }
 
 /// The git repository containing `dir`.
-pub fn repository(dir: &Path) -> Result<git2::Repository, StateError> {
+pub(crate) fn repository(dir: &Path) -> Result<git2::Repository, StateError> {
     git2::Repository::discover(dir).map_err(|e| StateError::Git {
         path: dir.to_owned(),
         message: format!(

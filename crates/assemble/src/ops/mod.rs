@@ -31,6 +31,7 @@ mod warning;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use crate::layer::LayerWarning;
 pub use project::{Project, ProjectError, Update};
 pub use repos::{IndexError, RepositoryArgs};
 pub use warning::Warning;

@@ -12,7 +12,7 @@
 //!    output. Everything goes into a temporary layout that replaces the
 //!    output only when complete.
 
-pub mod image;
+mod image;
 mod platform;
 mod source;
 mod write;
@@ -274,6 +274,13 @@ pub enum BuildError {
         /// Cause.
         #[source]
         error: Box<LayerError>,
+    },
+    /// The layer file is not what the layer writer wrote (changed on disk
+    /// before it was copied into the image).
+    #[error("{arch}: the layer file changed while it was copied into the image")]
+    LayerChanged {
+        /// APK architecture.
+        arch: String,
     },
     /// Writing the image failed.
     #[error("writing the image")]

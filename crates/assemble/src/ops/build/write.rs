@@ -221,6 +221,11 @@ fn platform(
     let layer_desc = writer
         .add_blob_from_reader(media::LAYER_GZIP, std::io::BufReader::new(layer_file))
         .map_err(image_err)?;
+    if layer_desc.digest != layer.digest {
+        return Err(BuildError::LayerChanged {
+            arch: arch.to_owned(),
+        });
+    }
     layers.push(image::descriptor(
         media::LAYER_GZIP,
         &layer_desc.digest.to_string(),
