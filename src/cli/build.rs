@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use assemble::ops::build::{self, BuildOptions, Output};
+use assemble::ops::build::{self, BuildOptions, ImageError, Output};
 use assemble::ops::{self, FetchSettings, Project};
 use miette::{IntoDiagnostic, Result};
 
@@ -53,8 +53,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             source_date_epoch,
             ..BuildOptions::new(image)
         };
-        let report = build::build(image, &options, &terminal)
-            .map_err(|e| miette::Report::new(e).wrap_err(format!("image '{}'", image.name)))?;
+        let report =
+            build::build(image, &options, &terminal).map_err(|e| ImageError::new(image, e))?;
         if !args.quiet && !args.json {
             let platforms: Vec<String> = report
                 .platforms

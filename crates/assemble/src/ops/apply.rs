@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::path::PathBuf;
 
-use super::build::{self, BuildError, BuildOptions, BuildReport, LockPins};
+use super::build::{self, BuildOptions, BuildReport, ImageError, LockPins};
 use super::plan::{self, PlanError};
 use super::{Event, FetchSettings, Progress, Project, Update, Warning};
 use crate::lock::{self, LockError};
@@ -46,15 +46,9 @@ pub enum ApplyError {
     #[diagnostic(transparent)]
     Plan(#[from] PlanError),
     /// Building an image failed.
-    #[error("image '{image}'")]
-    Image {
-        /// The image.
-        image: String,
-        /// Why.
-        #[source]
-        #[diagnostic_source]
-        error: BuildError,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Image(#[from] ImageError),
     /// The lock cannot be read or written.
     #[error(transparent)]
     Lock(#[from] LockError),
@@ -142,10 +136,7 @@ impl PendingApply<'_> {
                 ..BuildOptions::new(image)
             };
             let mut report =
-                build::build(image, &options, progress).map_err(|error| ApplyError::Image {
-                    image: image.name.value.clone(),
-                    error,
-                })?;
+                build::build(image, &options, progress).map_err(|e| ImageError::new(image, e))?;
             let platforms: Vec<_> = report
                 .platforms
                 .iter()

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::layer::LayerWarning;
 pub use project::{Project, ProjectError, Update};
-pub use repos::{IndexError, RepositoryArgs};
+pub use repos::{IndexError, RepositoryArgs, RepositoryArgsError};
 pub use warning::Warning;
 
 /// How operations reach repositories.

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::build::ImageError;
 use super::plan::{resolve_image, PlanError};
 use super::{FetchSettings, Progress, Project, Update, Warning};
 use crate::lock::{self, Lock};
@@ -69,10 +70,7 @@ pub fn outdated(
     let mut warnings = Vec::new();
     for image in &project.images {
         let newest = resolve_image(image, &none, &Update::All, false, &options.fetch, progress)
-            .map_err(|error| PlanError::Image {
-                image: image.name.value.clone(),
-                error,
-            })?;
+            .map_err(|e| ImageError::new(image, e))?;
         for p in &newest.platforms {
             let Some(locked) = lock.platform(&image.name, &p.arch) else {
                 continue;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::build::{self, BuildError, BuildOptions, BuildReport, LockPins};
+use super::build::{self, BuildError, BuildOptions, BuildReport, ImageError, LockPins};
 use super::{FetchSettings, Progress, Project, Update, Warning};
 use crate::config::{self, ConfigErrors};
 use crate::lock::{self, Lock, LockError, LockedPlatform};
@@ -38,15 +38,9 @@ pub struct PlanReport {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum PlanError {
     /// An image does not resolve.
-    #[error("image '{image}'")]
-    Image {
-        /// The image.
-        image: String,
-        /// Why.
-        #[source]
-        #[diagnostic_source]
-        error: BuildError,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Image(#[from] ImageError),
     /// The lock cannot be read.
     #[error(transparent)]
     Lock(#[from] LockError),
@@ -154,13 +148,8 @@ pub(crate) fn desired(
     let mut states = Vec::new();
     let mut warnings = Vec::new();
     for image in &project.images {
-        let report =
-            resolve_image(image, lock, update, false, fetch, progress).map_err(|error| {
-                PlanError::Image {
-                    image: image.name.value.clone(),
-                    error,
-                }
-            })?;
+        let report = resolve_image(image, lock, update, false, fetch, progress)
+            .map_err(|e| ImageError::new(image, e))?;
         warnings.extend(report.warnings);
         states.push(image_state(
             image,

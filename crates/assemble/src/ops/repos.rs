@@ -53,6 +53,68 @@ pub enum IndexError {
     Text(#[from] IndexTextError),
 }
 
+/// The repositories of [`RepositoryArgs`] cannot be read.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum RepositoryArgsError {
+    /// The keyring cannot be loaded.
+    #[error(transparent)]
+    Key(#[from] apk::signature::KeyError),
+    /// The fetcher cannot be set up.
+    #[error("cannot set up fetching")]
+    Fetcher(#[source] FetchError),
+    /// An index cannot be used.
+    #[error("repository {repository}")]
+    Index {
+        /// The repository, credentials redacted.
+        repository: String,
+        /// Why.
+        #[source]
+        error: IndexError,
+    },
+}
+
+impl RepositoryArgs {
+    /// The keyring and every repository's verified index, in order.
+    pub(crate) fn load(
+        &self,
+    ) -> Result<(apk::signature::Keyring, Vec<LoadedIndex>), RepositoryArgsError> {
+        let keyring = apk::signature::Keyring::load(&self.keyring)?;
+        let fetcher = fetcher(&self.fetch, false).map_err(RepositoryArgsError::Fetcher)?;
+        let indexes = self
+            .repositories
+            .iter()
+            .map(|r| {
+                load(&fetcher, r, &self.arch, &keyring, self.trust).map_err(|error| {
+                    RepositoryArgsError::Index {
+                        repository: r.as_written.clone(),
+                        error,
+                    }
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((keyring, indexes))
+    }
+
+    /// Parses every loaded index (see [`LoadedIndex::parse`]).
+    pub(crate) fn parse<'i>(
+        &self,
+        indexes: &'i [LoadedIndex],
+        validation: Validation,
+    ) -> Result<Vec<IndexText<'i>>, RepositoryArgsError> {
+        indexes
+            .iter()
+            .zip(&self.repositories)
+            .map(|(i, r)| {
+                i.parse(validation)
+                    .map_err(|error| RepositoryArgsError::Index {
+                        repository: r.as_written.clone(),
+                        error,
+                    })
+            })
+            .collect()
+    }
+}
+
 /// A fetcher for `settings`; `single_attempt` for optional repositories
 /// (no retries).
 pub(crate) fn fetcher(

@@ -12,7 +12,7 @@ use apk_solve::resolve::{self as solver, Index, Inputs, Installed, ResolveReques
 use apk_solve::{ChangeKind, ErrorReport, Policy, ResolveError};
 use serde::Serialize;
 
-use super::repos::{self, IndexError, LoadedIndex, RepositoryArgs};
+use super::repos::{RepositoryArgs, RepositoryArgsError};
 use super::{Event, Progress, Warning};
 use crate::model::Location;
 
@@ -71,21 +71,10 @@ pub struct ResolveReport {
 /// Why `resolve` failed.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ResolveOpError {
-    /// The keyring cannot be loaded.
+    /// The repositories cannot be read.
     #[error(transparent)]
-    Key(#[from] apk::signature::KeyError),
-    /// The fetcher cannot be set up.
-    #[error("cannot set up fetching")]
-    Fetcher(#[source] apk_repo::FetchError),
-    /// An index cannot be used.
-    #[error("repository {repository}")]
-    Index {
-        /// The repository, credentials redacted.
-        repository: String,
-        /// Why.
-        #[source]
-        error: IndexError,
-    },
+    #[diagnostic(transparent)]
+    Repositories(#[from] RepositoryArgsError),
     /// The installed database cannot be read.
     #[error("cannot read {}", path.display())]
     ReadInstalled {
@@ -115,31 +104,8 @@ pub fn resolve(
     progress: &dyn Progress,
 ) -> Result<ResolveReport, ResolveOpError> {
     let args = &options.repositories;
-    let keyring = apk::signature::Keyring::load(&args.keyring)?;
-    let fetcher = repos::fetcher(&args.fetch, false).map_err(ResolveOpError::Fetcher)?;
-    let indexes: Vec<LoadedIndex> = args
-        .repositories
-        .iter()
-        .map(|r| {
-            repos::load(&fetcher, r, &args.arch, &keyring, args.trust).map_err(|error| {
-                ResolveOpError::Index {
-                    repository: r.as_written.clone(),
-                    error,
-                }
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    let parsed = indexes
-        .iter()
-        .zip(&args.repositories)
-        .map(|(i, r)| {
-            i.parse(Validation::Deferred)
-                .map_err(|error| ResolveOpError::Index {
-                    repository: r.as_written.clone(),
-                    error,
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let (keyring, indexes) = args.load()?;
+    let parsed = args.parse(&indexes, Validation::Deferred)?;
     let installed = match &options.installed {
         Some(path) => {
             let bytes = std::fs::read(path).map_err(|error| ResolveOpError::ReadInstalled {

@@ -6,7 +6,7 @@ use apk::index::IndexRecord;
 use globset::{Glob, GlobMatcher};
 use serde::Serialize;
 
-use super::repos::{self, IndexError, RepositoryArgs};
+use super::repos::{RepositoryArgs, RepositoryArgsError};
 use super::{Event, Progress, Warning};
 
 /// Options of `search`.
@@ -78,21 +78,10 @@ pub struct SearchReport {
 /// Why `search` failed.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum SearchError {
-    /// The keyring cannot be loaded.
+    /// The repositories cannot be read.
     #[error(transparent)]
-    Key(#[from] apk::signature::KeyError),
-    /// An index cannot be used.
-    #[error("repository {repository}")]
-    Index {
-        /// The repository, credentials redacted.
-        repository: String,
-        /// Why.
-        #[source]
-        error: IndexError,
-    },
-    /// The fetcher cannot be set up.
-    #[error("cannot set up fetching")]
-    Fetcher(#[source] apk_repo::FetchError),
+    #[diagnostic(transparent)]
+    Repositories(#[from] RepositoryArgsError),
     /// The pattern is not a valid glob.
     #[error("invalid pattern")]
     Pattern(#[source] globset::Error),
@@ -134,27 +123,20 @@ pub fn search(
 ) -> Result<SearchReport, SearchError> {
     let matcher = Matcher::new(options.pattern.as_deref())?;
     let args = &options.repositories;
-    let keyring = apk::signature::Keyring::load(&args.keyring)?;
-    let fetcher = repos::fetcher(&args.fetch, false).map_err(SearchError::Fetcher)?;
+    let (_, indexes) = args.load()?;
+    let parsed = args.parse(&indexes, Validation::Full)?;
     let mut packages = Vec::new();
     let mut warnings = Vec::new();
     let mut warn = |w: Warning| {
         progress.event(Event::Warning(&w));
         warnings.push(w);
     };
-    for repo in &args.repositories {
-        let index_err = |error| SearchError::Index {
-            repository: repo.as_written.clone(),
-            error,
-        };
-        let loaded =
-            repos::load(&fetcher, repo, &args.arch, &keyring, args.trust).map_err(index_err)?;
+    for (loaded, parsed) in indexes.iter().zip(&parsed) {
         if loaded.archive.lossy {
             warn(Warning::IndexNotUtf8 {
                 index: loaded.text_name(),
             });
         }
-        let parsed = loaded.parse(Validation::Full).map_err(index_err)?;
         for w in &parsed.warnings {
             warn(Warning::IndexRecord {
                 index: loaded.text_name(),

@@ -296,6 +296,28 @@ pub enum BuildError {
     },
 }
 
+/// A build error of one image of several (plan, apply, outdated).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("image '{image}'")]
+pub struct ImageError {
+    /// The image.
+    pub image: String,
+    /// Why.
+    #[source]
+    #[diagnostic_source]
+    pub error: BuildError,
+}
+
+impl ImageError {
+    /// `error` of `image`.
+    pub fn new(image: &Image, error: BuildError) -> Self {
+        ImageError {
+            image: image.name.value.clone(),
+            error,
+        }
+    }
+}
+
 /// The fix for a resolution failure.
 fn resolve_help(error: &apk_solve::ResolveError) -> &'static str {
     use apk_solve::ResolveError as E;
