@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use testkit::http::FileServer;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use testkit::http::{Response, Server};
 use testkit::repo::{Pkg, Repo};
 use testkit::text;
 
@@ -25,6 +27,26 @@ fn assemble(home: &Path, http_auth: Option<&str>, args: &[&str]) -> Output {
     cmd.output().expect("run cargo-assemble")
 }
 
+/// Serves the files under `root` to requests with these Basic credentials.
+fn file_server(root: &Path, user: &str, password: &str) -> Server {
+    let root = root.to_owned();
+    let expected = format!("Basic {}", STANDARD.encode(format!("{user}:{password}")));
+    Server::start(move |request| {
+        if request.header("authorization") != Some(expected.as_str()) {
+            return Response::bytes(401, b"unauthorized".to_vec())
+                .with_header("WWW-Authenticate", "Basic realm=\"test\"");
+        }
+        let rel = request.path().trim_start_matches('/');
+        let plain = !rel
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..");
+        match plain.then(|| std::fs::read(root.join(rel)).ok()).flatten() {
+            Some(body) => Response::bytes(200, body),
+            None => Response::bytes(404, b"not found".to_vec()),
+        }
+    })
+}
+
 #[test]
 fn search_and_resolve_over_http_with_http_auth() {
     let tmp = tempfile::tempdir().unwrap();
@@ -36,7 +58,7 @@ fn search_and_resolve_over_http_with_http_auth() {
         0o755,
     ));
     repo.write_index();
-    let server = FileServer::start(repo.root(), Some(("alice", PASSWORD)));
+    let server = file_server(repo.root(), "alice", PASSWORD);
     let home = tmp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     let key = repo.key_path();
@@ -72,13 +94,17 @@ fn search_and_resolve_over_http_with_http_auth() {
         String::from_utf8_lossy(&o.stdout),
         "+ libweb 1.0-r0\n+ webtool 2.1-r0\n"
     );
-    let served = server.hits();
+    let served = server.requests().len();
     assert!(served > 0);
 
     // Offline, the verified copy in the cache is used.
     let offline = run(&["resolve", "webtool", "--offline"], None);
     assert!(offline.status.success(), "{}", text(&offline));
-    assert_eq!(server.hits(), served, "offline went to the network");
+    assert_eq!(
+        server.requests().len(),
+        served,
+        "offline went to the network"
+    );
 
     // Without credentials the server refuses, and the error says so.
     let o = run(&["search"], None);

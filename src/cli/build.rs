@@ -29,6 +29,10 @@ pub struct Args {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// In GitHub Actions: append the `digest` and `images` outputs to $GITHUB_OUTPUT
+    /// and a summary to $GITHUB_STEP_SUMMARY.
+    #[arg(long)]
+    pub github_output: bool,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -87,6 +91,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let mut w = stdout.lock();
         serde_json::to_writer_pretty(&mut w, &out).into_diagnostic()?;
         writeln!(w).into_diagnostic()?;
+    }
+    if args.github_output {
+        super::github::write_build_outputs(&reports)?;
     }
     Ok(ExitCode::SUCCESS)
 }

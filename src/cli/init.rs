@@ -29,6 +29,10 @@ pub struct Args {
     /// tags) becomes one element, and repeating --set for that key adds elements.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Also write a CI workflow: `github` writes .github/workflows/assemble.yml at the root
+    /// of the git work tree (plan comments on pull requests, apply on merge, daily updates).
+    #[arg(long, value_enum, value_name = "CI")]
+    pub ci: Option<super::github::Ci>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -58,13 +62,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
         name: args.name,
         force: args.force,
         set: args.set,
+        ci: args.ci.map(super::github::Ci::into_ops),
     })?;
-    let mut text = format!(
+    let mut text = String::new();
+    if let Some(workflow) = &report.workflow {
+        text.push_str(&format!("wrote {}\n", workflow.display()));
+    }
+    text.push_str(&format!(
         "wrote {} (template '{}', image '{}')\n\nNext steps:\n",
         report.file.display(),
         report.template,
         report.name
-    );
+    ));
     let mut step = 1;
     if let Some(dir) = &report.cd {
         text.push_str(&format!("  {step}. cd {}\n", dir.display()));

@@ -4,7 +4,9 @@
 //! come back as `miette` reports, which [`render::error`] shows.
 
 mod build;
+mod github;
 mod init;
+mod login;
 mod pipeline;
 mod render;
 mod repo_args;
@@ -57,6 +59,10 @@ enum Command {
     Templates(init::TemplatesArgs),
     /// Re-run validate and plan whenever the declaration or its lock changes.
     Watch(watch::Args),
+    /// Check registry credentials and store them as `docker login` does.
+    Login(login::LoginArgs),
+    /// Remove the stored credentials of a registry.
+    Logout(login::LogoutArgs),
 }
 
 /// Parses `args` and runs the verb.
@@ -87,6 +93,8 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Command::Init(a) => init::run(a),
         Command::Templates(a) => init::templates(a),
         Command::Watch(a) => watch::run(a),
+        Command::Login(a) => login::login(a),
+        Command::Logout(a) => login::logout(a),
     };
     match result {
         Ok(code) => code,

@@ -12,6 +12,7 @@ use assemble::ops::{self, FetchSettings, Project, Update};
 use assemble::plan as render_plan;
 use miette::{IntoDiagnostic, Result};
 
+use super::github;
 use super::render::{self, Terminal};
 
 /// Output format of `plan`.
@@ -63,6 +64,15 @@ pub struct PlanArgs {
     /// Exit 0 when nothing changes, 2 when something does, 1 on errors.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// In GitHub Actions: also write the plan (or its failure) as the pull request's
+    /// comment, edited on later runs (GITHUB_TOKEN, GITHUB_EVENT_PATH, GITHUB_REPOSITORY,
+    /// GITHUB_API_URL).
+    #[arg(long)]
+    pub github_comment: bool,
+    /// In GitHub Actions: append the `changes` output (`true`/`false`) to $GITHUB_OUTPUT
+    /// and the Markdown plan to $GITHUB_STEP_SUMMARY.
+    #[arg(long)]
+    pub github_output: bool,
     #[command(flatten)]
     pub resolution: Resolution,
 }
@@ -77,6 +87,10 @@ pub struct ApplyArgs {
     /// Fail if assembly.lock would change (for CI).
     #[arg(long)]
     pub locked: bool,
+    /// In GitHub Actions: append the `changes`, `digest` and `images` outputs to
+    /// $GITHUB_OUTPUT and a summary to $GITHUB_STEP_SUMMARY.
+    #[arg(long)]
+    pub github_output: bool,
     #[command(flatten)]
     pub resolution: Resolution,
 }
@@ -97,22 +111,51 @@ pub struct ValidateArgs {
     /// Use only cached indexes.
     #[arg(long)]
     pub offline: bool,
+    /// `github` adds an `::error file=…,line=…::` annotation per problem on stdout
+    /// (default: `github` when GITHUB_ACTIONS=true, else `human`).
+    #[arg(long, value_enum)]
+    pub format: Option<ValidateFormat>,
+}
+
+/// Output format of `validate`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValidateFormat {
+    /// Errors on stderr.
+    Human,
+    /// Errors on stderr and GitHub Actions annotations on stdout.
+    Github,
 }
 
 pub fn plan(args: PlanArgs) -> Result<ExitCode> {
-    let project = Project::load(args.path.as_deref())?;
+    let declaration = Project::find(args.path.as_deref())?;
     let options = PlanOptions {
         base: args.base,
         update: Update::from_args(args.resolution.update.clone()),
         fetch: args.resolution.fetch(),
     };
-    let report = plan::plan(&project, &options, &Terminal::new(false, false))?;
+    let report = Project::load(Some(&declaration))
+        .map_err(miette::Report::new)
+        .and_then(|project| {
+            plan::plan(&project, &options, &Terminal::new(false, false))
+                .map_err(miette::Report::new)
+        });
+    if args.github_comment {
+        let markdown = match &report {
+            Ok(r) => render_plan::render_markdown(&r.plan),
+            Err(e) => assemble::github::failure_markdown(&render::plain(e)),
+        };
+        github::comment(&declaration, &markdown)?;
+    }
+    let report = report?;
     let plan = &report.plan;
     match args.format {
         // JSON escapes control characters itself.
         Format::Json => print!("{}", render_plan::render_json(plan)),
         Format::Human => render::print(&render_plan::render_human(plan)),
         Format::Markdown => render::print(&render_plan::render_markdown(plan)),
+    }
+    if args.github_output {
+        github::write_plan_outputs(plan)?;
     }
     Ok(if args.detailed_exitcode && !plan.is_empty() {
         ExitCode::from(2)
@@ -133,6 +176,9 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     let pending = apply::prepare(&project, options, &terminal)?;
     if pending.plan().is_empty() {
         render::print("No changes. Nothing to apply.");
+        if args.github_output {
+            github::write_apply_outputs(pending.plan(), &[])?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     render::print(&render_plan::render_human(pending.plan()));
@@ -140,11 +186,15 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
         render::print("Apply cancelled.");
         return Ok(ExitCode::FAILURE);
     }
+    let plan = pending.plan().clone();
     let report = pending.apply(&terminal)?;
     render::print(&format!(
         "Applied. The state is recorded in {} (push it with `git push origin 'refs/assembly/*'`).",
         report.state_ref
     ));
+    if args.github_output {
+        github::write_apply_outputs(&plan, &report.images)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -199,9 +249,15 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode> {
     let report = validate::validate(&path, &options, &Terminal::new(false, false))?;
     if report.is_valid() {
         render::print(&format!("{}: valid", report.declaration.display()));
-        Ok(ExitCode::SUCCESS)
-    } else {
-        render::eprint(&report.errors.to_string());
-        Ok(ExitCode::FAILURE)
+        return Ok(ExitCode::SUCCESS);
     }
+    render::eprint(&report.errors.to_string());
+    let annotate = match args.format {
+        Some(f) => f == ValidateFormat::Github,
+        None => github::in_actions(),
+    };
+    if annotate {
+        github::annotate(&report.errors);
+    }
+    Ok(ExitCode::FAILURE)
 }

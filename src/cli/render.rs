@@ -30,9 +30,15 @@ pub fn eprint(text: &str) {
     let _ = write_escaped(&mut stderr.lock(), text);
 }
 
-/// Prints an error: miette's report (without colours: its text is escaped
-/// line by line), then the solver's explanation when resolving failed.
+/// Prints an error on stderr, escaped line by line (see [`plain`]).
 pub fn error(report: &miette::Report) {
+    eprint(&plain(report));
+}
+
+/// An error as plain text: miette's report without colours (the text is
+/// escaped where it is shown), causes that only repeat their parent left
+/// out, then the solver's explanation when resolving failed.
+pub fn plain(report: &miette::Report) -> String {
     let mut text = String::new();
     let handler =
         miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
@@ -40,15 +46,16 @@ pub fn error(report: &miette::Report) {
     if handler.render_report(&mut text, report.as_ref()).is_err() {
         text = format!("{report}");
     }
-    eprint(&without_repeated_causes(&text));
+    let mut text = without_repeated_causes(&text);
     for cause in report.chain() {
         if let Some(explanation) = cause
             .downcast_ref::<apk_solve::ResolveError>()
             .and_then(apk_solve::ResolveError::report)
         {
-            eprint(&explanation.render(usize::MAX));
+            text.push_str(&explanation.render(usize::MAX));
         }
     }
+    text
 }
 
 /// Drops the cause lines (`├─▶ x`, `╰─▶ x`) that only repeat what the line

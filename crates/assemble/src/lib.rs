@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod github;
 pub(crate) mod layer;
 pub mod lock;
 pub mod model;

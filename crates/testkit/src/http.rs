@@ -1,69 +1,152 @@
-//! A static file server on loopback for tests that fetch over `http://`:
-//! optional Basic authentication, a request counter, stopped and joined
-//! on drop. One request per connection; bounded in lifetime.
+//! A small HTTP/1.1 server for tests that need a fake web service: loopback
+//! only, one request per connection, requests recorded, bounded in request
+//! size, request count and lifetime. What it answers is a closure's choice.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
+/// A request as received.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The request target: path and query.
+    pub target: String,
+    /// Header names (lowercase) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body (`Content-Length` bytes).
+    pub body: Vec<u8>,
+}
 
-/// A running server.
-pub struct FileServer {
-    /// `http://127.0.0.1:PORT` (no trailing slash).
+impl Request {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The target without its query.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    /// The value of query parameter `name`.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        let (_, query) = self.target.split_once('?')?;
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The body parsed as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// What to answer.
+#[derive(Clone, Debug)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// A JSON body.
+    pub fn json(status: u16, value: &serde_json::Value) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: serde_json::to_vec(value).unwrap(),
+        }
+    }
+
+    /// Raw bytes.
+    pub fn bytes(status: u16, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+type Handler = dyn Fn(&Request) -> Response + Send + Sync;
+
+/// A running server; stopped and joined on drop.
+pub struct Server {
+    /// `http://127.0.0.1:PORT`.
     pub base: String,
-    hits: Arc<AtomicUsize>,
+    log: Arc<Mutex<Vec<Request>>>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
 }
 
-const MAX_LIFETIME: Duration = Duration::from_secs(120);
+const MAX_REQUESTS: usize = 2000;
+const MAX_LIFETIME: Duration = Duration::from_secs(600);
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_BODY: usize = 16 * 1024 * 1024;
 
-impl FileServer {
-    /// Serves the files under `root`; with `basic = Some((user, password))`
-    /// every request must carry those credentials (else 401).
-    pub fn start(root: &Path, basic: Option<(&str, &str)>) -> FileServer {
+impl Server {
+    /// Starts answering with `handler` on an ephemeral loopback port.
+    pub fn start(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        listener
-            .set_nonblocking(true)
-            .expect("non-blocking listener");
-        let base = format!("http://{}", listener.local_addr().expect("local address"));
-        let hits = Arc::new(AtomicUsize::new(0));
+        listener.set_nonblocking(true).unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let expected = basic.map(|(u, p)| format!("Basic {}", STANDARD.encode(format!("{u}:{p}"))));
-        let (h, s, root) = (hits.clone(), stop.clone(), root.to_owned());
+        let (l, s) = (log.clone(), stop.clone());
+        let handler: Box<Handler> = Box::new(handler);
         let handle = std::thread::spawn(move || {
             let started = Instant::now();
-            while !s.load(Ordering::SeqCst) && started.elapsed() < MAX_LIFETIME {
+            let mut served = 0;
+            while !s.load(Ordering::SeqCst)
+                && started.elapsed() < MAX_LIFETIME
+                && served < MAX_REQUESTS
+            {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        h.fetch_add(1, Ordering::SeqCst);
-                        let _ = serve(stream, &root, expected.as_deref());
+                        served += 1;
+                        let _ = serve(stream, &*handler, &l);
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
             }
         });
-        FileServer {
+        Server {
             base,
-            hits,
+            log,
             stop,
             handle: Some(handle),
         }
     }
 
-    /// Requests received so far.
-    pub fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<Request> {
+        self.log.lock().unwrap().clone()
     }
 }
 
-impl Drop for FileServer {
+impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(h) = self.handle.take() {
@@ -72,58 +155,74 @@ impl Drop for FileServer {
     }
 }
 
-fn serve(mut stream: TcpStream, root: &Path, expected: Option<&str>) -> std::io::Result<()> {
+fn serve(
+    mut stream: TcpStream,
+    handler: &Handler,
+    log: &Mutex<Vec<Request>>,
+) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
         let n = stream.read(&mut buf)?;
-        if n == 0 || head.len() > 16 * 1024 {
+        if n == 0 || data.len() > MAX_HEAD {
             return Ok(());
         }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let mut lines = head.split("\r\n");
-    let target = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .unwrap_or("/")
-        .to_owned();
-    let auth = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-        .map(|(_, v)| v.trim().to_owned());
-    if expected.is_some_and(|e| auth.as_deref() != Some(e)) {
-        return respond(&mut stream, "401 Unauthorized", b"unauthorized");
-    }
-    match file(root, &target).and_then(|p| std::fs::read(p).ok()) {
-        Some(body) => respond(&mut stream, "200 OK", &body),
-        None => respond(&mut stream, "404 Not Found", b"not found"),
-    }
-}
-
-fn file(root: &Path, target: &str) -> Option<PathBuf> {
-    let rel = Path::new(target.trim_start_matches('/'));
-    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-        return None;
-    }
-    let p = root.join(rel);
-    p.is_file().then_some(p)
-}
-
-fn respond(stream: &mut TcpStream, status: &str, body: &[u8]) -> std::io::Result<()> {
-    let auth = if status.starts_with("401") {
-        "WWW-Authenticate: Basic realm=\"test\"\r\n"
-    } else {
-        ""
+        data.extend_from_slice(&buf[..n]);
     };
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{auth}\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let method = first.next().unwrap_or("").to_owned();
+    let target = first.next().unwrap_or("/").to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    if length > MAX_BODY {
+        return respond(&mut stream, &Response::bytes(413, b"too large".to_vec()));
+    }
+    let mut body = data[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    body.truncate(length);
+    let request = Request {
+        method,
+        target,
+        headers,
+        body,
+    };
+    let response = handler(&request);
+    log.lock().unwrap().push(request);
+    respond(&mut stream, &response)
+}
+
+fn respond(stream: &mut TcpStream, r: &Response) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {} Status\r\nContent-Length: {}\r\nConnection: close\r\n",
+        r.status,
+        r.body.len()
+    );
+    for (k, v) in &r.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(&r.body)?;
     stream.flush()
 }

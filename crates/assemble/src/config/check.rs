@@ -408,6 +408,12 @@ impl<'a> Checker<'a> {
             return;
         };
         match ImageRef::parse(&text) {
+            // Pulling works (oci_image::registry); building on a registry
+            // source, with its lock and plan semantics, is the next step.
+            Ok(ImageRef::Registry(_)) => {
+                let (message, help) = registry_help(&text);
+                self.error(text.span, message, Some(help));
+            }
             Ok(mut reference) => {
                 if let ImageRef::Layout { path, .. } | ImageRef::Archive { path, .. } =
                     &mut reference
@@ -554,6 +560,20 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// The message and help for a registry source.
+fn registry_help(text: &str) -> (String, String) {
+    let image = text
+        .strip_prefix("docker://")
+        .or_else(|| text.strip_prefix("docker:"))
+        .unwrap_or(text);
+    (
+        format!("unsupported source '{text}': registries are not supported yet"),
+        format!(
+            "copy the image to an OCI layout first, e.g. `skopeo copy docker://{image} oci:./base:latest`, then use source = \"oci:./base:latest\""
+        ),
+    )
+}
+
 /// The message and help for a `source` that does not parse.
 fn source_help(text: &str, error: &oci_image::OciError) -> (String, String) {
     let forms = "expected \"oci:PATH[:REF]\", \"oci-archive:FILE[:REF]\" or \"scratch\"";
@@ -566,16 +586,7 @@ fn source_help(text: &str, error: &oci_image::OciError) -> (String, String) {
             b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':' | b'@')
         });
     if registry_like && !text.starts_with("oci:") && !text.starts_with("oci-archive:") {
-        let image = text
-            .strip_prefix("docker://")
-            .or_else(|| text.strip_prefix("docker:"))
-            .unwrap_or(text);
-        return (
-            format!("unsupported source '{text}': registries are not supported yet"),
-            format!(
-                "copy the image to an OCI layout first, e.g. `skopeo copy docker://{image} oci:./base:latest`, then use source = \"oci:./base:latest\""
-            ),
-        );
+        return registry_help(text);
     }
     let reason = match error {
         oci_image::OciError::Reference { reason, .. } => reason.clone(),

@@ -51,6 +51,21 @@ pub const TEMPLATES: &[Template] = &[
     template!("node"),
 ];
 
+/// The CI systems `init` writes a workflow for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ci {
+    /// GitHub Actions: `.github/workflows/assemble.yml` at the root of the
+    /// git work tree (plan comments on pull requests, apply on merge,
+    /// daily updates).
+    Github,
+}
+
+/// The GitHub workflow template.
+const GITHUB_WORKFLOW: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../templates/github/assemble.yml"
+));
+
 /// Options of `init`.
 #[derive(Clone, Debug, Default)]
 pub struct InitOptions {
@@ -65,6 +80,8 @@ pub struct InitOptions {
     pub force: bool,
     /// `KEY=VALUE` settings of the `[image]` table, in order.
     pub set: Vec<String>,
+    /// Also write a CI workflow.
+    pub ci: Option<Ci>,
 }
 
 /// What `init` wrote.
@@ -78,6 +95,8 @@ pub struct InitReport {
     pub name: String,
     /// The directory to `cd` into first, when not the current one.
     pub cd: Option<PathBuf>,
+    /// The CI workflow written, if asked for.
+    pub workflow: Option<PathBuf>,
 }
 
 /// Why `init` wrote nothing.
@@ -194,13 +213,58 @@ pub fn init(options: &InitOptions) -> Result<InitReport, InitError> {
         path: dir.clone(),
         error,
     })?;
+    let workflow = match options.ci {
+        Some(Ci::Github) => Some(github_workflow(&dir, options.force)?),
+        None => None,
+    };
     write_new(&file, &text, options.force)?;
+    if let Some((path, text)) = &workflow {
+        write_new(path, text, options.force)?;
+    }
     Ok(InitReport {
         file,
         template: template.name,
         name,
         cd: options.dir.as_ref().filter(|d| !is_current_dir(d)).cloned(),
+        workflow: workflow.map(|(path, _)| path),
     })
+}
+
+/// Where the GitHub workflow for a declaration in `dir` goes and its text:
+/// GitHub reads workflows only at the root of the repository, so at the
+/// root of the git work tree holding `dir` (else in `dir`), naming `dir`
+/// relative to it. Refuses to replace a file unless `force`.
+fn github_workflow(dir: &Path, force: bool) -> Result<(PathBuf, String), InitError> {
+    let dir = dir.canonicalize().map_err(|error| InitError::Write {
+        path: dir.to_owned(),
+        error,
+    })?;
+    let root = dir
+        .ancestors()
+        .find(|a| a.join(".git").exists())
+        .unwrap_or(&dir);
+    let relative = crate::github::workspace_path(&dir, Some(root));
+    let relative = if relative.is_empty() {
+        ".".into()
+    } else {
+        relative
+    };
+    // A YAML single-quoted scalar holds any path.
+    let value = format!("'{}'", relative.replace('\'', "''"));
+    let text = GITHUB_WORKFLOW.replace(
+        "\n  ASSEMBLY_PATH: .\n",
+        &format!("\n  ASSEMBLY_PATH: {value}\n"),
+    );
+    let path = root.join(".github/workflows/assemble.yml");
+    if path.exists() && !force {
+        return Err(InitError::Exists(path));
+    }
+    let parent = path.parent().unwrap_or(root);
+    std::fs::create_dir_all(parent).map_err(|error| InitError::Write {
+        path: parent.to_owned(),
+        error,
+    })?;
+    Ok((path, text))
 }
 
 /// The key named `key` when `--set` may change it.

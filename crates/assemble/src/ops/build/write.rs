@@ -221,7 +221,7 @@ fn platform(
     let layer_desc = writer
         .add_blob_from_reader(media::LAYER_GZIP, std::io::BufReader::new(layer_file))
         .map_err(image_err)?;
-    if layer_desc.digest != layer.digest {
+    if layer_desc.digest.to_string() != layer.digest {
         return Err(BuildError::LayerChanged {
             arch: arch.to_owned(),
         });
