@@ -3,12 +3,15 @@
 //! that into output and an exit code.
 
 mod build;
+mod builds;
 mod hints;
 mod init;
 mod pipeline;
 mod repo_args;
 mod resolve;
 mod search;
+mod serve;
+mod token;
 mod verify;
 mod watch;
 mod write;
@@ -56,6 +59,14 @@ enum Command {
     Templates(init::TemplatesArgs),
     /// Re-run validate and plan whenever the declaration or its lock changes.
     Watch(watch::Args),
+    /// Run the build service: API, build queue, build reports.
+    Serve(serve::Args),
+    /// Manage the build service's tokens.
+    #[command(subcommand)]
+    Token(token::Command),
+    /// List build reports of the build service, read their logs.
+    #[command(subcommand)]
+    Builds(builds::Command),
 }
 
 /// Parses `args` and runs the verb.
@@ -90,6 +101,9 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Command::Init(a) => init::run(a),
         Command::Templates(a) => init::templates(a),
         Command::Watch(a) => watch::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Token(c) => token::run(c),
+        Command::Builds(c) => builds::run(c),
     };
     match result {
         Ok(code) => code,

@@ -12,6 +12,9 @@
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod engine;
 pub mod orgs;
+pub mod queue;
+pub mod server;
 pub mod store;

@@ -252,6 +252,12 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// Succeeds when the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// SQLite's `PRAGMA integrity_check`: `ok` when the file is sound.
     pub async fn integrity_check(&self) -> Result<String, StoreError> {
         let row = sqlx::query("PRAGMA integrity_check")
