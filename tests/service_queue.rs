@@ -4,7 +4,6 @@
 
 mod service_support;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -205,94 +204,11 @@ fn a_build_past_the_timeout_fails_with_the_reason() {
     assert_eq!(wait_final(&owner, &next, WAIT)["result"], "success");
 }
 
-/// 50 clients × 20 requests (GET, PUT, dry-run PUT) against 10 repos.
-/// Checks: no 5xx, every build id answered exists and succeeds exactly once,
-/// no build nobody asked for, each repo's last build built its stored
-/// declaration. Returns the GET latencies.
-pub fn load(server: &Server, clients: usize, requests: usize) -> Vec<Duration> {
-    let token = server.token("owner-token");
-    let repos = 10;
-    let results: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..clients)
-            .map(|c| {
-                let client = server.client(&token);
-                s.spawn(move || {
-                    let mut gets = Vec::new();
-                    let mut builds = Vec::new();
-                    for i in 0..requests {
-                        let repo = format!("load-{}", (c + i) % repos);
-                        let decl = declaration(&["curl"], json!({"writer": format!("{c}-{i}")}));
-                        let (method, path, body) = match i % 4 {
-                            0 => ("PUT", format!("/v1/repos/{repo}"), Some(&decl)),
-                            1 => ("PUT", format!("/v1/repos/{repo}?dry_run=true"), Some(&decl)),
-                            2 => ("GET", format!("/v1/repos/{repo}"), None),
-                            _ => ("GET", format!("/v1/buildreports?repo={repo}"), None),
-                        };
-                        let start = Instant::now();
-                        let (status, answer) = call(&client, method, &path, body);
-                        let took = start.elapsed();
-                        assert!(status < 500, "{method} {path}: {status} {answer}");
-                        match (method, i % 4) {
-                            ("GET", 2) => {
-                                assert!(status == 200 || status == 404, "{status} {answer}")
-                            }
-                            ("GET", _) => assert_eq!(status, 200, "{answer}"),
-                            _ => assert!(status == 200 || status == 201, "{status} {answer}"),
-                        }
-                        if method == "GET" {
-                            gets.push(took);
-                        } else if let Some(id) = answer["build_id"].as_str() {
-                            builds.push(id.to_owned());
-                        }
-                    }
-                    (gets, builds)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let owner = server.owner();
-    let mut gets = Vec::new();
-    let mut answered = BTreeSet::new();
-    for (g, b) in results {
-        gets.extend(g);
-        answered.extend(b);
-    }
-    for id in &answered {
-        let report = wait_final(&owner, id, WAIT);
-        assert_eq!(report["result"], "success", "{report}");
-        assert_eq!(report["attempts"], 1, "{report}");
-    }
-    let (_, list) = call(&owner, "GET", "/v1/buildreports?limit=10000", None);
-    let reports = list["reports"].as_array().unwrap();
-    let ids: BTreeSet<_> = reports
-        .iter()
-        .map(|r| r["id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(
-        ids, answered,
-        "every build is one somebody was answered, and each exists once"
-    );
-    assert_eq!(ids.len(), reports.len());
-    let mut newest: BTreeMap<&str, &Value> = BTreeMap::new();
-    for r in reports.iter().rev() {
-        newest.insert(r["repo"].as_str().unwrap(), r);
-    }
-    for (repo, report) in newest {
-        let (_, stored) = call(&owner, "GET", &format!("/v1/repos/{repo}"), None);
-        assert_eq!(
-            report["config"], stored["config"],
-            "{repo}: the last build built the stored declaration"
-        );
-    }
-    gets
-}
-
 #[test]
 fn fifty_clients_lose_and_duplicate_no_build() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--workers", "4"]);
-    let gets = load(&server, 50, 20);
-    assert_eq!(gets.len(), 500);
+    let (gets, puts) = load(&server, 50, 20);
+    assert_eq!((gets.len(), puts.len()), (500, 500));
     assert_eq!(integrity_check(dir.path()), "ok");
 }

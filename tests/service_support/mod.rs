@@ -3,6 +3,7 @@
 //! killed on drop.
 #![allow(dead_code)]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use assemble_service::client::Client;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cargo-assemble");
 
@@ -207,3 +208,91 @@ pub fn audit_log(data: &Path, org: &str) -> Vec<(String, String, String, String)
         r
     })
 }
+
+/// 50 clients × 20 requests (GET, PUT, dry-run PUT) against 10 repos.
+/// Checks: no 5xx, every build id answered exists and succeeds exactly once,
+/// no build nobody asked for, each repo's last build built its stored
+/// declaration. Returns the GET and the PUT latencies.
+pub fn load(server: &Server, clients: usize, requests: usize) -> (Vec<Duration>, Vec<Duration>) {
+    let token = server.token("owner-token");
+    let repos = 10;
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                let client = server.client(&token);
+                s.spawn(move || {
+                    let mut gets = Vec::new();
+                    let mut puts = Vec::new();
+                    let mut builds = Vec::new();
+                    for i in 0..requests {
+                        let repo = format!("load-{}", (c + i) % repos);
+                        let decl = declaration(&["curl"], json!({"writer": format!("{c}-{i}")}));
+                        let (method, path, body) = match i % 4 {
+                            0 => ("PUT", format!("/v1/repos/{repo}"), Some(&decl)),
+                            1 => ("PUT", format!("/v1/repos/{repo}?dry_run=true"), Some(&decl)),
+                            2 => ("GET", format!("/v1/repos/{repo}"), None),
+                            _ => ("GET", format!("/v1/buildreports?repo={repo}"), None),
+                        };
+                        let start = Instant::now();
+                        let (status, answer) = call(&client, method, &path, body);
+                        let took = start.elapsed();
+                        assert!(status < 500, "{method} {path}: {status} {answer}");
+                        match (method, i % 4) {
+                            ("GET", 2) => {
+                                assert!(status == 200 || status == 404, "{status} {answer}")
+                            }
+                            ("GET", _) => assert_eq!(status, 200, "{answer}"),
+                            _ => assert!(status == 200 || status == 201, "{status} {answer}"),
+                        }
+                        if method == "GET" {
+                            gets.push(took);
+                        } else {
+                            puts.push(took);
+                            if let Some(id) = answer["build_id"].as_str() {
+                                builds.push(id.to_owned());
+                            }
+                        }
+                    }
+                    (gets, puts, builds)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let owner = server.owner();
+    let (mut gets, mut puts, mut answered) = (Vec::new(), Vec::new(), BTreeSet::new());
+    for (g, p, b) in results {
+        gets.extend(g);
+        puts.extend(p);
+        answered.extend(b);
+    }
+    for id in &answered {
+        let report = wait_final(&owner, id, Duration::from_secs(120));
+        assert_eq!(report["result"], "success", "{report}");
+        assert_eq!(report["attempts"], 1, "{report}");
+    }
+    let (_, list) = call(&owner, "GET", "/v1/buildreports?limit=10000", None);
+    let reports = list["reports"].as_array().unwrap();
+    let ids: BTreeSet<_> = reports
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ids, answered,
+        "every build is one somebody was answered, and each exists once"
+    );
+    assert_eq!(ids.len(), reports.len());
+    let mut newest: BTreeMap<&str, &Value> = BTreeMap::new();
+    for r in reports.iter().rev() {
+        newest.insert(r["repo"].as_str().unwrap(), r);
+    }
+    for (repo, report) in newest {
+        let (_, stored) = call(&owner, "GET", &format!("/v1/repos/{repo}"), None);
+        assert_eq!(
+            report["config"], stored["config"],
+            "{repo}: the last build built the stored declaration"
+        );
+    }
+    (gets, puts)
+}
+
