@@ -18,7 +18,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn main() {
     // `cargo bench` passes --bench; a filter that is not ours means "not me".
-    if std::env::args().skip(1).any(|a| !a.starts_with("--") && !"service_load".contains(a.as_str())) {
+    if std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with("--") && !"service_load".contains(a.as_str()))
+    {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

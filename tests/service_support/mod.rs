@@ -295,4 +295,3 @@ pub fn load(server: &Server, clients: usize, requests: usize) -> (Vec<Duration>,
     }
     (gets, puts)
 }
-
