@@ -11,10 +11,39 @@ use service_support::*;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn config(dir: &std::path::Path, text: &str) -> String {
-    let path = dir.join("server.toml");
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+/// A data directory and a `server.toml`, to start (and restart) a server with.
+struct Setup {
+    _dir: tempfile::TempDir,
+    data: std::path::PathBuf,
+    config: String,
+}
+
+impl Setup {
+    fn new(settings: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.toml");
+        std::fs::write(&path, settings).unwrap();
+        Setup {
+            data: dir.path().join("data"),
+            config: path.display().to_string(),
+            _dir: dir,
+        }
+    }
+
+    fn start(&self) -> Server {
+        Server::start(&self.data, &["--config", &self.config])
+    }
+}
+
+/// Queues a build of `app` that takes `sleep` and waits until it runs.
+fn running_build(owner: &Client, sleep: &str) -> String {
+    let id = put(
+        owner,
+        "app",
+        &declaration(&["curl"], json!({ "fake.sleep": sleep })),
+    );
+    wait_result(owner, &id, &["running"], WAIT);
+    id
 }
 
 fn put(c: &Client, repo: &str, decl: &Value) -> String {
@@ -80,23 +109,15 @@ fn newer_builds_coalesce_and_a_repo_never_runs_two_builds() {
 
 #[test]
 fn a_killed_server_s_build_is_retried_after_its_lease_expires() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), "lease = \"2s\"\n");
-    let data = dir.path().join("data");
-    let mut server = Server::start(&data, &["--config", &cfg]);
-    let owner = server.owner();
-    let id = put(
-        &owner,
-        "app",
-        &declaration(&["curl"], json!({"fake.sleep": "3s"})),
-    );
-    wait_result(&owner, &id, &["running"], WAIT);
+    let setup = Setup::new("lease = \"2s\"\n");
+    let mut server = setup.start();
+    let id = running_build(&server.owner(), "3s");
     std::thread::sleep(Duration::from_millis(700));
     server.kill9();
-    assert_eq!(integrity_check(&data), "ok");
+    assert_eq!(integrity_check(&setup.data), "ok");
 
     let restarted = Instant::now();
-    let server = Server::start(&data, &["--config", &cfg]);
+    let server = setup.start();
     let owner = server.owner();
     let report = wait_final(&owner, &id, WAIT);
     assert_eq!(report["result"], "success", "{report}");
@@ -114,24 +135,18 @@ fn a_killed_server_s_build_is_retried_after_its_lease_expires() {
         restarted.elapsed()
     );
     drop(server);
-    assert_eq!(integrity_check(&data), "ok");
+    assert_eq!(integrity_check(&setup.data), "ok");
 }
 
 #[test]
 fn graceful_shutdown_lets_a_running_build_finish() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), &[]);
-    let owner = server.owner();
-    let id = put(
-        &owner,
-        "app",
-        &declaration(&["curl"], json!({"fake.sleep": "1500ms"})),
-    );
-    wait_result(&owner, &id, &["running"], WAIT);
+    let setup = Setup::new("");
+    let mut server = setup.start();
+    let id = running_build(&server.owner(), "1500ms");
     let status = server.terminate(Duration::from_secs(30));
     assert!(status.success(), "{status:?}\n{}", server.output());
     drop(server);
-    let server = Server::start(dir.path(), &[]);
+    let server = setup.start();
     let (_, report) = call(
         &server.owner(),
         "GET",
@@ -143,22 +158,14 @@ fn graceful_shutdown_lets_a_running_build_finish() {
         (Some("success"), Some(1)),
         "{report}"
     );
-    assert_eq!(integrity_check(dir.path()), "ok");
+    assert_eq!(integrity_check(&setup.data), "ok");
 }
 
 #[test]
 fn graceful_shutdown_hands_back_a_build_that_outlives_the_grace_period() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), "shutdown_grace = \"500ms\"\n");
-    let data = dir.path().join("data");
-    let mut server = Server::start(&data, &["--config", &cfg]);
-    let owner = server.owner();
-    let id = put(
-        &owner,
-        "app",
-        &declaration(&["curl"], json!({"fake.sleep": "3s"})),
-    );
-    wait_result(&owner, &id, &["running"], WAIT);
+    let setup = Setup::new("shutdown_grace = \"500ms\"\n");
+    let mut server = setup.start();
+    let id = running_build(&server.owner(), "3s");
     let started = Instant::now();
     assert!(server.terminate(Duration::from_secs(30)).success());
     assert!(
@@ -167,7 +174,7 @@ fn graceful_shutdown_hands_back_a_build_that_outlives_the_grace_period() {
     );
     drop(server);
 
-    let server = Server::start(&data, &["--config", &cfg]);
+    let server = setup.start();
     let owner = server.owner();
     let report = wait_final(&owner, &id, WAIT);
     assert_eq!(report["result"], "success", "{report}");
@@ -180,15 +187,10 @@ fn graceful_shutdown_hands_back_a_build_that_outlives_the_grace_period() {
 
 #[test]
 fn a_build_past_the_timeout_fails_with_the_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), "build_timeout = \"1s\"\n");
-    let server = Server::start(&dir.path().join("data"), &["--config", &cfg]);
+    let setup = Setup::new("build_timeout = \"1s\"\n");
+    let server = setup.start();
     let owner = server.owner();
-    let id = put(
-        &owner,
-        "app",
-        &declaration(&["curl"], json!({"fake.sleep": "20s"})),
-    );
+    let id = running_build(&owner, "20s");
     let report = wait_final(&owner, &id, WAIT);
     assert_eq!(report["result"], "failure");
     assert_eq!(

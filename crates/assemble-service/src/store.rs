@@ -316,10 +316,10 @@ impl Store {
             }
             r => r?,
         };
-        if let Some(a) = audit {
-            insert_audit(&mut *tx, a).await?;
+        match audit {
+            Some(a) => commit_audited(tx, a).await?,
+            None => tx.commit().await?,
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -357,8 +357,7 @@ impl Store {
         .bind(name)
         .execute(&mut *tx)
         .await?;
-        insert_audit(&mut *tx, audit).await?;
-        tx.commit().await?;
+        commit_audited(tx, audit).await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -437,15 +436,14 @@ impl Store {
             None
         };
         let detail = build.as_ref().map(|b| format!("build {b}"));
-        insert_audit(
-            &mut *tx,
+        commit_audited(
+            tx,
             &AuditEntry {
                 detail: detail.as_deref(),
                 ..audit.clone()
             },
         )
         .await?;
-        tx.commit().await?;
         Ok(build)
     }
 
@@ -476,15 +474,14 @@ impl Store {
         };
         let id = enqueue(&mut tx, org, name, trigger, &config, now_ms()).await?;
         let detail = format!("build {id}");
-        insert_audit(
-            &mut *tx,
+        commit_audited(
+            tx,
             &AuditEntry {
                 detail: Some(&detail),
                 ..audit.clone()
             },
         )
         .await?;
-        tx.commit().await?;
         Ok(Some(id))
     }
 
@@ -539,15 +536,14 @@ impl Store {
             Deleted::NotFound => "not_found",
             Deleted::Running => "conflict",
         };
-        insert_audit(
-            &mut *tx,
+        commit_audited(
+            tx,
             &AuditEntry {
                 outcome: outcome_name,
                 ..audit.clone()
             },
         )
         .await?;
-        tx.commit().await?;
         Ok(outcome)
     }
 
@@ -841,6 +837,17 @@ async fn enqueue(
     .execute(&mut **tx)
     .await?;
     Ok(id)
+}
+
+/// Records `entry` in `tx` and commits: a mutating call and its audit
+/// record land together or not at all.
+async fn commit_audited(
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    entry: &AuditEntry<'_>,
+) -> Result<(), StoreError> {
+    insert_audit(&mut *tx, entry).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn insert_audit<'e, E: Executor<'e, Database = sqlx::Any>>(

@@ -34,13 +34,15 @@ pub(super) async fn healthz(State(s): State<AppState>) -> Answer {
 pub(super) async fn metrics(State(s): State<AppState>) -> Answer {
     let counts = s.store.state_counts().await?;
     let mut out = String::new();
-    out.push_str("# HELP cargo_assemble_builds Builds in the database, by state.\n# TYPE cargo_assemble_builds gauge\n");
+    out.push_str("# HELP cargo_assemble_builds_stored Build reports in the database, by state.\n# TYPE cargo_assemble_builds_stored gauge\n");
     for state in ["queued", "running", "success", "failure"] {
         let n = counts
             .iter()
             .find(|(k, _)| k == state)
             .map_or(0, |(_, n)| *n);
-        out.push_str(&format!("cargo_assemble_builds{{state=\"{state}\"}} {n}\n"));
+        out.push_str(&format!(
+            "cargo_assemble_builds_stored{{state=\"{state}\"}} {n}\n"
+        ));
     }
     let queued = counts
         .iter()
