@@ -120,6 +120,16 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let data = &opts.data_dir;
+    if !data.exists() {
+        // Ours alone: it holds the owner token and every organization's data.
+        std::fs::create_dir_all(data).map_err(io(format!("creating {}", data.display())))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))
+                .map_err(io(format!("restricting {}", data.display())))?;
+        }
+    }
     std::fs::create_dir_all(data.join("images"))
         .map_err(io(format!("creating {}", data.display())))?;
     // One server per data directory: the lock goes with the process, even on kill -9.
