@@ -450,6 +450,19 @@ fn token_and_builds_commands() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), &[]);
     let owner_file = server.data.join("owner-token");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&server.data)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o700,
+            "a data directory the server creates is private"
+        );
+    }
 
     let out = cli(
         &server,

@@ -996,4 +996,52 @@ mod tests {
         assert_eq!((row.state.as_str(), row.attempts), ("queued", 0));
         assert_eq!(s.integrity_check().await.unwrap(), "ok");
     }
+
+    #[tokio::test]
+    async fn retention_keeps_each_repo_s_latest_success() {
+        let (_d, s) = store().await;
+        let end = |result| BuildEnd {
+            result,
+            locked_config: None,
+            warnings: "[]".into(),
+            digests: "{}".into(),
+            pushed: "[]".into(),
+            changes: "[]".into(),
+            error: None,
+        };
+        let mut ids = Vec::new();
+        for (i, result) in [
+            BuildResult::Success,
+            BuildResult::Success,
+            BuildResult::Failure,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let id = s
+                .save_repo("o", "r", &format!("{{\"v\":{i}}}"), &audit())
+                .await
+                .unwrap()
+                .unwrap();
+            s.claim("w", Duration::from_secs(30))
+                .await
+                .unwrap()
+                .unwrap();
+            s.append_log(&id, 0, "line\n").await.unwrap();
+            assert!(s.finish(&id, "w", &end(result)).await.unwrap());
+            ids.push(id);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(s.prune(now_ms() + 1).await.unwrap(), 2);
+        let left: Vec<_> = s
+            .builds("o", None, 0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|b| b.id)
+            .collect();
+        assert_eq!(left, [ids[1].clone()]);
+        assert!(s.log_after(&ids[0], -1).await.unwrap().is_empty());
+        assert_eq!(s.log_after(&ids[1], -1).await.unwrap().len(), 1);
+    }
 }
