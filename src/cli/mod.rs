@@ -6,6 +6,7 @@ mod build;
 mod builds;
 mod hints;
 mod init;
+mod login;
 mod pipeline;
 mod repo_args;
 mod resolve;
@@ -59,6 +60,10 @@ enum Command {
     Templates(init::TemplatesArgs),
     /// Re-run validate and plan whenever the declaration or its lock changes.
     Watch(watch::Args),
+    /// Check registry credentials and store them as `docker login` does.
+    Login(login::LoginArgs),
+    /// Remove the stored credentials of a registry.
+    Logout(login::LogoutArgs),
     /// Run the build service: API, build queue, build reports.
     Serve(serve::Args),
     /// Manage the build service's tokens.
@@ -101,6 +106,8 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Command::Init(a) => init::run(a),
         Command::Templates(a) => init::templates(a),
         Command::Watch(a) => watch::run(a),
+        Command::Login(a) => login::login(a),
+        Command::Logout(a) => login::logout(a),
         Command::Serve(a) => serve::run(a),
         Command::Token(c) => token::run(c),
         Command::Builds(c) => builds::run(c),

@@ -1,8 +1,8 @@
 //! Files and streams we can trust, shared by every crate of the workspace:
 //! atomic file replacement ([`atomic`]), hashing writers ([`hash`]) and
 //! deterministic tar headers ([`tarball`]), size limits ([`limit`]),
-//! terminal-safe text ([`escape`]) and URLs that never show credentials
-//! ([`url`]).
+//! terminal-safe text ([`escape`]), URLs and secrets that never show
+//! credentials ([`url`], [`secret`]).
 //!
 //! This crate sits at the bottom of the workspace: it knows nothing of APK
 //! or OCI, only of bytes, paths and the ways writing them can go wrong.
@@ -12,5 +12,6 @@ pub mod atomic;
 pub mod escape;
 pub mod hash;
 pub mod limit;
+pub mod secret;
 pub mod tarball;
 pub mod url;
