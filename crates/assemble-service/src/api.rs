@@ -78,7 +78,7 @@ wire_names!(BuildResult {
 });
 
 /// One change of a plan: the objects of `plan --format json`'s `changes`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     /// `create_image`, `add_package`, `remove_package`, `upgrade`,
     /// `downgrade`, `source`, `add_architecture`, `remove_architecture`,

@@ -448,24 +448,18 @@ fn package_changes(decl: &Declaration, previous: Option<&Value>) -> Vec<Change> 
         .collect();
     let change = |kind: &str, name: &str, version: Option<&str>| Change {
         kind: kind.into(),
-        arch: None,
         name: Some(name.into()),
         version: version.map(str::to_owned),
-        from: None,
-        to: None,
-        key: None,
+        ..Change::default()
     };
     let mut changes = Vec::new();
     if previous.is_none() {
-        changes.push(Change {
-            kind: "create_image".into(),
-            name: decl
-                .json
-                .get("name")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            ..change("", "", None)
-        });
+        let name = decl
+            .json
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        changes.push(change("create_image", name, None));
     }
     changes.extend(
         now.iter()

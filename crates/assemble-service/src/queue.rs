@@ -175,14 +175,13 @@ impl Workers {
         let build = claimed.build;
         let id = build.id.clone();
         let start = Instant::now();
-        let (log, writer) = match self.store.next_log_seq(&id).await {
+        let (mut log, writer) = match self.store.next_log_seq(&id).await {
             Ok(seq) => BuildLog::start(self.store.clone(), id.clone(), seq),
             Err(e) => {
                 (self.events)(format!("build {id}: cannot read its log: {e}"));
                 return;
             }
         };
-        let mut log = log;
         if claimed.retried {
             log.line(&format!(
                 "--- attempt {}: the previous worker stopped renewing its lease; retrying ---",
