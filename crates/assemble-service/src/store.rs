@@ -883,6 +883,18 @@ mod tests {
         (dir, s)
     }
 
+    fn ended(result: BuildResult) -> BuildEnd {
+        BuildEnd {
+            result,
+            locked_config: None,
+            warnings: "[]".into(),
+            digests: "{}".into(),
+            pushed: "[]".into(),
+            changes: "[]".into(),
+            error: None,
+        }
+    }
+
     fn audit() -> AuditEntry<'static> {
         AuditEntry {
             org: "o",
@@ -931,16 +943,10 @@ mod tests {
                 .is_none(),
             "r is running"
         );
-        let end = BuildEnd {
-            result: BuildResult::Success,
-            locked_config: None,
-            warnings: "[]".into(),
-            digests: "{}".into(),
-            pushed: "[]".into(),
-            changes: "[]".into(),
-            error: None,
-        };
-        assert!(s.finish(&b1, "w1", &end).await.unwrap());
+        assert!(s
+            .finish(&b1, "w1", &ended(BuildResult::Success))
+            .await
+            .unwrap());
         let c2 = s
             .claim("w2", Duration::from_secs(30))
             .await
@@ -1000,15 +1006,6 @@ mod tests {
     #[tokio::test]
     async fn retention_keeps_each_repo_s_latest_success() {
         let (_d, s) = store().await;
-        let end = |result| BuildEnd {
-            result,
-            locked_config: None,
-            warnings: "[]".into(),
-            digests: "{}".into(),
-            pushed: "[]".into(),
-            changes: "[]".into(),
-            error: None,
-        };
         let mut ids = Vec::new();
         for (i, result) in [
             BuildResult::Success,
@@ -1028,7 +1025,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
             s.append_log(&id, 0, "line\n").await.unwrap();
-            assert!(s.finish(&id, "w", &end(result)).await.unwrap());
+            assert!(s.finish(&id, "w", &ended(result)).await.unwrap());
             ids.push(id);
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
