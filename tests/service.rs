@@ -141,12 +141,12 @@ fn roles_capabilities_and_token_lifecycle() {
         &owner,
         "POST",
         "/v1/tokens",
-        Some(&json!({"name": "brief", "role": "viewer", "expires_in": "1s"})),
+        Some(&json!({"name": "brief", "role": "viewer", "expires_in": "2s"})),
     );
     assert_eq!(status, 201, "{body}");
     let brief = server.client(body["token"].as_str().unwrap());
     assert_eq!(call(&brief, "GET", "/v1/repos", None).0, 200);
-    std::thread::sleep(Duration::from_millis(1200));
+    std::thread::sleep(Duration::from_millis(2200));
     let (status, body) = call(&brief, "GET", "/v1/repos", None);
     assert_eq!(status, 401);
     assert!(body["message"].as_str().unwrap().contains("expired"));

@@ -62,12 +62,7 @@ fn newer_builds_coalesce_and_a_repo_never_runs_two_builds() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &["--workers", "4"]);
     let owner = server.owner();
-    let slow = |n: u32| {
-        declaration(
-            &["curl"],
-            json!({"fake.sleep": "1500ms", "n": n.to_string()}),
-        )
-    };
+    let slow = |n: u32| declaration(&["curl"], json!({"fake.sleep": "3s", "n": n.to_string()}));
     let first = put(&owner, "a", &slow(1));
     wait_result(&owner, &first, &["running"], WAIT);
     // While `a` runs: three more requests fold into one queued build.
@@ -165,11 +160,11 @@ fn graceful_shutdown_lets_a_running_build_finish() {
 fn graceful_shutdown_hands_back_a_build_that_outlives_the_grace_period() {
     let setup = Setup::new("shutdown_grace = \"500ms\"\n");
     let mut server = setup.start();
-    let id = running_build(&server.owner(), "3s");
+    let id = running_build(&server.owner(), "6s");
     let started = Instant::now();
     assert!(server.terminate(Duration::from_secs(30)).success());
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(5),
         "did not wait for the whole build"
     );
     drop(server);
