@@ -431,7 +431,7 @@ impl Store {
         .rows_affected()
             > 0;
         let build = if changed {
-            Some(enqueue(&mut tx, org, name, Trigger::Config, config, now).await?)
+            Some(enqueue(&mut tx, org, name, Trigger::Config, config).await?)
         } else {
             None
         };
@@ -472,7 +472,7 @@ impl Store {
         let Some(config) = config else {
             return Ok(None);
         };
-        let id = enqueue(&mut tx, org, name, trigger, &config, now_ms()).await?;
+        let id = enqueue(&mut tx, org, name, trigger, &config).await?;
         let detail = format!("build {id}");
         commit_audited(
             tx,
@@ -802,13 +802,17 @@ pub struct BuildEnd {
 
 /// Queues a build of `repo`, or folds it into the repo's queued build (which
 /// then builds `config`, the newest declaration). Returns the build's id.
+///
+/// Called after the transaction's first write, so it holds the write lock
+/// (SQLite) or the repo's row lock (PostgreSQL): a build's `created_at` is
+/// later than every earlier build of the repo, in commit order, even when
+/// the transaction waited for the lock or the clock stepped back.
 async fn enqueue(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     org: &str,
     repo: &str,
     trigger: Trigger,
     config: &str,
-    now: i64,
 ) -> Result<String, StoreError> {
     let folded: Option<String> = sqlx::query_scalar(
         "UPDATE builds SET config = $1, trigger_kind = $2 WHERE org = $3 AND repo = $4 AND state = 'queued' RETURNING id",
@@ -826,14 +830,16 @@ async fn enqueue(
     sqlx::query(
         "INSERT INTO builds (id, org, repo, trigger_kind, state, config, warnings, digests, pushed, changes, \
              attempts, created_at) \
-         VALUES ($1, $2, $3, $4, 'queued', $5, '[]', '{}', '[]', '[]', 0, $6)",
+         VALUES ($1, $2, $3, $4, 'queued', $5, '[]', '{}', '[]', '[]', 0, \
+             (SELECT CASE WHEN MAX(created_at) >= $6 THEN MAX(created_at) + 1 ELSE $6 END \
+              FROM builds WHERE org = $2 AND repo = $3))",
     )
     .bind(&id)
     .bind(org)
     .bind(repo)
     .bind(trigger.as_str())
     .bind(config)
-    .bind(now)
+    .bind(now_ms())
     .execute(&mut **tx)
     .await?;
     Ok(id)
