@@ -4,6 +4,7 @@
 
 mod build;
 mod builds;
+mod github;
 mod hints;
 mod init;
 mod login;
