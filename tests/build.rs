@@ -639,3 +639,93 @@ fn hostile_tar_entries_are_refused() {
         );
     }
 }
+
+/// Every file and directory under `dir` with its permission bits.
+fn modes(dir: &Path) -> Vec<(PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            out.push((p.clone(), m.permissions().mode() & 0o7777));
+            if m.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Runs cargo-assemble under `umask`.
+fn assemble_with_umask(dir: &Path, umask: &str, args: &[&str]) -> Output {
+    Command::new("sh")
+        .current_dir(dir)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_cargo-assemble"))
+        .args(args)
+        .output()
+        .expect("run cargo-assemble")
+}
+
+#[test]
+fn outputs_get_normal_modes_and_private_keys_stay_private() {
+    for (umask, file, dir) in [("022", 0o644, 0o755), ("027", 0o640, 0o750)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let o = assemble_with_umask(tmp.path(), umask, args);
+            assert!(o.status.success(), "{args:?}: {}", text(&o));
+        };
+        let layout = tmp.path().join("out/layout");
+        let archive = tmp.path().join("out/image.tar");
+        let quickstart = example().join("assembly.toml");
+        let q = quickstart.to_str().unwrap();
+        run(&["build", q, "-o", &format!("oci:{}", layout.display()), "-q"]);
+        run(&[
+            "build",
+            q,
+            "-o",
+            &format!("oci-archive:{}", archive.display()),
+            "-q",
+        ]);
+        run(&["keygen", "k", "-d", "out", "--bits", "2048"]);
+        std::fs::create_dir_all(tmp.path().join("tree/etc")).unwrap();
+        std::fs::write(tmp.path().join("tree/etc/x"), "x").unwrap();
+        run(&[
+            "package",
+            "tree",
+            "--name",
+            "x",
+            "--pkgver",
+            "1-r0",
+            "--sign-key",
+            "out/k.rsa",
+            "-o",
+            "out/x-1-r0.apk",
+        ]);
+        run(&[
+            "index",
+            "out/x-1-r0.apk",
+            "--sign-key",
+            "out/k.rsa",
+            "-o",
+            "out/APKINDEX.tar.gz",
+        ]);
+        let all = modes(&tmp.path().join("out"));
+        assert!(all.len() > 10, "{all:?}");
+        for (path, mode) in all {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let want = if name == "k.rsa" {
+                0o600 & file
+            } else if path.is_dir() {
+                dir
+            } else {
+                file
+            };
+            assert_eq!(mode, want, "umask {umask}: {} is {mode:o}", path.display());
+        }
+    }
+}

@@ -185,10 +185,7 @@ fn temp_in(dir: &Path) -> Result<NamedTempFile, CacheError> {
         error,
     };
     std::fs::create_dir_all(dir).map_err(io_err)?;
-    tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io_err)
+    assemble_io::atomic::temp_file_in(dir, ".tmp-").map_err(io_err)
 }
 
 fn commit(tmp: NamedTempFile, dest: PathBuf) -> Result<PathBuf, CacheError> {
@@ -196,8 +193,7 @@ fn commit(tmp: NamedTempFile, dest: PathBuf) -> Result<PathBuf, CacheError> {
         path: dest.clone(),
         error,
     };
-    tmp.as_file().sync_all().map_err(io_err)?;
-    tmp.persist(&dest).map_err(|e| io_err(e.error))?;
+    assemble_io::atomic::persist(tmp, &dest).map_err(io_err)?;
     Ok(dest)
 }
 

@@ -561,9 +561,7 @@ pub fn build(
     }
     add_missing_parents(&mut entries, base_fs);
 
-    let file = tempfile::Builder::new()
-        .prefix(".layer-")
-        .tempfile_in(dir)?;
+    let file = assemble_io::atomic::temp_file_in(dir, ".layer-")?;
     let (diff_id, digest, size) = write_tar(&entries, mtime, file.as_file())?;
     Ok(Layer {
         file,
