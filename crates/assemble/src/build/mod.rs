@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::layer::{self, BaseFs, BaseKind, BaseState, LayerSpec, PackageFile};
+use crate::layer::{self, BaseState, LayerSpec, PackageFile};
 use crate::sbom;
 use apk::database::InstalledDb;
 use apk::dependency::{Constraint, Context, Dependency};
@@ -25,7 +25,7 @@ use apk::signature::{self, Keyring};
 use apk_repo::{FetchOptions, Fetcher, PackageRequest};
 use apk_solve::{self as solve, ChangeKind, Db, PkgId, Policy, Request, DEFAULT_TAG};
 use oci_image::layout::{PlatformImage, Source};
-use oci_image::rootfs::{NodeKind, RootFs};
+use oci_image::rootfs::RootFs;
 use oci_image::write::LayoutWriter;
 use oci_image::{Descriptor, ImageRef, Platform, REF_NAME_ANNOTATION};
 
@@ -207,31 +207,6 @@ fn captured(path: &str) -> bool {
             "etc/apk/world" | "etc/apk/repositories" | "etc/apk/arch"
         )
         || path.starts_with("etc/apk/keys/")
-}
-
-/// The source filesystem as the layer writer sees it.
-struct SourceFs<'a>(&'a RootFs);
-
-impl BaseFs for SourceFs<'_> {
-    fn kind(&self, path: &str) -> Option<BaseKind> {
-        self.0.get(path).map(|n| match n.kind {
-            NodeKind::File | NodeKind::Hardlink(_) => BaseKind::File,
-            NodeKind::Dir => BaseKind::Dir,
-            NodeKind::Symlink(_) => BaseKind::Symlink,
-            NodeKind::Other => BaseKind::Other,
-        })
-    }
-
-    fn resolve_parents(&self, path: &str) -> String {
-        match path.rsplit_once('/') {
-            Some((parent, name)) => match self.0.resolve(parent) {
-                Some(p) if p.is_empty() => name.to_owned(),
-                Some(p) => format!("{p}/{name}"),
-                None => path.to_owned(),
-            },
-            None => path.to_owned(),
-        }
-    }
 }
 
 /// The apk state of a source image (where its database lives and the
@@ -584,17 +559,12 @@ pub fn build(
             keys: key_files,
             mtime: options.source_date_epoch,
         };
-        let layer = layer::build(
-            &package_files,
-            &SourceFs(&fs),
-            &base,
-            &layer_spec,
-            work.path(),
-        )
-        .map_err(|error| BuildError::Layer {
-            arch: arch.clone(),
-            error,
-        })?;
+        let layer = layer::build(&package_files, &fs, &base, &layer_spec, work.path()).map_err(
+            |error| BuildError::Layer {
+                arch: arch.clone(),
+                error,
+            },
+        )?;
         warnings.extend(layer.warnings.iter().map(|w| format!("{arch}: {w}")));
 
         // Blobs: source layers byte for byte, the new layer, config, manifest.
