@@ -306,20 +306,6 @@ impl Credentials {
     }
 }
 
-/// `url` with any `user:password@` removed, for messages and logs.
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => (&url[..i + 3], &url[i + 3..]),
-        None => return url.to_owned(),
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rfind('@') {
-        Some(at) => format!("{scheme}{}{tail}", &authority[at + 1..]),
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,15 +378,5 @@ mod tests {
         assert_eq!(c.lookup("other", None).unwrap().user, "d");
         let c = Credentials::load(None, Some(&dir.path().join("missing"))).unwrap();
         assert!(c.is_empty());
-    }
-
-    #[test]
-    fn redacts_userinfo() {
-        assert_eq!(
-            redact_url("https://u:p@w@h.example:8080/a/b@c?x=@"),
-            "https://h.example:8080/a/b@c?x=@"
-        );
-        assert_eq!(redact_url("http://h/x"), "http://h/x");
-        assert_eq!(redact_url("/local/path"), "/local/path");
     }
 }

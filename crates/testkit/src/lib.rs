@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+pub mod http;
 pub mod repo;
 
 /// The variable that points the tests at the shared corpus.
