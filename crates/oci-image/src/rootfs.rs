@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::{self, Read};
 
 use assemble_io::bounds;
+use assemble_io::escape::{escape, escape_bytes};
 use assemble_io::limit::Limited;
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest as _, Sha256};
@@ -88,7 +89,7 @@ impl WalkError {
             WalkError::Loop => {
                 format!("more than {MAX_SYMLINKS} symbolic links in its path (a loop?)")
             }
-            WalkError::NotDir(p) => format!("`{p}` in its path is not a directory"),
+            WalkError::NotDir(p) => format!("`{}` in its path is not a directory", escape(p)),
         }
     }
 }
@@ -398,7 +399,7 @@ impl RootFs {
             let raw = entry.path_bytes().into_owned();
             let bad = |reason: String| OciError::LayerEntry {
                 layer: label.to_owned(),
-                path: String::from_utf8_lossy(&raw).into_owned(),
+                path: escape_bytes(&raw),
                 reason,
             };
             let Some(rel) = normalise_entry_name(&raw).map_err(|r| bad(r.to_owned()))? else {
@@ -410,7 +411,10 @@ impl RootFs {
                 .map_err(|e| bad(e.reason()))?;
             if let Some(n) = self.nodes.get(&parent) {
                 if n.kind != NodeKind::Dir {
-                    return Err(bad(format!("its parent `{parent}` is not a directory")));
+                    return Err(bad(format!(
+                        "its parent `{}` is not a directory",
+                        escape(&parent)
+                    )));
                 }
             }
 
@@ -477,12 +481,16 @@ impl RootFs {
                         .map_err(|e| bad(format!("hard link target: {}", e.reason())))?;
                     let resolved = join(&tp, tb);
                     let found = self.nodes.get(&resolved).ok_or_else(|| {
-                        bad(format!("hard link target `{resolved}` does not exist"))
+                        bad(format!(
+                            "hard link target `{}` does not exist",
+                            escape(&resolved)
+                        ))
                     })?;
                     let (resolved, found) = match &found.kind {
                         NodeKind::Dir => {
                             return Err(bad(format!(
-                                "hard link target `{resolved}` is a directory"
+                                "hard link target `{}` is a directory",
+                                escape(&resolved)
                             )))
                         }
                         NodeKind::Hardlink(first) => (first.clone(), found.clone()),
@@ -536,7 +544,9 @@ impl RootFs {
             cur = join(&cur, c);
             match self.nodes.get(&cur) {
                 Some(n) if n.kind == NodeKind::Dir => {}
-                Some(_) => return Err(format!("`{cur}` in its path is not a directory")),
+                Some(_) => {
+                    return Err(format!("`{}` in its path is not a directory", escape(&cur)))
+                }
                 None => {
                     self.nodes.insert(
                         cur.clone(),

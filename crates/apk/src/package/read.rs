@@ -21,6 +21,7 @@ use crate::package::{parse_pkginfo, PackageInfo, PkgInfoError};
 use crate::signature::{Digests, Keyring, SignatureEntry, SignatureError};
 use crate::stream::{self, collect_signature, Tap};
 use assemble_io::bounds;
+use assemble_io::escape::{escape, escape_bytes};
 use assemble_io::limit::{is_limit_error, Limited};
 use assemble_io::tarball::{self, EntryKind};
 
@@ -147,7 +148,7 @@ impl Problem {
 
 /// A package that failed to read or verify.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {}{problem}", file.display(), package.as_ref().map(|p| format!("{p}: ")).unwrap_or_default())]
+#[error("{}: {}{problem}", file.display(), package.as_ref().map(|p| format!("{}: ", escape(p))).unwrap_or_default())]
 pub struct PackageError {
     /// The `.apk` file.
     pub file: PathBuf,
@@ -528,7 +529,7 @@ impl FileChecker {
         let raw_path = entry.path_bytes().into_owned();
         let path = tarball::check_path(&raw_path)
             .map_err(|reason| Problem::BadPath {
-                path: String::from_utf8_lossy(&raw_path).into_owned(),
+                path: escape_bytes(&raw_path),
                 reason,
             })?
             .to_owned();
