@@ -1150,9 +1150,6 @@ pub fn list(layer: &Path) -> io::Result<Vec<(String, tar::EntryType)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use apk::index::archive::{self, Trust};
-    use apk::index::text::{self, Strictness};
-
     use testkit::corpus;
     use testkit::repo::{Pkg, Repo};
 
@@ -1213,18 +1210,33 @@ mod tests {
         (Minirootfs { kinds }, state)
     }
 
-    fn repo_small(names: &[&str]) -> Vec<PackageFile> {
-        let dir = corpus("apk/repo-small/packages/x86_64");
-        let ring = Keyring::load(&[corpus("apk/repo-small/melange.rsa.pub")]).unwrap();
-        let idx = archive::read_file(&dir.join("APKINDEX.tar.gz"), &ring, Trust::Verify).unwrap();
-        let parsed = text::parse(&idx.text, "APKINDEX", Strictness::Strict).unwrap();
-        names
-            .iter()
-            .map(|n| {
-                let r = parsed.records.iter().find(|r| r.info.name == *n).unwrap();
+    /// The three packages of the replaces scenario (a CA bundle, a
+    /// baselayout owning `etc/os-release`, and a package replacing it),
+    /// signed by a test key in `dir`.
+    fn replaces_scenario(dir: &Path) -> Vec<PackageFile> {
+        let mut repo = fresh_repo(dir);
+        let pkgs = [
+            Pkg::new("custom-ca-certs-1", "1.0.0-r0").file(
+                "usr/local/share/ca-certificates/cert-a.crt",
+                b"-----BEGIN CERTIFICATE-----\n",
+                0o644,
+            ),
+            Pkg::new("pretend-baselayout", "1.0.0-r0").file(
+                "etc/os-release",
+                b"ID=pretend\n",
+                0o644,
+            ),
+            Pkg::new("replayout", "1.0.0-r0")
+                .replace("pretend-baselayout")
+                .file("etc/os-release", b"ID=replaces\n", 0o644),
+        ];
+        pkgs.into_iter()
+            .map(|p| {
+                let (name, version) = (p.info.name.to_string(), p.info.version.to_string());
+                let rec = repo.add(p);
                 PackageFile {
-                    path: dir.join(format!("{}.apk", r.info.name_version())),
-                    identity: r.info.checksum.unwrap(),
+                    path: repo.apk_path("x86_64", &name, &version),
+                    identity: rec.checksum.unwrap(),
                 }
             })
             .collect()
@@ -1242,7 +1254,7 @@ mod tests {
     fn adds_packages_on_the_alpine_base() {
         let (fs, base) = minirootfs();
         let tmp = tempfile::tempdir().unwrap();
-        let pkgs = repo_small(&["custom-ca-certs-1", "pretend-baselayout", "replayout"]);
+        let pkgs = replaces_scenario(tmp.path());
         let layer = build(&pkgs, &fs, &base, &spec(), tmp.path()).unwrap();
         assert_eq!(layer.installed.records.len(), 17);
         let names: Vec<String> = layer
