@@ -843,6 +843,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn credentials_do_not_follow_a_redirect_to_another_host() {
+        let fx = fixture();
+        let elsewhere = Server::start(&fx.root, Behaviour::Files);
+        let first = Server::start(&fx.root, Behaviour::Redirect(elsewhere.base.clone()));
+        let cache = tempfile::tempdir().unwrap();
+        let url = first.base.replace("http://", "http://alice:s3cret@");
+        let creds = Credentials::from_http_auth("basic:127.0.0.1:bob:other").unwrap();
+        let f = fetcher(FetchOptions {
+            credentials: Some(creds),
+            ..options(cache.path())
+        });
+        f.fetch_index(&url, "x86_64", &fx.keyring, Trust::Verify)
+            .unwrap();
+        f.fetch_packages(&fx.requests(&first.base)[..1]).unwrap();
+        assert!(first.requests().iter().all(|r| r.ends_with("[auth]")));
+        assert_eq!(elsewhere.requests().len(), 2);
+        assert!(
+            elsewhere.requests().iter().all(|r| !r.ends_with("[auth]")),
+            "{:?}",
+            elsewhere.requests()
+        );
+    }
+
+    #[test]
     fn rejects_wrong_or_oversized_content() {
         let fx = fixture();
         let server = Server::start(&fx.root, Behaviour::Files);

@@ -37,6 +37,8 @@ pub enum Behaviour {
     Endless,
     /// `200 OK`, then the requested file one byte per `interval`.
     Drip(Duration),
+    /// `302 Found` to the same path under another base URL.
+    Redirect(String),
     /// Serve files, except paths ending with the given suffix, which get
     /// the given behaviour.
     Only(String, Box<Behaviour>),
@@ -227,6 +229,13 @@ impl Shared {
                     }
                 }
                 Ok(())
+            }
+            Behaviour::Redirect(to) => {
+                write!(
+                    stream,
+                    "HTTP/1.1 302 Found\r\nLocation: {to}{target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )?;
+                stream.flush()
             }
             Behaviour::Only(suffix, inner) => {
                 if target.ends_with(suffix.as_str()) {
