@@ -51,7 +51,7 @@ use assemble_io::escape::escape;
 use assemble_io::hash::Sha256Writer;
 use assemble_io::tarball::{self, EntryHeader, EntryKind};
 use assemble_io::url::strip_credentials;
-use oci_image::rootfs::{self, NodeKind, RootFs, Step, WalkError};
+use oci_image::rootfs::{self, join, split_last, NodeKind, RootFs, Step, WalkError};
 
 /// Longest file name (one path component) Linux filesystems accept.
 pub const MAX_NAME: usize = 255;
@@ -337,21 +337,10 @@ enum Node {
 struct Union<'b> {
     base: &'b dyn BaseFs,
     entries: BTreeMap<String, Staged>,
-    /// Resolved parent directories by parent as written; cleared whenever a
-    /// symlink is staged (the only change that can alter a resolution).
+    /// Parents as written → the existing directories they resolve to. Only
+    /// a staged symlink can change such a resolution (nothing replaces a
+    /// directory), so staging one clears the map.
     parents: HashMap<String, String>,
-}
-
-fn join(parent: &str, name: &str) -> String {
-    if parent.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{parent}/{name}")
-    }
-}
-
-fn split_last(path: &str) -> (&str, &str) {
-    path.rsplit_once('/').unwrap_or(("", path))
 }
 
 /// The proper ancestors of `path`, outermost first (`a`, `a/b` for `a/b/c`).
@@ -408,9 +397,11 @@ impl<'b> Union<'b> {
         let resolved = match self.parents.get(parent) {
             Some(r) => r.clone(),
             None => {
-                let r = self.resolve(parent, true)?.path;
-                self.parents.insert(parent.to_owned(), r.clone());
-                r
+                let w = self.resolve(parent, true)?;
+                if w.exists {
+                    self.parents.insert(parent.to_owned(), w.path.clone());
+                }
+                w.path
             }
         };
         // A parent that resolves to a file is reported by the walk only when

@@ -183,7 +183,8 @@ fn components(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter(|c| !c.is_empty() && *c != ".")
 }
 
-fn join(parent: &str, name: &str) -> String {
+/// `parent/name` of normalised relative paths (`name` for the root `""`).
+pub fn join(parent: &str, name: &str) -> String {
     if parent.is_empty() {
         name.to_owned()
     } else {
@@ -191,7 +192,9 @@ fn join(parent: &str, name: &str) -> String {
     }
 }
 
-fn split_last(path: &str) -> (&str, &str) {
+/// A normalised relative path's parent (`""` for the root) and last
+/// component.
+pub fn split_last(path: &str) -> (&str, &str) {
     path.rsplit_once('/').unwrap_or(("", path))
 }
 
