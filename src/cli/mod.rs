@@ -5,6 +5,7 @@
 mod build;
 mod hints;
 mod init;
+mod login;
 mod pipeline;
 mod repo_args;
 mod resolve;
@@ -56,6 +57,10 @@ enum Command {
     Templates(init::TemplatesArgs),
     /// Re-run validate and plan whenever the declaration or its lock changes.
     Watch(watch::Args),
+    /// Check registry credentials and store them as `docker login` does.
+    Login(login::LoginArgs),
+    /// Remove the stored credentials of a registry.
+    Logout(login::LogoutArgs),
 }
 
 /// Parses `args` and runs the verb.
@@ -90,6 +95,8 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Command::Init(a) => init::run(a),
         Command::Templates(a) => init::templates(a),
         Command::Watch(a) => watch::run(a),
+        Command::Login(a) => login::login(a),
+        Command::Logout(a) => login::logout(a),
     };
     match result {
         Ok(code) => code,

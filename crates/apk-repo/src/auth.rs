@@ -8,39 +8,13 @@
 //! `default` entry. `HTTP_AUTH` wins over `.netrc`; a `machine` entry wins
 //! over `default`.
 //!
-//! Secrets are wrapped in [`Secret`], whose `Debug` and `Display` print
-//! `***`, and no error here quotes the text it failed to parse.
+//! Secrets are wrapped in [`Secret`] (assemble-io's), whose `Debug` and
+//! `Display` print `****`, and no error here quotes the text it failed to
+//! parse.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// A password (or other secret) that never shows in `Debug`/`Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself; only for building a request header.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use assemble_io::secret::Secret;
 
 /// Where a credential came from (for messages).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use super::auth::Credentials;
 use assemble_io::escape::escape;
 use assemble_io::limit::human_size;
-use assemble_io::url::strip_credentials;
+use assemble_io::url::{error_chain, strip_credentials};
 
 /// User agent sent with every request.
 pub const USER_AGENT: &str = concat!("cargo-assemble/", env!("CARGO_PKG_VERSION"));
@@ -392,22 +392,6 @@ impl Transfer<'_> {
             seconds: client.config.timeout.as_secs(),
         }
     }
-}
-
-/// An error and its causes, joined with `: ` (reqwest errors must be
-/// stripped of their URL first).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
 }
 
 fn io_chain(e: &io::Error) -> String {

@@ -2,8 +2,8 @@
 //! atomic file replacement with normal modes ([`atomic`]), hashing writers
 //! ([`hash`]), deterministic tar headers ([`tarball`]), size limits
 //! ([`limit`]) and the user-adjustable bounds on downloads and inflation
-//! ([`bounds`]), terminal-safe text ([`escape`]) and URLs that never show
-//! credentials ([`url`]).
+//! ([`bounds`]), terminal-safe text ([`escape`]), URLs and secrets that
+//! never show credentials ([`url`], [`secret`]).
 //!
 //! This crate sits at the bottom of the workspace: it knows nothing of APK
 //! or OCI, only of bytes, paths and the ways writing them can go wrong.
@@ -14,5 +14,6 @@ pub mod bounds;
 pub mod escape;
 pub mod hash;
 pub mod limit;
+pub mod secret;
 pub mod tarball;
 pub mod url;

@@ -157,6 +157,23 @@ fn rewrite_userinfo(text: &str, replacement: &str) -> String {
     out
 }
 
+/// An error and its causes joined with `: ` (each cause once), with the
+/// user information of any URL in it replaced by `****` — for errors of
+/// HTTP libraries, whose messages embed the request URL.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    redact(&text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +200,31 @@ mod tests {
         assert_eq!(token.to_string(), "https://****@host/x");
         let plain = SafeUrl::parse("https://host/x").unwrap();
         assert_eq!(plain.to_string(), "https://host/x");
+    }
+
+    #[test]
+    fn error_chains_are_redacted() {
+        let inner = std::io::Error::other("connection refused");
+        let outer = Wrapped("request to https://u:pw@h/x failed", inner);
+        assert_eq!(
+            error_chain(&outer),
+            "request to https://****@h/x failed: connection refused"
+        );
+    }
+
+    #[derive(Debug)]
+    struct Wrapped(&'static str, std::io::Error);
+
+    impl fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.1)
+        }
     }
 
     #[test]

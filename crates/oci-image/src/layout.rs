@@ -21,9 +21,10 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use super::{media_type, Descriptor, Digest, ImageRef, OciError, Platform};
+use crate::registry::{Registry, RegistryRef};
 
 /// Largest JSON blob (index, manifest, config) read into memory.
-pub const MAX_JSON_BLOB: u64 = 16 << 20;
+pub(crate) const MAX_JSON_BLOB: u64 = 16 << 20;
 
 /// How deep nested image indexes are followed.
 const MAX_INDEX_DEPTH: usize = 8;
@@ -55,6 +56,11 @@ enum Store {
     Archive {
         file: PathBuf,
         entries: HashMap<String, (u64, u64)>,
+    },
+    /// A registry repository, through the verified blob cache.
+    Registry {
+        registry: Registry,
+        repository: RegistryRef,
     },
 }
 
@@ -128,7 +134,7 @@ impl BlobReader {
     }
 
     /// Converts an error from this reader into an [`OciError`].
-    pub fn wrap(&self, e: io::Error) -> OciError {
+    pub(crate) fn wrap(&self, e: io::Error) -> OciError {
         OciError::from_io(e, |source| OciError::Io {
             action: "reading blob",
             path: PathBuf::from(format!("{} in {}", self.digest, self.location)),
@@ -201,14 +207,19 @@ struct RootfsDoc {
     diff_ids: Vec<String>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+/// What a media type names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// An image manifest (OCI or Docker).
     Manifest,
+    /// An image index or manifest list.
     Index,
+    /// Anything else (config, layer, artifact content).
     Other,
 }
 
-fn kind_of(media: &str) -> Kind {
+/// The kind of document `media` names.
+pub(crate) fn kind_of(media: &str) -> Kind {
     match media {
         media_type::OCI_MANIFEST | media_type::DOCKER_MANIFEST => Kind::Manifest,
         media_type::OCI_INDEX | media_type::DOCKER_LIST => Kind::Index,
@@ -261,10 +272,32 @@ impl Store {
         })
     }
 
+    /// Opens the blob `digest` (`media_type` tells a registry which
+    /// endpoint serves it); `None` when a layout lacks it.
+    #[allow(clippy::type_complexity)]
+    fn open_blob(
+        &self,
+        digest: &Digest,
+        size: Option<u64>,
+        media_type: &str,
+    ) -> Result<Option<(Box<dyn Read + Send>, u64)>, OciError> {
+        match self {
+            Store::Registry {
+                registry,
+                repository,
+            } => {
+                let (file, len) = registry.blob(repository, digest, size, media_type)?;
+                Ok(Some((Box::new(file), len)))
+            }
+            _ => self.open(&format!("blobs/sha256/{}", digest.hex())),
+        }
+    }
+
     /// Opens a member by layout-relative name; `None` when absent.
     #[allow(clippy::type_complexity)]
     fn open(&self, name: &str) -> Result<Option<(Box<dyn Read + Send>, u64)>, OciError> {
         match self {
+            Store::Registry { .. } => Ok(None),
             Store::Dir(dir) => {
                 let path = dir.join(name);
                 let file = match File::open(&path) {
@@ -296,6 +329,7 @@ impl Store {
     fn member_path(&self, name: &str) -> PathBuf {
         match self {
             Store::Dir(dir) => dir.join(name),
+            Store::Registry { repository, .. } => PathBuf::from(format!("{repository} {name}")),
             Store::Archive { file, .. } => PathBuf::from(format!("{}//{name}", file.display())),
         }
     }
@@ -321,15 +355,17 @@ impl Store {
 }
 
 /// Opens the image `image` names and loads every platform image it
-/// selects. `scratch` gives a source without images.
+/// selects. `scratch` gives a source without images; a `docker://`
+/// reference is opened with a registry client configured from the
+/// environment ([`crate::registry::Registry::open`]).
 ///
-/// Selection: with a `:REF`, the `index.json` entries whose
+/// Selection in a layout: with a `:REF`, the `index.json` entries whose
 /// `org.opencontainers.image.ref.name` equals it; without, the only entry,
 /// or all entries when none of them is tagged differently from the others
 /// (apko's multi-arch layouts list untagged per-platform manifests).
 /// Entries that are image indexes (OCI or Docker lists) are descended.
 pub fn open(image: &ImageRef) -> Result<Source, OciError> {
-    let (store, reference, path) = match image {
+    let reference = match image {
         ImageRef::Scratch => {
             return Ok(Source {
                 image: image.clone(),
@@ -341,7 +377,59 @@ pub fn open(image: &ImageRef) -> Result<Source, OciError> {
                 images: Vec::new(),
             })
         }
-        ImageRef::Layout { path, reference } => {
+        ImageRef::Registry(r) => return crate::registry::Registry::from_env()?.open(r),
+        ImageRef::Layout { reference, .. } | ImageRef::Archive { reference, .. } => reference,
+    };
+    let mut source = open_unselected(image)?;
+    let entries = std::mem::take(&mut source.selected);
+    let mut tags: Vec<String> = entries
+        .iter()
+        .filter_map(|d| d.ref_name().map(str::to_owned))
+        .collect();
+    tags.sort();
+    tags.dedup();
+    let selected: Vec<Descriptor> = match reference {
+        Some(wanted) => {
+            let found: Vec<Descriptor> = entries
+                .iter()
+                .filter(|d| d.ref_name() == Some(wanted.as_str()))
+                .cloned()
+                .collect();
+            if found.is_empty() {
+                return Err(OciError::RefNotFound {
+                    location: source.location,
+                    wanted: wanted.clone(),
+                    available: tags,
+                });
+            }
+            found
+        }
+        None => {
+            if entries.is_empty() {
+                return Err(OciError::Layout {
+                    location: source.location,
+                    reason: "`index.json` lists no manifests".to_owned(),
+                });
+            }
+            let first = entries[0].ref_name();
+            if entries.iter().any(|d| d.ref_name() != first) {
+                return Err(OciError::Ambiguous {
+                    location: source.location,
+                    available: tags,
+                });
+            }
+            entries
+        }
+    };
+    source.load(selected)
+}
+
+/// Opens a layout directory or archive and reads its `index.json`, without
+/// selecting: [`Source::selected`] lists every entry, and no platform image
+/// is loaded (what pushing a whole layout needs).
+pub(crate) fn open_unselected(image: &ImageRef) -> Result<Source, OciError> {
+    let (store, path) = match image {
+        ImageRef::Layout { path, .. } => {
             let meta =
                 std::fs::metadata(path).map_err(|e| OciError::io("opening layout", path, e))?;
             if !meta.is_dir() {
@@ -350,9 +438,15 @@ pub fn open(image: &ImageRef) -> Result<Source, OciError> {
                     reason: "not a directory (use oci-archive: for a tar file)".to_owned(),
                 });
             }
-            (Store::Dir(path.clone()), reference, path)
+            (Store::Dir(path.clone()), path)
         }
-        ImageRef::Archive { path, reference } => (Store::index_archive(path)?, reference, path),
+        ImageRef::Archive { path, .. } => (Store::index_archive(path)?, path),
+        ImageRef::Scratch | ImageRef::Registry(_) => {
+            return Err(OciError::Layout {
+                location: image.to_string(),
+                reason: "not an OCI layout or archive".to_owned(),
+            })
+        }
     };
     let location = match image {
         ImageRef::Archive { .. } => format!("oci-archive:{}", path.display()),
@@ -386,71 +480,87 @@ pub fn open(image: &ImageRef) -> Result<Source, OciError> {
         serde_json::from_slice(&index_bytes).map_err(|e| json_err("index.json", e))?;
     let index: IndexDoc =
         serde_json::from_value(index_json.clone()).map_err(|e| json_err("index.json", e))?;
-
-    let mut tags: Vec<String> = index
-        .manifests
-        .iter()
-        .filter_map(|d| d.ref_name().map(str::to_owned))
-        .collect();
-    tags.sort();
-    tags.dedup();
-    let selected: Vec<Descriptor> = match reference {
-        Some(wanted) => {
-            let found: Vec<Descriptor> = index
-                .manifests
-                .iter()
-                .filter(|d| d.ref_name() == Some(wanted.as_str()))
-                .cloned()
-                .collect();
-            if found.is_empty() {
-                return Err(OciError::RefNotFound {
-                    location,
-                    wanted: wanted.clone(),
-                    available: tags,
-                });
-            }
-            found
-        }
-        None => {
-            let first = index.manifests.first().map(|d| d.ref_name());
-            if index.manifests.is_empty() {
-                return Err(layout_err("`index.json` lists no manifests".to_owned()));
-            }
-            if index.manifests.iter().any(|d| Some(d.ref_name()) != first) {
-                return Err(OciError::Ambiguous {
-                    location,
-                    available: tags,
-                });
-            }
-            index.manifests.clone()
-        }
-    };
-
-    let mut source = Source {
+    Ok(Source {
         image: image.clone(),
         location,
         store: Some(store),
         index_bytes: Some(index_bytes),
         index_json: Some(index_json),
-        selected: Vec::new(),
+        selected: index.manifests,
         images: Vec::new(),
-    };
-    let mut images = Vec::new();
-    for desc in &selected {
-        source.load_entry(desc, 0, true, &mut images)?;
-    }
-    if images.is_empty() {
-        return Err(OciError::Layout {
-            location: source.location,
-            reason: "the selected entries contain no image manifest".to_owned(),
-        });
-    }
-    source.selected = selected;
-    source.images = images;
-    Ok(source)
+    })
 }
 
 impl Source {
+    /// Loads the platform images of `selected` entries.
+    fn load(mut self, selected: Vec<Descriptor>) -> Result<Source, OciError> {
+        let mut images = Vec::new();
+        for desc in &selected {
+            self.load_entry(desc, 0, true, &mut images)?;
+        }
+        if images.is_empty() {
+            return Err(OciError::Layout {
+                location: self.location,
+                reason: "the selected entries contain no image manifest".to_owned(),
+            });
+        }
+        self.selected = selected;
+        self.images = images;
+        Ok(self)
+    }
+
+    /// A source reading `top` (the manifest or index `r` resolved to) and
+    /// everything under it from `registry`.
+    pub(crate) fn from_registry(
+        registry: Registry,
+        r: RegistryRef,
+        top: Descriptor,
+    ) -> Result<Source, OciError> {
+        let source = Source {
+            image: ImageRef::Registry(r.clone()),
+            location: r.to_string(),
+            store: Some(Store::Registry {
+                registry,
+                repository: r.repository_ref(),
+            }),
+            index_bytes: None,
+            index_json: None,
+            selected: Vec::new(),
+            images: Vec::new(),
+        };
+        source.load(vec![top])
+    }
+
+    /// Makes the blobs `descs` name local, several at a time, so that
+    /// reading them later does not wait on the network: downloads them into
+    /// the cache for a registry source, nothing for a layout.
+    pub fn fetch(&self, descs: &[&Descriptor]) -> Result<(), OciError> {
+        let Some(Store::Registry {
+            registry,
+            repository,
+        }) = &self.store
+        else {
+            return Ok(());
+        };
+        crate::registry::pull::parallel(descs, registry.options().jobs, |d| {
+            registry
+                .blob(repository, &d.digest, Some(d.size), &d.media_type)
+                .map(drop)
+        })
+        .map_err(OciError::from)
+    }
+
+    /// [`Source::fetch`] of every layer of `images`.
+    pub fn prefetch(&self, images: &[&PlatformImage]) -> Result<(), OciError> {
+        let mut seen = std::collections::BTreeSet::new();
+        let layers: Vec<&Descriptor> = images
+            .iter()
+            .flat_map(|i| &i.layers)
+            .filter(|l| seen.insert(&l.digest))
+            .collect();
+        self.fetch(&layers)
+    }
+
     /// The reference this source was opened from.
     pub fn image_ref(&self) -> &ImageRef {
         &self.image
@@ -489,10 +599,10 @@ impl Source {
     /// The digest to record as `base.digest`: the selected `index.json`
     /// entry's digest when exactly one was selected, else the digest of
     /// `index.json` itself (apko's untagged multi-arch layouts).
-    pub fn base_digest(&self) -> Option<String> {
+    pub fn base_digest(&self) -> Option<Digest> {
         match self.selected.as_slice() {
             [one] => Some(one.digest.clone()),
-            _ => self.index_digest().map(|d| d.to_string()),
+            _ => self.index_digest(),
         }
     }
 
@@ -500,23 +610,27 @@ impl Source {
     /// at end of stream. Prefer [`Source::open_descriptor`], which also
     /// checks the size.
     pub fn open_blob(&self, digest: &Digest) -> Result<BlobReader, OciError> {
-        self.open_verified(digest, None)
+        self.open_verified(digest, None, "")
     }
 
     /// Opens the blob a descriptor names, verifying digest and size.
     pub fn open_descriptor(&self, desc: &Descriptor) -> Result<BlobReader, OciError> {
-        let digest = desc.parsed_digest()?;
-        self.open_verified(&digest, Some(desc.size))
+        self.open_verified(&desc.digest, Some(desc.size), &desc.media_type)
     }
 
-    fn open_verified(&self, digest: &Digest, size: Option<u64>) -> Result<BlobReader, OciError> {
+    fn open_verified(
+        &self,
+        digest: &Digest,
+        size: Option<u64>,
+        media_type: &str,
+    ) -> Result<BlobReader, OciError> {
         let missing = || OciError::BlobMissing {
             digest: digest.to_string(),
             location: self.location.clone(),
         };
         let store = self.store.as_ref().ok_or_else(missing)?;
         let (inner, actual) = store
-            .open(&format!("blobs/sha256/{}", digest.hex()))?
+            .open_blob(digest, size, media_type)?
             .ok_or_else(missing)?;
         if let Some(expected) = size {
             if expected != actual {
@@ -547,7 +661,7 @@ impl Source {
     fn read_limited(&self, desc: &Descriptor, what: &'static str) -> Result<Vec<u8>, OciError> {
         if desc.size > MAX_JSON_BLOB {
             return Err(OciError::TooLarge {
-                digest: desc.digest.clone(),
+                digest: desc.digest.to_string(),
                 what,
                 size: desc.size,
                 limit: MAX_JSON_BLOB,
@@ -563,7 +677,7 @@ impl Source {
         &self,
         bytes: &[u8],
         what: &str,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<(Value, T), OciError> {
         let err = |e: serde_json::Error| OciError::Json {
             what: format!("{what} {digest}"),
@@ -629,7 +743,7 @@ impl Source {
             }
             Kind::Other if top => {
                 return Err(OciError::UnsupportedMediaType {
-                    digest: desc.digest.clone(),
+                    digest: desc.digest.to_string(),
                     media_type: desc.media_type.clone(),
                     what: "an index.json entry (expected an image manifest or index)",
                 })
@@ -642,7 +756,7 @@ impl Source {
     fn invalid(&self, what: &'static str, desc: &Descriptor, reason: &str) -> OciError {
         OciError::Invalid {
             what,
-            digest: desc.digest.clone(),
+            digest: desc.digest.to_string(),
             location: self.location.clone(),
             reason: reason.to_owned(),
         }
@@ -680,9 +794,6 @@ impl Source {
         }
         for d in diff_ids.iter().map(String::as_str) {
             Digest::parse(d)?;
-        }
-        for l in &manifest.layers {
-            l.parsed_digest()?;
         }
         let from_config = Platform {
             architecture: config.architecture,
@@ -751,7 +862,7 @@ pub(crate) mod tests {
             assert_eq!(img.layers.len(), 1);
             assert_eq!(img.diff_ids.len(), 1);
             assert_eq!(
-                s.base_digest().as_deref(),
+                s.base_digest().map(|d| d.to_string()).as_deref(),
                 Some("sha256:07b5a67da37624954ee5f14d83b111a797c6deacbc470c2adf56fbafb75b60a9")
             );
             assert_eq!(img.manifest.ref_name(), Some("alpine-3.16.9"));
@@ -783,7 +894,7 @@ pub(crate) mod tests {
                 .collect();
             assert_eq!(archs, ["amd64", "arm64"], "{rel}");
             assert_eq!(s.selected().len(), 2);
-            assert_eq!(s.base_digest(), s.index_digest().map(|d| d.to_string()));
+            assert_eq!(s.base_digest(), s.index_digest());
             let arm = s
                 .image_for(&Platform {
                     architecture: "arm64".into(),
@@ -830,7 +941,7 @@ pub(crate) mod tests {
         };
         let s = open(&r(Some("b"))).unwrap();
         assert_eq!(s.images().len(), 2);
-        assert_eq!(s.base_digest(), Some(d.to_string()));
+        assert_eq!(s.base_digest(), Some(d.clone()));
         let e = open(&r(None)).unwrap_err();
         assert!(matches!(e, OciError::Ambiguous { .. }), "{e}");
         assert!(e.to_string().contains("a, b"), "{e}");
@@ -847,21 +958,15 @@ pub(crate) mod tests {
         })
         .unwrap();
         let layer = s.images()[0].layers[0].clone();
-        let path = dir
-            .join("blobs/sha256")
-            .join(layer.parsed_digest().unwrap().hex());
+        let path = dir.join("blobs/sha256").join(layer.digest.hex());
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[1000] ^= 0x55;
         std::fs::write(&path, &bytes).unwrap();
         let e = s.open_descriptor(&layer).unwrap().finish().unwrap_err();
         assert!(matches!(e, OciError::DigestMismatch { .. }), "{e:?}");
-        assert!(e.to_string().contains(&layer.digest), "{e}");
+        assert!(e.to_string().contains(&layer.digest.to_string()), "{e}");
         // Through open_blob too, and a size mismatch caught up front.
-        let e = s
-            .open_blob(&layer.parsed_digest().unwrap())
-            .unwrap()
-            .finish()
-            .unwrap_err();
+        let e = s.open_blob(&layer.digest).unwrap().finish().unwrap_err();
         assert!(matches!(e, OciError::DigestMismatch { .. }), "{e:?}");
         bytes.push(0);
         std::fs::write(&path, &bytes).unwrap();
@@ -870,7 +975,7 @@ pub(crate) mod tests {
         // A tampered manifest fails `open`.
         let m = dir
             .join("blobs/sha256")
-            .join(s.images()[0].manifest.parsed_digest().unwrap().hex());
+            .join(s.images()[0].manifest.digest.hex());
         let mut mb = std::fs::read(&m).unwrap();
         mb[10] = b' ';
         std::fs::write(&m, &mb).unwrap();

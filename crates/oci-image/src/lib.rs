@@ -7,7 +7,9 @@
 //!   [`Descriptor`], [`Platform`] and [`Digest`] types, media-type
 //!   constants and the one error type, [`OciError`].
 //! * [`reference`](mod@reference) — parsing the user's image reference
-//!   (`oci:PATH[:REF]`, `oci-archive:FILE[:REF]`, `scratch`).
+//!   (`oci:PATH[:REF]`, `oci-archive:FILE[:REF]`, `docker://…`, `scratch`).
+//! * [`registry`] — pulling from and pushing to registries, with the
+//!   credentials and TLS settings docker users already have.
 //! * [`layout`] — opening a layout directory or archive, selecting the
 //!   platform images, and streaming blobs with digest/size verification.
 //! * [`rootfs`] — merging an image's layers (whiteouts, opaque
@@ -18,6 +20,7 @@
 //!
 //! The module never prints; every failure is an [`OciError`] naming the
 //! file, blob or digest involved.
+#![deny(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,6 +32,7 @@ use sha2::{Digest as _, Sha256};
 
 pub mod layout;
 pub mod reference;
+pub mod registry;
 pub mod rootfs;
 pub mod write;
 
@@ -59,6 +63,10 @@ pub mod media_type {
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     /// Docker gzip layer (read only).
     pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    /// SPDX JSON document (the SBOM artifact's layer and artifact type).
+    pub const SPDX: &str = "application/spdx+json";
+    /// The empty descriptor's content (`{}`), the config of artifacts.
+    pub const EMPTY: &str = "application/vnd.oci.empty.v1+json";
 }
 
 /// Annotation carrying the tag of an `index.json` entry.
@@ -72,8 +80,8 @@ pub struct Descriptor {
     /// Media type of the referenced content.
     #[serde(default)]
     pub media_type: String,
-    /// `sha256:<hex>` of the exact bytes.
-    pub digest: String,
+    /// Digest of the exact bytes (serialised as `sha256:<hex>`).
+    pub digest: Digest,
     /// Byte length of the content.
     pub size: u64,
     /// Free-form annotations (the tag lives in [`REF_NAME_ANNOTATION`]).
@@ -95,9 +103,17 @@ impl Descriptor {
             .map(String::as_str)
     }
 
-    /// Parses [`Descriptor::digest`].
-    pub fn parsed_digest(&self) -> Result<Digest, OciError> {
-        Digest::parse(&self.digest)
+    /// A descriptor of `size` bytes of `media_type` content with `digest`
+    /// and nothing else.
+    pub fn new(media_type: &str, digest: Digest, size: u64) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_owned(),
+            digest,
+            size,
+            annotations: BTreeMap::new(),
+            platform: None,
+            artifact_type: None,
+        }
     }
 }
 
@@ -171,7 +187,7 @@ impl Digest {
     }
 
     /// The digest a finished hasher holds.
-    pub fn from_hasher(hasher: Sha256) -> Digest {
+    pub(crate) fn from_hasher(hasher: Sha256) -> Digest {
         Digest {
             hex: hex::encode(hasher.finalize()),
         }
@@ -189,6 +205,27 @@ impl fmt::Display for Digest {
     }
 }
 
+impl std::str::FromStr for Digest {
+    type Err = OciError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Digest::parse(s)
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        Digest::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
@@ -199,7 +236,7 @@ impl fmt::Debug for Digest {
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
     /// The image reference text is malformed.
-    #[error("invalid image reference `{text}`: {reason} (expected oci:PATH[:REF], oci-archive:FILE[:REF] or scratch)")]
+    #[error("invalid image reference `{text}`: {reason} (expected oci:PATH[:REF], oci-archive:FILE[:REF], docker://HOST[:PORT]/REPO[:TAG][@DIGEST] or scratch)")]
     Reference {
         /// The text as given.
         text: String,
@@ -358,6 +395,9 @@ pub enum OciError {
         /// What is wrong.
         reason: String,
     },
+    /// Talking to a registry failed.
+    #[error(transparent)]
+    Registry(Box<registry::RegistryError>),
     /// Writing a layout failed for a reason other than I/O.
     #[error("writing the layout {}: {reason}", path.display())]
     Write {
@@ -449,13 +489,23 @@ mod tests {
     #[test]
     fn descriptors_use_camel_case() {
         let d: Descriptor = serde_json::from_str(
-            r#"{"mediaType":"m","digest":"sha256:x","size":3,"artifactType":"a","annotations":{"org.opencontainers.image.ref.name":"t"}}"#,
+            r#"{"mediaType":"m","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":3,"artifactType":"a","annotations":{"org.opencontainers.image.ref.name":"t"}}"#,
         )
         .unwrap();
+        assert_eq!(d.digest, Digest::of(b""));
         assert_eq!(d.ref_name(), Some("t"));
         assert_eq!(d.artifact_type.as_deref(), Some("a"));
         let back = serde_json::to_string(&d).unwrap();
         assert!(back.contains("\"mediaType\":\"m\""), "{back}");
         assert!(!back.contains("platform"), "{back}");
+        assert!(
+            back.contains(&format!("\"digest\":\"{}\"", d.digest)),
+            "{back}"
+        );
+        // A digest we cannot verify is refused when parsing.
+        let e =
+            serde_json::from_str::<Descriptor>(r#"{"mediaType":"m","digest":"md5:00","size":1}"#)
+                .unwrap_err();
+        assert!(e.to_string().contains("only sha256"), "{e}");
     }
 }

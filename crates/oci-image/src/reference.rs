@@ -1,13 +1,15 @@
 //! Parsing the image references users write for a base image or an output:
 //! `oci:PATH[:REF]` (a layout directory), `oci-archive:FILE[:REF]` (a tar of
-//! a layout) and `scratch` (no base image). These spellings follow skopeo's
-//! transports so the same text works with both tools.
+//! a layout), `docker://HOST[:PORT]/REPO[:TAG][@DIGEST]` (a registry, see
+//! [`RegistryRef`]) and `scratch` (no base image). These spellings follow
+//! skopeo's transports so the same text works with both tools.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::OciError;
+use crate::registry::RegistryRef;
 
 /// A parsed image reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +28,8 @@ pub enum ImageRef {
         /// The tag, if given.
         reference: Option<String>,
     },
+    /// `docker://…` — an image in a registry.
+    Registry(RegistryRef),
     /// `scratch` — no base image.
     Scratch,
 }
@@ -40,6 +44,9 @@ impl ImageRef {
         };
         if text == "scratch" {
             return Ok(ImageRef::Scratch);
+        }
+        if text.starts_with(crate::registry::reference::TRANSPORT) {
+            return RegistryRef::parse(text).map(ImageRef::Registry);
         }
         let (archive, rest) = if let Some(rest) = text.strip_prefix("oci-archive:") {
             (true, rest)
@@ -80,7 +87,16 @@ impl ImageRef {
             ImageRef::Layout { reference, .. } | ImageRef::Archive { reference, .. } => {
                 reference.as_deref()
             }
+            ImageRef::Registry(r) => r.tag(),
             ImageRef::Scratch => None,
+        }
+    }
+
+    /// The registry reference, for `docker://`.
+    pub fn registry(&self) -> Option<&RegistryRef> {
+        match self {
+            ImageRef::Registry(r) => Some(r),
+            _ => None,
         }
     }
 
@@ -102,6 +118,7 @@ impl fmt::Display for ImageRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (transport, path, reference) = match self {
             ImageRef::Scratch => return f.write_str("scratch"),
+            ImageRef::Registry(r) => return fmt::Display::fmt(r, f),
             ImageRef::Layout { path, reference } => ("oci", path, reference),
             ImageRef::Archive { path, reference } => ("oci-archive", path, reference),
         };
@@ -147,17 +164,29 @@ mod tests {
                 reference: Some("latest".into())
             }
         );
-        for t in ["oci:dir:tag", "oci-archive:f.tar", "scratch"] {
+        let r = ImageRef::parse("docker://alpine:3.20").unwrap();
+        assert_eq!(r.reference(), Some("3.20"));
+        assert_eq!(r.registry().unwrap().repository(), "library/alpine");
+        for t in [
+            "oci:dir:tag",
+            "oci-archive:f.tar",
+            "scratch",
+            "docker://ghcr.io/o/r:1",
+        ] {
             assert_eq!(ImageRef::parse(t).unwrap().to_string(), t);
         }
     }
 
     #[test]
     fn errors_name_text_and_forms() {
-        for bad in ["docker://alpine", "oci:", "oci::tag", "oci:dir:", "alpine"] {
+        for bad in ["docker://Alpine", "oci:", "oci::tag", "oci:dir:", "alpine"] {
             let e = ImageRef::parse(bad).unwrap_err().to_string();
             assert!(e.contains(&format!("`{bad}`")), "{e}");
             assert!(e.contains("oci:PATH[:REF]"), "{e}");
+            assert!(
+                e.contains("docker://HOST[:PORT]/REPO[:TAG][@DIGEST]"),
+                "{e}"
+            );
         }
     }
 }

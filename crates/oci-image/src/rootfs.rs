@@ -318,14 +318,14 @@ impl RootFs {
         if image.layers.len() != image.diff_ids.len() {
             return Err(OciError::Invalid {
                 what: "config",
-                digest: image.config.digest.clone(),
+                digest: image.config.digest.to_string(),
                 location: source.location().to_owned(),
                 reason: "the number of diff_ids differs from the number of layers".to_owned(),
             });
         }
         for (i, (layer, diff_id)) in image.layers.iter().zip(&image.diff_ids).enumerate() {
             let expected = Digest::parse(diff_id)?;
-            let compression = Compression::of(&layer.media_type, &layer.digest)?;
+            let compression = Compression::of(&layer.media_type, &layer.digest.to_string())?;
             let blob = source.open_descriptor(layer)?;
             let decoded = match compression {
                 Compression::Plain => Decoded::Plain(blob),
@@ -339,11 +339,17 @@ impl RootFs {
                 hasher: Sha256::new(),
             };
             let applied = fs
-                .apply_layer(i, &mut hashed, &layer.digest, capture, &mut captured)
+                .apply_layer(
+                    i,
+                    &mut hashed,
+                    &layer.digest.to_string(),
+                    capture,
+                    &mut captured,
+                )
                 .and_then(|()| {
                     io::copy(&mut hashed, &mut io::sink()).map_err(|e| {
                         OciError::from_io(e, |source| OciError::LayerTar {
-                            layer: layer.digest.clone(),
+                            layer: layer.digest.to_string(),
                             source,
                         })
                     })
@@ -362,7 +368,7 @@ impl RootFs {
             let actual = Digest::from_hasher(hasher);
             if actual != expected {
                 return Err(OciError::DiffIdMismatch {
-                    digest: layer.digest.clone(),
+                    digest: layer.digest.to_string(),
                     expected: diff_id.clone(),
                     actual: actual.hex().to_owned(),
                 });
@@ -1005,9 +1011,7 @@ mod tests {
         let dir = tmp.path().join("l");
         copy_dir(&corpus("apk/repo-small/top_image"), &dir);
         let layer = &s.images()[0].layers[1];
-        let p = dir
-            .join("blobs/sha256")
-            .join(layer.parsed_digest().unwrap().hex());
+        let p = dir.join("blobs/sha256").join(layer.digest.hex());
         let mut b = std::fs::read(&p).unwrap();
         b[200] ^= 1;
         std::fs::write(&p, b).unwrap();

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 pub mod http;
+pub mod registry;
 pub mod repo;
 
 /// The variable that points the tests at the shared corpus.
@@ -56,6 +57,23 @@ pub fn corpus_text(rel: &str) -> String {
 pub fn corpus_bytes(rel: &str) -> Vec<u8> {
     let p = corpus(rel);
     std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
+}
+
+/// Panics with a message naming `program` when it cannot be run: a test
+/// that needs an installed tool fails clearly rather than passing silently.
+pub fn require(program: &str) {
+    let found = std::process::Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        panic!(
+            "this test needs the program `{program}`, which is not installed (on Debian: \
+             apt-get install skopeo umoci docker-registry apache2-utils; .ci/run installs them)"
+        );
+    }
 }
 
 /// Standard output followed by standard error, for assertion messages.

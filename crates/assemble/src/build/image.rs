@@ -5,20 +5,13 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-/// OCI media types we write.
+/// OCI media types we write: oci-image's one table, under the short names
+/// this module uses.
 pub mod media {
-    /// Image manifest.
-    pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-    /// Image index.
-    pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
-    /// Image config.
-    pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-    /// Gzip layer.
-    pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-    /// SPDX JSON document.
-    pub const SPDX: &str = "application/spdx+json";
-    /// The empty config of artifacts.
-    pub const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+    pub use oci_image::media_type::{
+        EMPTY, OCI_CONFIG as CONFIG, OCI_INDEX as INDEX, OCI_LAYER_GZIP as LAYER_GZIP,
+        OCI_MANIFEST as MANIFEST, SPDX,
+    };
 }
 
 /// APK architecture → OCI `(architecture, variant)`.
@@ -133,8 +126,8 @@ fn ensure_object(v: &mut Value) -> &mut Map<String, Value> {
 }
 
 /// A descriptor as JSON.
-pub fn descriptor(media_type: &str, digest: &str, size: u64) -> Value {
-    json!({"mediaType": media_type, "digest": digest, "size": size})
+pub fn descriptor(media_type: &str, digest: &impl std::fmt::Display, size: u64) -> Value {
+    json!({"mediaType": media_type, "digest": digest.to_string(), "size": size})
 }
 
 /// The image manifest: source layers unchanged, then the new one.

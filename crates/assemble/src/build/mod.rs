@@ -470,7 +470,7 @@ pub fn build(
         let adds: Vec<PkgId> = installs(&db, &solution).collect();
 
         let source_digest =
-            platform_image.map_or_else(|| "scratch".to_owned(), |i| i.manifest.digest.clone());
+            platform_image.map_or_else(|| "scratch".to_owned(), |i| i.manifest.digest.to_string());
         let mut locked_packages: Vec<crate::lock::LockedPackage> = Vec::new();
         for &p in &adds {
             let pkg = &db.packages[p];
@@ -618,7 +618,7 @@ pub fn build(
             );
             annotations.insert(
                 "org.opencontainers.image.base.digest".into(),
-                img.manifest.digest.clone(),
+                img.manifest.digest.to_string(),
             );
         }
         let manifest = image::manifest(
@@ -646,7 +646,7 @@ pub fn build(
         }
         let doc = sbom::document(
             &spec.name,
-            manifest_desc.digest.trim_start_matches("sha256:"),
+            manifest_desc.digest.hex(),
             layer.mtime,
             &packages,
         );
@@ -680,7 +680,7 @@ pub fn build(
         ));
         platforms.push(PlatformReport {
             arch: arch.clone(),
-            manifest_digest: manifest_desc.digest.clone(),
+            manifest_digest: manifest_desc.digest.to_string(),
             added: layer.added.iter().map(|i| i.name_version()).collect(),
             layer_size: layer.size,
             sbom: sbom_path,
@@ -723,7 +723,7 @@ pub fn build(
             artifact_type: None,
         }
     };
-    let digest = target.digest.clone();
+    let digest = target.digest.to_string();
     for tag in &spec.tags {
         let mut d = target.clone();
         d.annotations
