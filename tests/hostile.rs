@@ -765,14 +765,13 @@ fn a_build_killed_mid_download_leaves_a_usable_cache() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    // kill -9: no destructor runs.
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-9", &pid])
-        .status()
-        .unwrap()
-        .success());
-    child.wait().unwrap();
+    // kill -9 (std's kill sends SIGKILL): no destructor runs.
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
     let packages: Vec<_> = cache_entries(&p.dir)
         .into_keys()
         .filter(|k| k.extension().is_some_and(|e| e == "apk"))
