@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use apk::signature::SigningKey;
-use testkit::http::{Behaviour, Server};
+use testkit::mirror::{Behaviour, Mirror};
 use testkit::repo::{Pkg, Repo};
 
 mod common;
@@ -528,7 +528,7 @@ fn credentials_in_urls_never_leak() {
     let mut repo = Repo::with_key(&private.path().join("private"), key());
     repo.add(Pkg::new("secret-tool", "1-r0").file("usr/bin/secret-tool", b"#!/bin/true\n", 0o755));
     repo.write_index();
-    let server = Server::start(
+    let server = Mirror::start(
         private.path(),
         Behaviour::BasicAuth("reader".into(), secret.into()),
     );
@@ -638,7 +638,7 @@ fn credentials_in_urls_never_leak() {
 }
 
 /// A project whose repository is served over HTTP by `server`.
-fn http_project(server: &Server) -> Project {
+fn http_project(server: &Mirror) -> Project {
     let p = Project::new();
     let text = format!(
         "[image]\nname = \"img\"\nsource = \"scratch\"\narchitectures = [\"x86_64\"]\n\
@@ -677,7 +677,7 @@ fn cache_entries(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 #[test]
 fn hostile_servers_never_poison_the_cache_or_hold_the_build() {
     let (_repo, root) = served_repo();
-    let server = Server::start(&root, Behaviour::Files);
+    let server = Mirror::start(&root, Behaviour::Files);
     let p = http_project(&server);
     let o = assemble(&p.dir, &["build", "-q"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -739,7 +739,7 @@ fn hostile_servers_never_poison_the_cache_or_hold_the_build() {
 #[test]
 fn a_build_killed_mid_download_leaves_a_usable_cache() {
     let (_repo, root) = served_repo();
-    let server = Server::start(
+    let server = Mirror::start(
         &root,
         Behaviour::Only(
             ".apk".into(),

@@ -32,7 +32,7 @@ use std::time::Duration;
 
 pub use auth::{AuthError, Credentials, Secret};
 pub use cache::{Cache, CacheError};
-pub use http::{HttpError, RetryPolicy};
+pub use http::{HttpError, RetryPolicy, USER_AGENT};
 
 use crate::http::{HttpClient, HttpConfig, SizeLimit};
 use crate::repository::{Repository, RepositoryError};
@@ -527,7 +527,7 @@ pub(crate) mod tests {
 
     use super::*;
     use apk::signature::SigningKey;
-    use testkit::http::{Behaviour, Server};
+    use testkit::mirror::{Behaviour, Mirror};
     use testkit::repo::{Pkg, Repo};
 
     /// The signing key of every fixture repository (generated once).
@@ -629,7 +629,7 @@ pub(crate) mod tests {
     #[test]
     fn downloads_verify_and_cache() {
         let fx = fixture();
-        let server = Server::start(&fx.root, Behaviour::Files);
+        let server = Mirror::start(&fx.root, Behaviour::Files);
         let cache = tempfile::tempdir().unwrap();
         let reqs = fx.requests(&format!("{}/", server.base));
         let paths = fetcher(options(cache.path()))
@@ -721,7 +721,7 @@ pub(crate) mod tests {
     #[test]
     fn retries_server_errors() {
         let fx = fixture();
-        let server = Server::start(&fx.root, Behaviour::FailFirst(2, 503));
+        let server = Mirror::start(&fx.root, Behaviour::FailFirst(2, 503));
         let cache = tempfile::tempdir().unwrap();
         let reqs = fx.requests(&server.base);
         let paths = fetcher(options(cache.path()))
@@ -730,7 +730,7 @@ pub(crate) mod tests {
         assert_eq!(server.hits(), 3, "two 503s, then success");
         cache::verify_package(&paths[0], &reqs[0].identity).unwrap();
 
-        let server = Server::start(&fx.root, Behaviour::Always(503));
+        let server = Mirror::start(&fx.root, Behaviour::Always(503));
         let e = fetcher(options(cache.path()))
             .fetch_packages(&fx.requests(&server.base)[1..2])
             .unwrap_err();
@@ -745,7 +745,7 @@ pub(crate) mod tests {
     #[test]
     fn not_found_is_not_retried() {
         let fx = fixture();
-        let server = Server::start(&fx.root, Behaviour::Always(404));
+        let server = Mirror::start(&fx.root, Behaviour::Always(404));
         let cache = tempfile::tempdir().unwrap();
         let reqs = fx.requests(&server.base);
         let e = fetcher(options(cache.path()))
@@ -774,7 +774,7 @@ pub(crate) mod tests {
     fn basic_auth() {
         let fx = fixture();
         let password = "pa:ss w0rd";
-        let server = Server::start(
+        let server = Mirror::start(
             &fx.root,
             Behaviour::BasicAuth("alice".into(), password.into()),
         );
@@ -845,8 +845,8 @@ pub(crate) mod tests {
     #[test]
     fn credentials_do_not_follow_a_redirect_to_another_host() {
         let fx = fixture();
-        let elsewhere = Server::start(&fx.root, Behaviour::Files);
-        let first = Server::start(&fx.root, Behaviour::Redirect(elsewhere.base.clone()));
+        let elsewhere = Mirror::start(&fx.root, Behaviour::Files);
+        let first = Mirror::start(&fx.root, Behaviour::Redirect(elsewhere.base.clone()));
         let cache = tempfile::tempdir().unwrap();
         let url = first.base.replace("http://", "http://alice:s3cret@");
         let creds = Credentials::from_http_auth("basic:127.0.0.1:bob:other").unwrap();
@@ -869,7 +869,7 @@ pub(crate) mod tests {
     #[test]
     fn rejects_wrong_or_oversized_content() {
         let fx = fixture();
-        let server = Server::start(&fx.root, Behaviour::Files);
+        let server = Mirror::start(&fx.root, Behaviour::Files);
         let cache = tempfile::tempdir().unwrap();
         let f = fetcher(options(cache.path()));
         let reqs = fx.requests(&server.base);
@@ -924,7 +924,7 @@ pub(crate) mod tests {
     #[test]
     fn indexes_download_verified_and_serve_offline() {
         let fx = fixture();
-        let server = Server::start(&fx.root, Behaviour::Files);
+        let server = Mirror::start(&fx.root, Behaviour::Files);
         let cache = tempfile::tempdir().unwrap();
         let got = fetcher(options(cache.path()))
             .fetch_index(&server.base, "x86_64", &fx.keyring, Trust::Verify)
@@ -972,7 +972,7 @@ pub(crate) mod tests {
     fn a_bad_download_never_replaces_a_good_cached_index() {
         let fx = fixture();
         let cache = tempfile::tempdir().unwrap();
-        let good = Server::start(&fx.root, Behaviour::Files);
+        let good = Mirror::start(&fx.root, Behaviour::Files);
         let f = fetcher(options(cache.path()));
         let cached = f
             .fetch_index(&good.base, "x86_64", &fx.keyring, Trust::Verify)
@@ -1014,7 +1014,7 @@ pub(crate) mod tests {
     #[test]
     fn endless_bodies_are_cut_off() {
         let fx = fixture();
-        let server = Server::start(&fx.root, Behaviour::Endless);
+        let server = Mirror::start(&fx.root, Behaviour::Endless);
         let cache = tempfile::tempdir().unwrap();
         let f = fetcher(options(cache.path()));
         let e = f
@@ -1043,7 +1043,7 @@ pub(crate) mod tests {
     #[test]
     fn a_dripping_server_meets_the_deadline() {
         let fx = fixture();
-        let server = Server::start(&fx.root, Behaviour::Drip(Duration::from_millis(400)));
+        let server = Mirror::start(&fx.root, Behaviour::Drip(Duration::from_millis(400)));
         let cache = tempfile::tempdir().unwrap();
         let f = fetcher(FetchOptions {
             timeout: Duration::from_secs(2),

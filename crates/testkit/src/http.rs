@@ -1,124 +1,179 @@
-//! A small HTTP/1.1 server on a loopback port, for tests of downloads: it
-//! serves a directory and can misbehave the ways a hostile or broken server
-//! does (error statuses, HTML instead of the file, bodies that never end,
-//! one byte every few seconds, wrong credentials). Each connection gets its
-//! own thread; everything stops when the [`Server`] is dropped.
-//!
-//! ```no_run
-//! # use testkit::http::{Behaviour, Server};
-//! let server = Server::start(std::path::Path::new("repo"), Behaviour::Files);
-//! let url = format!("{}/x86_64/APKINDEX.tar.gz", server.base);
-//! ```
+//! A small HTTP/1.1 server for tests that need a fake web service: loopback
+//! only, one request per connection (each on its own thread), requests
+//! recorded, bounded in request size, request count and lifetime. What it
+//! answers is a closure's choice — including misbehaving: a body sent one
+//! byte at a time or one that never ends ([`Pace`]).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How the server answers every request.
+/// A request as received.
 #[derive(Clone, Debug)]
-pub enum Behaviour {
-    /// Serve files under the root (404 for anything else).
-    Files,
-    /// Answer the first `n` requests with `status`, then serve files.
-    FailFirst(usize, u16),
-    /// Always answer with `status`.
-    Always(u16),
-    /// Serve files only to `Authorization: Basic base64(user:password)`;
-    /// 401 otherwise.
-    BasicAuth(String, String),
-    /// `200 OK` with an HTML page (a captive portal, a misconfigured
-    /// mirror), whatever was asked.
-    Html,
-    /// `200 OK` and a body of zeros that never ends (no length).
-    Endless,
-    /// `200 OK`, then the requested file one byte per `interval`.
-    Drip(Duration),
-    /// `302 Found` to the same path under another base URL.
-    Redirect(String),
-    /// Serve files, except paths ending with the given suffix, which get
-    /// the given behaviour.
-    Only(String, Box<Behaviour>),
+pub struct Request {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The request target: path and query.
+    pub target: String,
+    /// Header names (lowercase) and values, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body (`Content-Length` bytes).
+    pub body: Vec<u8>,
 }
+
+impl Request {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The target without its query.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    /// The value of query parameter `name`.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        let (_, query) = self.target.split_once('?')?;
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The body parsed as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// What to answer.
+#[derive(Clone, Debug)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// How the body is sent.
+    pub pace: Pace,
+}
+
+/// How a response body is sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Pace {
+    /// All at once, with its length (the default).
+    #[default]
+    AtOnce,
+    /// With its length, one byte per interval: a stalling server.
+    Drip(Duration),
+    /// Without a length, the body and then zeros until the client or the
+    /// server stops: a body that never ends.
+    Endless,
+}
+
+impl Response {
+    /// A JSON body.
+    pub fn json(status: u16, value: &serde_json::Value) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: serde_json::to_vec(value).unwrap(),
+            pace: Pace::AtOnce,
+        }
+    }
+
+    /// Raw bytes.
+    pub fn bytes(status: u16, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body,
+            pace: Pace::AtOnce,
+        }
+    }
+
+    /// Sends the body at `pace`.
+    pub fn paced(mut self, pace: Pace) -> Response {
+        self.pace = pace;
+        self
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+type Handler = dyn Fn(&Request) -> Response + Send + Sync;
 
 /// A running server; stopped and joined on drop.
 pub struct Server {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
-    shared: Arc<Shared>,
-    hits: Arc<AtomicUsize>,
-    requests: Arc<Mutex<Vec<String>>>,
+    log: Arc<Mutex<Vec<Request>>>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
 }
 
-/// Upper bound on a server's life, so a forgotten one cannot hang a test run.
+const MAX_REQUESTS: usize = 2000;
 const MAX_LIFETIME: Duration = Duration::from_secs(600);
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_BODY: usize = 16 * 1024 * 1024;
 
 impl Server {
-    /// Starts serving `root` on an ephemeral loopback port.
-    pub fn start(root: &Path, behaviour: Behaviour) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+    /// Starts answering with `handler` on an ephemeral loopback port.
+    pub fn start(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         listener.set_nonblocking(true).unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let hits = Arc::new(AtomicUsize::new(0));
-        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let shared = Arc::new(Shared {
-            serving: Mutex::new((root.to_owned(), behaviour)),
-            hits: hits.clone(),
-            requests: requests.clone(),
-            stop: stop.clone(),
-        });
-        let server_side = shared.clone();
+        let (l, s) = (log.clone(), stop.clone());
+        let handler: Arc<Handler> = Arc::new(handler);
         let handle = std::thread::spawn(move || {
-            let shared = server_side;
             let started = Instant::now();
-            let mut workers = Vec::new();
-            while !shared.stop.load(Ordering::SeqCst) && started.elapsed() < MAX_LIFETIME {
+            let mut connections = Vec::new();
+            while !s.load(Ordering::SeqCst)
+                && started.elapsed() < MAX_LIFETIME
+                && connections.len() < MAX_REQUESTS
+            {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        let s = shared.clone();
-                        workers.push(std::thread::spawn(move || {
-                            let _ = s.serve(stream);
+                        let (h, l, s) = (handler.clone(), l.clone(), s.clone());
+                        connections.push(std::thread::spawn(move || {
+                            let _ = serve(stream, &*h, &l, &s);
                         }));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
             }
-            shared.stop.store(true, Ordering::SeqCst);
-            for w in workers {
-                let _ = w.join();
+            s.store(true, Ordering::SeqCst);
+            for c in connections {
+                let _ = c.join();
             }
         });
         Server {
             base,
-            shared,
-            hits,
-            requests,
+            log,
             stop,
             handle: Some(handle),
         }
     }
 
-    /// From now on, serves `root` behaving as `behaviour` (same address:
-    /// a mirror that changed).
-    pub fn set(&self, root: &Path, behaviour: Behaviour) {
-        *self.shared.serving.lock().unwrap() = (root.to_owned(), behaviour);
-    }
-
-    /// Requests received so far.
-    pub fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-
-    /// The request lines received so far (`GET /path HTTP/1.1`), with the
-    /// `Authorization` header's presence noted (` [auth]`).
-    pub fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<Request> {
+        self.log.lock().unwrap().clone()
     }
 }
 
@@ -131,191 +186,100 @@ impl Drop for Server {
     }
 }
 
-struct Shared {
-    serving: Mutex<(PathBuf, Behaviour)>,
-    hits: Arc<AtomicUsize>,
-    requests: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
+fn serve(
+    mut stream: TcpStream,
+    handler: &Handler,
+    log: &Mutex<Vec<Request>>,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(10)))?;
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 || data.len() > MAX_HEAD {
+            return Ok(());
+        }
+        data.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let method = first.next().unwrap_or("").to_owned();
+    let target = first.next().unwrap_or("/").to_owned();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    if length > MAX_BODY {
+        return respond(
+            &mut stream,
+            &Response::bytes(413, b"too large".to_vec()),
+            stop,
+        );
+    }
+    let mut body = data[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    body.truncate(length);
+    let request = Request {
+        method,
+        target,
+        headers,
+        body,
+    };
+    let response = handler(&request);
+    log.lock().unwrap().push(request);
+    respond(&mut stream, &response, stop)
 }
 
-impl Shared {
-    fn serve(&self, mut stream: TcpStream) -> std::io::Result<()> {
-        stream.set_nonblocking(false)?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = stream.read(&mut buf)?;
-            if n == 0 || head.len() > 16 * 1024 {
-                return Ok(());
-            }
-            head.extend_from_slice(&buf[..n]);
-        }
-        let head = String::from_utf8_lossy(&head).into_owned();
-        let mut lines = head.split("\r\n");
-        let request_line = lines.next().unwrap_or_default().to_owned();
-        let target = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
-        let auth = lines
-            .filter_map(|l| l.split_once(':'))
-            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-            .map(|(_, v)| v.trim().to_owned());
-        let n = self.hits.fetch_add(1, Ordering::SeqCst);
-        let note = if auth.is_some() { " [auth]" } else { "" };
-        self.requests
-            .lock()
-            .unwrap()
-            .push(format!("{request_line}{note}"));
-        let (root, behaviour) = self.serving.lock().unwrap().clone();
-        self.answer(&mut stream, &root, &behaviour, &target, auth.as_deref(), n)
+fn respond(stream: &mut TcpStream, r: &Response, stop: &AtomicBool) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {} Status\r\nConnection: close\r\n", r.status);
+    if r.pace != Pace::Endless {
+        head.push_str(&format!("Content-Length: {}\r\n", r.body.len()));
     }
-
-    fn answer(
-        &self,
-        stream: &mut TcpStream,
-        root: &Path,
-        behaviour: &Behaviour,
-        target: &str,
-        auth: Option<&str>,
-        n: usize,
-    ) -> std::io::Result<()> {
-        let file = || resolve(root, target).and_then(|p| std::fs::read(p).ok());
-        let serve_file = |stream: &mut TcpStream| match file() {
-            Some(b) => respond(stream, 200, &b),
-            None => respond(stream, 404, b"not found"),
-        };
-        match behaviour {
-            Behaviour::Files => serve_file(stream),
-            Behaviour::FailFirst(k, status) if n < *k => respond(stream, *status, b"no"),
-            Behaviour::FailFirst(..) => serve_file(stream),
-            Behaviour::Always(status) => respond(stream, *status, b"no"),
-            Behaviour::BasicAuth(user, password) => {
-                let expected = format!("Basic {}", base64(&format!("{user}:{password}")));
-                if auth == Some(expected.as_str()) {
-                    serve_file(stream)
-                } else {
-                    respond(stream, 401, b"who are you?")
-                }
-            }
-            Behaviour::Html => respond(
-                stream,
-                200,
-                b"<!DOCTYPE html><html><body>\x1b[31mPlease log in to the Wi-Fi</body></html>",
-            ),
-            Behaviour::Endless => {
-                write!(stream, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
-                let zeros = [0u8; 64 * 1024];
-                while !self.stop.load(Ordering::SeqCst) {
-                    stream.write_all(&zeros)?;
-                }
-                Ok(())
-            }
-            Behaviour::Drip(interval) => {
-                let body = file().unwrap_or_else(|| vec![0u8; 1 << 20]);
-                write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                )?;
-                for b in body {
-                    stream.write_all(&[b])?;
-                    stream.flush()?;
-                    let until = Instant::now() + *interval;
-                    while Instant::now() < until {
-                        if self.stop.load(Ordering::SeqCst) {
-                            return Ok(());
-                        }
-                        std::thread::sleep(Duration::from_millis(20));
+    for (k, v) in &r.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    match r.pace {
+        Pace::AtOnce => stream.write_all(&r.body)?,
+        Pace::Drip(interval) => {
+            for b in &r.body {
+                stream.write_all(std::slice::from_ref(b))?;
+                stream.flush()?;
+                let until = Instant::now() + interval;
+                while Instant::now() < until {
+                    if stop.load(Ordering::SeqCst) {
+                        return Ok(());
                     }
-                }
-                Ok(())
-            }
-            Behaviour::Redirect(to) => {
-                write!(
-                    stream,
-                    "HTTP/1.1 302 Found\r\nLocation: {to}{target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                )?;
-                stream.flush()
-            }
-            Behaviour::Only(suffix, inner) => {
-                if target.ends_with(suffix.as_str()) {
-                    self.answer(stream, root, inner, target, auth, n)
-                } else {
-                    serve_file(stream)
+                    std::thread::sleep(Duration::from_millis(20));
                 }
             }
         }
+        Pace::Endless => {
+            stream.write_all(&r.body)?;
+            let zeros = [0u8; 64 * 1024];
+            while !stop.load(Ordering::SeqCst) {
+                stream.write_all(&zeros)?;
+            }
+        }
     }
-}
-
-fn resolve(root: &Path, target: &str) -> Option<PathBuf> {
-    let path = target.split('?').next().unwrap_or_default();
-    let rel = Path::new(path.trim_start_matches('/'));
-    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-        return None;
-    }
-    let p = root.join(rel);
-    p.is_file().then_some(p)
-}
-
-fn respond(stream: &mut TcpStream, status: u16, body: &[u8]) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        503 => "Service Unavailable",
-        _ => "Status",
-    };
-    let extra = if status == 401 {
-        "WWW-Authenticate: Basic realm=\"test\"\r\n"
-    } else {
-        ""
-    };
-    let kind = if body.starts_with(b"<!DOCTYPE") {
-        "Content-Type: text/html\r\n"
-    } else {
-        ""
-    };
-    write!(
-        stream,
-        "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}{kind}\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
     stream.flush()
-}
-
-/// Standard base64 with padding (enough for a Basic credential).
-fn base64(text: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = text.as_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_of_credentials() {
-        assert_eq!(base64("alice:pa:ss w0rd"), "YWxpY2U6cGE6c3MgdzByZA==");
-        assert_eq!(base64("ab"), "YWI=");
-        assert_eq!(base64("abc"), "YWJj");
-    }
 }

@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+pub mod github;
 pub mod http;
+pub mod mirror;
 pub mod registry;
 pub mod repo;
 
