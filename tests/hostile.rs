@@ -21,7 +21,7 @@ use testkit::mirror::{Behaviour, Mirror};
 use testkit::repo::{Pkg, Repo};
 
 mod common;
-use common::text;
+use common::{git, text};
 
 /// One signing key for every repository of this file (key generation is
 /// the slow part of making a repository).
@@ -67,19 +67,6 @@ fn require(tool: &str) {
         found,
         "this test needs `{tool}` on PATH (Debian package {tool}; .ci/run installs it)"
     );
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    require("git");
-    let o = Command::new("git")
-        .current_dir(dir)
-        .args(["-c", "user.email=t@example.org", "-c", "user.name=T"])
-        .args(["-c", "init.defaultBranch=main"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "git {args:?}: {}", text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Every file under `dir` with its bytes (symlinks not followed).
