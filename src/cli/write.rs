@@ -205,29 +205,27 @@ pub struct KeygenArgs {
     pub bits: usize,
 }
 
-fn write_text(path: &Path, text: &str, mode: u32) -> Result<()> {
-    assemble_io::atomic::write_file::<_, std::io::Error>(path, |w| {
-        use std::io::Write;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            w.get_ref()
-                .set_permissions(std::fs::Permissions::from_mode(mode))?;
-        }
-        w.write_all(text.as_bytes())
-    })
-    .map_err(|e| miette!("cannot write {}: {e}", path.display()))
+fn write_text(path: &Path, text: &str, private: bool) -> Result<()> {
+    let write = |w: &mut std::io::BufWriter<&mut std::fs::File>| {
+        std::io::Write::write_all(w, text.as_bytes())
+    };
+    if private {
+        assemble_io::atomic::write_private_file(path, write)
+    } else {
+        assemble_io::atomic::write_file(path, write)
+    }
+    .map_err(|e: std::io::Error| miette!("cannot write {}: {e}", path.display()))
 }
 
 pub fn keygen(a: KeygenArgs) -> Result<ExitCode> {
     let public_name = format!("{}.rsa.pub", a.name);
     let key = SigningKey::generate(&public_name, a.bits).into_diagnostic()?;
     let private = a.dir.join(format!("{}.rsa", a.name));
-    write_text(&private, &key.private_pem().into_diagnostic()?, 0o600)?;
+    write_text(&private, &key.private_pem().into_diagnostic()?, true)?;
     write_text(
         &a.dir.join(&public_name),
         &key.public_pem().into_diagnostic()?,
-        0o644,
+        false,
     )?;
     println!(
         "wrote {} and {}",

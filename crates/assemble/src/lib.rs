@@ -8,6 +8,7 @@
 pub mod build;
 pub mod config;
 pub mod github;
+pub mod image_limits;
 pub mod layer;
 pub mod lock;
 pub mod plan;

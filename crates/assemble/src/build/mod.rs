@@ -14,18 +14,20 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::layer::{self, BaseFs, BaseKind, BaseState, LayerSpec, PackageFile};
+use crate::layer::{self, BaseState, LayerSpec, PackageFile};
 use crate::sbom;
 use apk::database::InstalledDb;
 use apk::dependency::{Constraint, Context, Dependency};
-use apk::index::archive::{self, Trust};
+use apk::index::archive::Trust;
 use apk::index::text::{self, Strictness, Validation};
 use apk::package::PackageInfo;
 use apk::signature::{self, Keyring};
 use apk_repo::{FetchOptions, Fetcher, PackageRequest};
 use apk_solve::{self as solve, ChangeKind, Db, PkgId, Policy, Request, DEFAULT_TAG};
+use assemble_io::escape::escape;
+use assemble_io::url::strip_credentials;
 use oci_image::layout::{PlatformImage, Source};
-use oci_image::rootfs::{NodeKind, RootFs};
+use oci_image::rootfs::RootFs;
 use oci_image::write::LayoutWriter;
 use oci_image::{Descriptor, ImageRef, Platform, REF_NAME_ANNOTATION};
 
@@ -209,31 +211,6 @@ fn captured(path: &str) -> bool {
         || path.starts_with("etc/apk/keys/")
 }
 
-/// The source filesystem as the layer writer sees it.
-struct SourceFs<'a>(&'a RootFs);
-
-impl BaseFs for SourceFs<'_> {
-    fn kind(&self, path: &str) -> Option<BaseKind> {
-        self.0.get(path).map(|n| match n.kind {
-            NodeKind::File | NodeKind::Hardlink(_) => BaseKind::File,
-            NodeKind::Dir => BaseKind::Dir,
-            NodeKind::Symlink(_) => BaseKind::Symlink,
-            NodeKind::Other => BaseKind::Other,
-        })
-    }
-
-    fn resolve_parents(&self, path: &str) -> String {
-        match path.rsplit_once('/') {
-            Some((parent, name)) => match self.0.resolve(parent) {
-                Some(p) if p.is_empty() => name.to_owned(),
-                Some(p) => format!("{p}/{name}"),
-                None => path.to_owned(),
-            },
-            None => path.to_owned(),
-        }
-    }
-}
-
 /// The apk state of a source image (where its database lives and the
 /// files around it).
 fn base_state(
@@ -274,6 +251,9 @@ fn base_state(
 
 /// One repository's parsed index for an architecture.
 struct RepoIndex {
+    /// The repository as configured (credentials included: to fetch).
+    repo: String,
+    /// Without credentials: for messages, the lock and the state.
     label: String,
     text: String,
 }
@@ -285,6 +265,7 @@ pub fn build(
     options: &BuildOptions,
     progress: &dyn Fn(Event<'_>),
 ) -> Result<BuildReport, BuildError> {
+    crate::image_limits::check_environment(&spec.environment).map_err(BuildError::Input)?;
     let image_ref = ImageRef::parse(&spec.source)?;
     let source = if image_ref.is_scratch() {
         None
@@ -349,6 +330,7 @@ pub fn build(
             Some(s) => Some(platform_image(s, arch)?),
             None => None,
         };
+        probe_documents(spec, platform_image, arch)?;
         let (fs, files) = match (&source, platform_image) {
             (Some(s), Some(img)) => RootFs::scan(s, img, &captured)?,
             _ => (RootFs::new(), BTreeMap::new()),
@@ -396,7 +378,8 @@ pub fn build(
             match load_index(&source_fetcher, r, arch, &keyring) {
                 Ok(i) => indexes.push(i),
                 Err(e) => warnings.push(format!(
-                    "{arch}: skipping the source image's repository {r}: {e}"
+                    "{arch}: skipping the source image's repository {}: {e}",
+                    escape(&strip_credentials(r))
                 )),
             }
         }
@@ -499,8 +482,8 @@ pub fn build(
                 repository: spec
                     .repositories
                     .iter()
-                    .position(|r| indexes.get(repo).is_some_and(|i| &i.label == r))
-                    .and_then(|k| spec.repository_names.get(k).cloned())
+                    .position(|r| indexes.get(repo).is_some_and(|i| &i.repo == r))
+                    .and_then(|k| spec.repository_names.get(k).map(|n| strip_credentials(n)))
                     .or_else(|| indexes.get(repo).map(|i| i.label.clone()))
                     .unwrap_or_default(),
             });
@@ -554,7 +537,7 @@ pub fn build(
                 BuildError::Repository(format!("{} has no checksum", db.pkg_label(p)))
             })?;
             requests.push(PackageRequest {
-                repo: indexes[repo].label.clone(),
+                repo: indexes[repo].repo.clone(),
                 arch: arch.clone(),
                 file_name: format!("{}.apk", db.pkg_label(p)),
                 identity,
@@ -584,17 +567,12 @@ pub fn build(
             keys: key_files,
             mtime: options.source_date_epoch,
         };
-        let layer = layer::build(
-            &package_files,
-            &SourceFs(&fs),
-            &base,
-            &layer_spec,
-            work.path(),
-        )
-        .map_err(|error| BuildError::Layer {
-            arch: arch.clone(),
-            error,
-        })?;
+        let layer = layer::build(&package_files, &fs, &base, &layer_spec, work.path()).map_err(
+            |error| BuildError::Layer {
+                arch: arch.clone(),
+                error,
+            },
+        )?;
         warnings.extend(layer.warnings.iter().map(|w| format!("{arch}: {w}")));
 
         // Blobs: source layers byte for byte, the new layer, config, manifest.
@@ -648,6 +626,7 @@ pub fn build(
             layers,
             &annotations,
         );
+        check_documents(&config, &manifest)?;
         let manifest_desc = writer.add_json(media::MANIFEST, &manifest)?;
 
         // SBOM of everything installed, attached to the manifest.
@@ -777,6 +756,39 @@ pub fn build(
     })
 }
 
+/// Fails when the config or manifest exceeds what registries accept.
+fn check_documents(config: &Value, manifest: &Value) -> Result<(), BuildError> {
+    crate::image_limits::check_document("config", config)
+        .and_then(|()| crate::image_limits::check_document("manifest", manifest))
+        .map_err(BuildError::Input)
+}
+
+/// The documents' sizes as far as the declaration decides them, checked
+/// before anything is resolved, fetched or written.
+fn probe_documents(
+    spec: &BuildSpec,
+    source: Option<&PlatformImage>,
+    arch: &str,
+) -> Result<(), BuildError> {
+    let digest = format!("sha256:{}", "0".repeat(64));
+    let change = ConfigChange {
+        diff_id: &digest,
+        created: "1970-01-01T00:00:00Z",
+        created_by: format!("cargo-assemble: apk add {}", spec.packages.join(" ")),
+        environment: &spec.environment,
+        labels: &spec.annotations,
+    };
+    let config = image::config(source.map(|i| &i.config_json), arch, &change);
+    let layer = image::descriptor(media::LAYER_GZIP, &digest, 0);
+    let layers = vec![layer; source.map_or(0, |i| i.layers.len()) + 1];
+    let manifest = image::manifest(
+        image::descriptor(media::CONFIG, &digest, 0),
+        layers,
+        &spec.annotations,
+    );
+    check_documents(&config, &manifest)
+}
+
 /// Solves `world` over `db` with the image policy.
 fn solve_world<'a>(
     db: &mut Db<'a>,
@@ -886,11 +898,10 @@ fn load_index(
     arch: &str,
     keyring: &Keyring,
 ) -> Result<RepoIndex, BuildError> {
-    let path = fetcher.fetch_index(repo, arch)?;
-    let a = archive::read_file(&path, keyring, Trust::Verify)
-        .map_err(|e| BuildError::Repository(e.to_string()))?;
+    let index = fetcher.fetch_index(repo, arch, keyring, Trust::Verify)?;
     Ok(RepoIndex {
-        label: repo.to_owned(),
-        text: a.text,
+        repo: repo.to_owned(),
+        label: index.label,
+        text: index.archive.text,
     })
 }
