@@ -254,15 +254,10 @@ async fn first_owner_tokens(
         } else {
             data.join(format!("owner-token-{org}"))
         };
-        // The file first: a token stored but never written would be lost.
-        assemble_io::atomic::write_file(&file, |w| writeln!(w, "{}", token.secret))
+        // The file first (mode 0600 from its first byte): a token stored
+        // but never written would be lost.
+        assemble_io::atomic::write_private_file(&file, |w| writeln!(w, "{}", token.secret))
             .map_err(io(format!("writing {}", file.display())))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
-                .map_err(io(format!("restricting {}", file.display())))?;
-        }
         let row = TokenRow {
             id: token.id,
             org: org.clone(),
