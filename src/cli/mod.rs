@@ -4,6 +4,7 @@
 //! come back as `miette` reports, which [`render::error`] shows.
 
 mod build;
+mod builds;
 mod github;
 mod init;
 mod login;
@@ -12,6 +13,8 @@ mod render;
 mod repo_args;
 mod resolve;
 mod search;
+mod serve;
+mod token;
 mod verify;
 mod watch;
 mod write;
@@ -63,6 +66,14 @@ enum Command {
     Login(login::LoginArgs),
     /// Remove the stored credentials of a registry.
     Logout(login::LogoutArgs),
+    /// Run the build service: API, build queue, build reports.
+    Serve(serve::Args),
+    /// Manage the build service's tokens.
+    #[command(subcommand)]
+    Token(token::Command),
+    /// List build reports of the build service, read their logs.
+    #[command(subcommand)]
+    Builds(builds::Command),
 }
 
 /// Parses `args` and runs the verb.
@@ -95,6 +106,9 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Command::Watch(a) => watch::run(a),
         Command::Login(a) => login::login(a),
         Command::Logout(a) => login::logout(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Token(c) => token::run(c),
+        Command::Builds(c) => builds::run(c),
     };
     match result {
         Ok(code) => code,

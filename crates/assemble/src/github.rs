@@ -326,7 +326,7 @@ struct Api<'a> {
 impl<'a> Api<'a> {
     fn new(base: &'a str, token: &'a Secret) -> Result<Api<'a>, GithubError> {
         let client = reqwest::blocking::Client::builder()
-            .user_agent(apk_repo::http::USER_AGENT)
+            .user_agent(apk_repo::USER_AGENT)
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(60))
             .build()

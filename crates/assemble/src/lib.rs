@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod github;
+pub mod image_limits;
 pub(crate) mod layer;
 pub mod lock;
 pub mod model;

@@ -10,6 +10,7 @@ use std::process::Output;
 
 pub mod github;
 pub mod http;
+pub mod mirror;
 pub mod registry;
 pub mod repo;
 

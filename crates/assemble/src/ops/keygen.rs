@@ -21,7 +21,7 @@ pub struct KeygenOptions {
 pub struct KeygenReport {
     /// The private key (mode 0600).
     pub private: PathBuf,
-    /// The public key.
+    /// The public key (mode 0666 less the umask).
     pub public: PathBuf,
 }
 
@@ -52,24 +52,22 @@ pub fn keygen(options: &KeygenOptions) -> Result<KeygenReport, KeygenError> {
     write_text(
         &private,
         &key.private_pem().map_err(|e| generate(&e))?,
-        0o600,
+        true,
     )?;
-    write_text(&public, &key.public_pem().map_err(|e| generate(&e))?, 0o644)?;
+    write_text(&public, &key.public_pem().map_err(|e| generate(&e))?, false)?;
     Ok(KeygenReport { private, public })
 }
 
-fn write_text(path: &Path, text: &str, mode: u32) -> Result<(), KeygenError> {
-    assemble_io::atomic::write_file::<_, std::io::Error>(path, |w| {
-        use std::io::Write;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            w.get_ref()
-                .set_permissions(std::fs::Permissions::from_mode(mode))?;
-        }
-        w.write_all(text.as_bytes())
-    })
-    .map_err(|error| KeygenError::Write {
+fn write_text(path: &Path, text: &str, private: bool) -> Result<(), KeygenError> {
+    let write = |w: &mut std::io::BufWriter<&mut std::fs::File>| {
+        std::io::Write::write_all(w, text.as_bytes())
+    };
+    if private {
+        assemble_io::atomic::write_private_file(path, write)
+    } else {
+        assemble_io::atomic::write_file(path, write)
+    }
+    .map_err(|error: std::io::Error| KeygenError::Write {
         path: path.to_owned(),
         error,
     })

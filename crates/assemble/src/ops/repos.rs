@@ -4,10 +4,9 @@
 //! anything trusts them, and names for messages that never show
 //! credentials or cache paths.
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use apk::index::archive::{self, IndexArchive, IndexArchiveError, Trust};
+use apk::index::archive::{IndexArchive, IndexArchiveError, Trust};
 use apk::index::text::{self, IndexText, IndexTextError, Strictness, Validation};
 use apk_repo::{FetchError, FetchOptions, Fetcher, RetryPolicy};
 
@@ -36,15 +35,6 @@ pub enum IndexError {
     /// Fetching it failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),
-    /// Its file could not be opened.
-    #[error("cannot read {index}: {error}")]
-    Read {
-        /// The index.
-        index: String,
-        /// Cause.
-        #[source]
-        error: std::io::Error,
-    },
     /// It is not a valid, trusted index archive.
     #[error(transparent)]
     Archive(#[from] IndexArchiveError),
@@ -170,19 +160,15 @@ pub(crate) fn load(
     keyring: &apk::signature::Keyring,
     trust: Trust,
 ) -> Result<LoadedIndex, IndexError> {
-    let path = fetcher.fetch_index(&repo.address(), arch)?;
+    // Verified before anything trusts it (and, remote, before it is cached).
+    let fetched = fetcher.fetch_index(&repo.address(), arch, keyring, trust)?;
     let label = match &repo.location {
-        Location::Local(_) => path.display().to_string(),
+        Location::Local(_) => fetched.path.display().to_string(),
         Location::Url(url) => url
             .join_path(&format!("{arch}/APKINDEX.tar.gz"))
             .to_string(),
     };
-    let file = std::fs::File::open(&path).map_err(|error| IndexError::Read {
-        index: label.clone(),
-        error,
-    })?;
-    // Messages name the index by its label, never by a cache path.
-    let archive = archive::read(BufReader::new(file), Path::new(&label), keyring, trust)?;
+    let archive = fetched.archive;
     Ok(LoadedIndex { label, archive })
 }
 

@@ -282,6 +282,12 @@ pub enum BuildError {
         /// APK architecture.
         arch: String,
     },
+    /// The image's config or manifest would break a registry's or
+    /// runtime's limits (an environment entry with `=` or NUL, a document
+    /// over 4 MiB): found before anything is resolved or written.
+    #[error("{0}")]
+    #[diagnostic(help("shorten or fix the `environment` and `annotations` of the image"))]
+    Limit(String),
     /// Writing the image failed.
     #[error("writing the image")]
     Image(#[source] OciError),
@@ -346,8 +352,12 @@ pub fn build(
     options: &BuildOptions,
     progress: &dyn Progress,
 ) -> Result<BuildReport, BuildError> {
+    crate::image_limits::check_environment(&image.environment).map_err(BuildError::Limit)?;
     let source = source::open(image)?;
     let archs = source.architectures(image)?;
+    for arch in &archs {
+        write::probe_documents(image, source.platform(arch)?, arch)?;
+    }
     let fetcher = super::repos::fetcher(&options.fetch, false)
         .map_err(|e| BuildError::Fetcher(Box::new(e)))?;
     let mut log = Log {

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use apk::database::InstalledDb;
 use oci_image::layout::{PlatformImage, Source};
-use oci_image::rootfs::{NodeKind, RootFs};
+use oci_image::rootfs::RootFs;
 
 use super::image::apk_arch;
 use super::BuildError;
-use crate::layer::{BaseFs, BaseKind, BaseState};
+use crate::layer::BaseState;
 use crate::model::Image;
 
 /// The opened source image (`None` for `scratch`).
@@ -118,32 +118,6 @@ fn captured(path: &str) -> bool {
         || path.starts_with("etc/apk/keys/")
 }
 
-/// The source filesystem as the layer writer sees it.
-pub(super) struct SourceFs<'a>(pub &'a RootFs);
-
-impl BaseFs for SourceFs<'_> {
-    fn kind(&self, path: &str) -> Option<BaseKind> {
-        self.0.get(path).map(|n| match n.kind {
-            NodeKind::File | NodeKind::Hardlink(_) => BaseKind::File,
-            NodeKind::Dir => BaseKind::Dir,
-            NodeKind::Symlink(_) => BaseKind::Symlink,
-            NodeKind::Other => BaseKind::Other,
-        })
-    }
-
-    fn resolve_parents(&self, path: &str) -> String {
-        match path.rsplit_once('/') {
-            Some((parent, name)) => match self.0.resolve(parent) {
-                Some(p) if p.is_empty() => name.to_owned(),
-                Some(p) => format!("{p}/{name}"),
-                None => path.to_owned(),
-            },
-            None => path.to_owned(),
-        }
-    }
-}
-
-/// The apk state of a source image (where its database lives and the
 /// files around it).
 pub(super) fn base_state(
     image: &Image,

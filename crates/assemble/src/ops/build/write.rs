@@ -13,12 +13,47 @@ use serde_json::Value;
 
 use super::image::{self, media, ConfigChange};
 use super::platform::PlatformPlan;
-use super::source::{SourceFs, SourceImage};
+use super::source::SourceImage;
 use super::{BuildError, BuildOptions, BuildReport, Log, Output, PlatformReport};
 use crate::layer::{self, LayerSpec, PackageFile};
 use crate::model::Image;
 use crate::ops::{Event, Step, Warning};
 use crate::sbom;
+
+/// Fails when the config or manifest exceeds what registries accept.
+fn check_documents(config: &Value, manifest: &Value) -> Result<(), BuildError> {
+    crate::image_limits::check_document("config", config)
+        .and_then(|()| crate::image_limits::check_document("manifest", manifest))
+        .map_err(BuildError::Limit)
+}
+
+/// The documents' sizes as far as the declaration decides them (digests
+/// and sizes are placeholders of the final length), checked before
+/// anything is resolved, fetched or written.
+pub(super) fn probe_documents(
+    image: &Image,
+    source: Option<&oci_image::layout::PlatformImage>,
+    arch: &str,
+) -> Result<(), BuildError> {
+    let digest = format!("sha256:{}", "0".repeat(64));
+    let names: Vec<String> = image.packages.iter().map(|a| a.to_string()).collect();
+    let change = ConfigChange {
+        diff_id: &digest,
+        created: "1970-01-01T00:00:00Z",
+        created_by: format!("cargo-assemble: apk add {}", names.join(" ")),
+        environment: &image.environment,
+        labels: &image.annotations,
+    };
+    let config = image::config(source.map(|i| &i.config_json), arch, &change);
+    let layer = image::descriptor(media::LAYER_GZIP, &digest, 0);
+    let layers = vec![layer; source.map_or(0, |i| i.layers.len()) + 1];
+    let manifest = image::manifest(
+        image::descriptor(media::CONFIG, &digest, 0),
+        layers,
+        &image.annotations,
+    );
+    check_documents(&config, &manifest)
+}
 
 /// One architecture written into the layout.
 struct Written {
@@ -186,17 +221,13 @@ fn platform(
         keys: plan.key_files.clone(),
         mtime: options.source_date_epoch,
     };
-    let layer = layer::build(
-        &package_files,
-        &SourceFs(&plan.fs),
-        &plan.base,
-        &layer_spec,
-        work,
-    )
-    .map_err(|error| BuildError::Layer {
-        arch: arch.to_owned(),
-        error: Box::new(error),
-    })?;
+    let layer =
+        layer::build(&package_files, &plan.fs, &plan.base, &layer_spec, work).map_err(|error| {
+            BuildError::Layer {
+                arch: arch.to_owned(),
+                error: Box::new(error),
+            }
+        })?;
     for warning in &layer.warnings {
         log.warn(Warning::Layer {
             arch: arch.to_owned(),
@@ -266,6 +297,7 @@ fn platform(
         layers,
         &annotations,
     );
+    check_documents(&config, &manifest)?;
     let manifest_desc = writer
         .add_json(media::MANIFEST, &manifest)
         .map_err(image_err)?;
