@@ -1,14 +1,15 @@
 //! Command-line interface: argument definitions and dispatch. Each verb
-//! lives in its own module and returns a `miette` result; this module turns
-//! that into output and an exit code.
+//! lives in its own module: it parses its arguments into the options of
+//! one `assemble::ops` operation, calls it and renders the report; errors
+//! come back as `miette` reports, which [`render::error`] shows.
 
 mod build;
 mod builds;
 mod github;
-mod hints;
 mod init;
 mod login;
 mod pipeline;
+mod render;
 mod repo_args;
 mod resolve;
 mod search;
@@ -88,10 +89,6 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
             };
         }
     };
-    // Long key names and paths must stay greppable: never wrap them.
-    let _ = miette::set_hook(Box::new(|_| {
-        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
-    }));
     let result = match cli.command {
         Command::Build(a) => build::run(a),
         Command::Plan(a) => pipeline::plan(a),
@@ -116,7 +113,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("{report:?}");
+            render::error(&report);
             ExitCode::FAILURE
         }
     }

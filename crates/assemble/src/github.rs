@@ -24,8 +24,8 @@ use assemble_io::limit::Limited;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::build::BuildReport;
 use crate::config::ConfigErrors;
+use crate::ops::build::BuildReport;
 
 /// The API of github.com, when `GITHUB_API_URL` is not set.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";

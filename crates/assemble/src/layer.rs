@@ -87,15 +87,6 @@ pub trait BaseFs {
     fn kind(&self, path: &str) -> Option<BaseKind>;
 }
 
-/// An empty base (`scratch`).
-pub struct EmptyBase;
-
-impl BaseFs for EmptyBase {
-    fn kind(&self, _: &str) -> Option<BaseKind> {
-        None
-    }
-}
-
 impl BaseFs for RootFs {
     fn kind(&self, path: &str) -> Option<BaseKind> {
         self.nodes().get(path).map(|n| match &n.kind {
@@ -161,11 +152,37 @@ pub struct Layer {
     pub installed: InstalledDb,
     /// Metadata of the added packages, in install order.
     pub added: Vec<PackageInfo<'static>>,
-    /// Things the user should know (unowned base files overwritten,
-    /// install scripts not run).
-    pub warnings: Vec<String>,
+    /// Things the user should know.
+    pub warnings: Vec<LayerWarning>,
     /// The entry time used.
     pub mtime: u64,
+}
+
+/// Something the layer writer did that the user should know (paths and
+/// names already escaped for a terminal).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayerWarning {
+    /// Files of the source image that no package owns were overwritten.
+    OverwritesUnowned(Vec<String>),
+    /// Packages whose install scripts were recorded but not run.
+    ScriptsNotRun(Vec<String>),
+}
+
+impl std::fmt::Display for LayerWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LayerWarning::OverwritesUnowned(paths) => write!(
+                f,
+                "overwriting files of the source image that no package owns: {}",
+                paths.join(" ")
+            ),
+            LayerWarning::ScriptsNotRun(packages) => write!(
+                f,
+                "install scripts were recorded but not run (no container runtime): {}",
+                packages.join(" ")
+            ),
+        }
+    }
 }
 
 /// Why the layer cannot be built.
@@ -911,10 +928,7 @@ pub fn build(
             .iter()
             .map(|p| escape(p).into_owned())
             .collect();
-        warnings.push(format!(
-            "overwriting files of the source image that no package owns: {}",
-            list.join(" ")
-        ));
+        warnings.push(LayerWarning::OverwritesUnowned(list));
     }
     let with_scripts: Vec<String> = added
         .iter()
@@ -922,10 +936,7 @@ pub fn build(
         .map(|(c, _)| escape(&c.info.name_version()).into_owned())
         .collect();
     if !with_scripts.is_empty() {
-        warnings.push(format!(
-            "install scripts were recorded but not run (no container runtime): {}",
-            with_scripts.join(" ")
-        ));
+        warnings.push(LayerWarning::ScriptsNotRun(with_scripts));
     }
 
     // The apk database files.
@@ -1123,8 +1134,9 @@ fn write_tar(
     ))
 }
 
-/// Convenience for tests and callers: the staged file contents of a layer
-/// as `(path, kind)` pairs, reading the finished gzip tar.
+/// For tests: the staged file contents of a layer as `(path, kind)` pairs,
+/// reading the finished gzip tar.
+#[cfg(test)]
 pub fn list(layer: &Path) -> io::Result<Vec<(String, tar::EntryType)>> {
     let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(File::open(layer)?));
     let mut out = Vec::new();
@@ -1268,7 +1280,7 @@ mod tests {
         };
         assert!(owns(16, "etc/os-release") && !owns(15, "etc/os-release"));
         assert!(
-            layer.warnings[0].contains("etc/os-release"),
+            layer.warnings[0].to_string().contains("etc/os-release"),
             "{:?}",
             layer.warnings
         );

@@ -14,9 +14,10 @@ use std::io::{self, Read};
 
 use assemble_io::bounds;
 use assemble_io::escape::{escape, escape_bytes};
+use assemble_io::hash::Hashing;
 use assemble_io::limit::Limited;
 use flate2::read::MultiGzDecoder;
-use sha2::{Digest as _, Sha256};
+use sha2::Sha256;
 
 use super::{BlobReader, Digest, OciError, PlatformImage, Source};
 
@@ -274,20 +275,6 @@ impl Read for Decoded {
     }
 }
 
-/// Hashes what passes through (the uncompressed tar → diff_id).
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 impl RootFs {
     /// An empty tree.
     pub fn new() -> RootFs {
@@ -334,10 +321,8 @@ impl RootFs {
             // A layer is inflated in full (to check its diff_id): bound it,
             // so a small gzip bomb cannot keep a build busy for hours.
             let limited = Limited::new(decoded, max_layer, LAYER_LIMIT_WHAT);
-            let mut hashed = Hashing {
-                inner: limited,
-                hasher: Sha256::new(),
-            };
+            // Hashes the uncompressed tar: the diff_id.
+            let mut hashed: Hashing<_, Sha256> = Hashing::new(limited);
             let applied = fs
                 .apply_layer(
                     i,
@@ -354,7 +339,7 @@ impl RootFs {
                         })
                     })
                 });
-            let Hashing { inner, hasher } = hashed;
+            let (inner, hasher, _) = hashed.into_parts();
             let blob = inner.into_inner().into_blob();
             if let Err(e) = applied {
                 // A corrupt blob usually surfaces as a gzip or tar error

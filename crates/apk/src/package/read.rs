@@ -22,6 +22,7 @@ use crate::signature::{Digests, Keyring, SignatureEntry, SignatureError};
 use crate::stream::{self, collect_signature, Tap};
 use assemble_io::bounds;
 use assemble_io::escape::{escape, escape_bytes};
+use assemble_io::hash::Hashing;
 use assemble_io::limit::{is_limit_error, Limited};
 use assemble_io::tarball::{self, EntryKind};
 
@@ -499,20 +500,6 @@ fn read_tar<R: BufRead>(
     Ok(())
 }
 
-/// Hashes a reader's bytes as they pass.
-struct HashingReader<'r> {
-    inner: &'r mut dyn Read,
-    sha1: Sha1,
-}
-
-impl Read for HashingReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sha1.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 #[derive(Default)]
 struct FileChecker {
     entries: u64,
@@ -598,10 +585,7 @@ impl FileChecker {
             checksum,
         };
         self.entries += 1;
-        let mut hashing = HashingReader {
-            inner: entry,
-            sha1: Sha1::new(),
-        };
+        let mut hashing: Hashing<&mut dyn Read, Sha1> = Hashing::new(entry);
         visitor
             .entry(&meta, &mut hashing)
             .map_err(|e| match e.kind() {
@@ -612,7 +596,7 @@ impl FileChecker {
                 _ => Problem::Visitor(e),
             })?;
         stream::drain(&mut hashing).map_err(corrupt(Stream::Data))?;
-        let content = Checksum::Sha1(hashing.sha1.finalize().into());
+        let content = Checksum::Sha1(hashing.finish().0.into());
         let actual = match &meta.kind {
             EntryKind::File => Some(content),
             EntryKind::Symlink(target) => {
