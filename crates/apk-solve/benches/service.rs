@@ -14,7 +14,8 @@ use apk::dependency::{Constraint, Dependency};
 use apk::index::{IndexLoader, Trust};
 use apk::package::PackageInfo;
 use apk::signature::Keyring;
-use apk_solve::{self as solve, Db, Policy, Request, DEFAULT_TAG};
+use apk_solve::resolve::{Index, Inputs, Installed};
+use apk_solve::{self as solve, resolve, universe, Policy, Request, ResolveRequest, DEFAULT_TAG};
 
 /// xorshift64*: the same declarations on every run and machine.
 struct Rng(u64);
@@ -56,18 +57,22 @@ fn main() {
         .expect("index");
     let t_load = t0.elapsed();
 
+    let indexes = [Index::parsed("main", &index)];
+    let only_index = Inputs {
+        arches: &arches,
+        indexes: &indexes,
+        ..Default::default()
+    };
     // The base image: what `alpine-base` installs.
     let base: Vec<PackageInfo<'static>> = {
-        let mut db = Db::new(&arches);
-        db.add_index("main", None, true, false, &index)
-            .expect("repo");
-        db.finish();
-        let request = Request {
-            world: vec![(db.world_dep(any("alpine-base")), DEFAULT_TAG)],
+        let mut db = universe(&only_index).expect("universe");
+        let request = ResolveRequest {
+            world: vec![any("alpine-base")],
             ..Default::default()
         };
-        let solution = solve::solve(&db, &request).expect("alpine-base resolves");
-        solution
+        let resolution = resolve(&mut db, &request).expect("alpine-base resolves");
+        resolution
+            .solution
             .changes
             .iter()
             .filter_map(|c| c.new)
@@ -77,9 +82,7 @@ fn main() {
 
     // Candidate names: installable packages of the index.
     let names: Vec<String> = {
-        let mut db = Db::new(&arches);
-        db.add_index("main", None, true, false, &index)
-            .expect("repo");
+        let db = universe(&only_index).expect("universe");
         (0..db.package_count())
             .filter(|&p| db.package(p).installable)
             .map(|p| db.name_str(db.package(p).name).to_owned())
@@ -95,14 +98,18 @@ fn main() {
         })
         .collect();
 
+    // One universe shared by every thread: requests go to the solver
+    // directly (`resolve` takes the universe mutably to intern names).
     let t1 = Instant::now();
-    let mut db = Db::new(&arches);
-    db.add_index("main", None, true, false, &index)
-        .expect("repo");
-    for info in &base {
-        db.add_installed(info, None);
-    }
-    db.finish();
+    let installed: Vec<Installed<'_>> = base
+        .iter()
+        .map(|info| Installed { info, tag: None })
+        .collect();
+    let mut db = universe(&Inputs {
+        installed: &installed,
+        ..only_index
+    })
+    .expect("universe");
     let base_atoms: Vec<Dependency<'_>> = base.iter().map(|i| any(&i.name)).collect();
     let requests: Vec<Request<'_>> = worlds
         .iter()

@@ -1,6 +1,8 @@
 //! Dependency resolution with apk-tools' semantics.
 //!
-//! [`Db`] holds the package universe (repositories + installed database);
+//! Callers start from [`resolve`]: [`universe`] builds the package universe
+//! from repository indexes and an installed base, [`resolve()`] turns a
+//! request (world atoms, lock pins, policy) into changes. Underneath, [`Db`] holds the package universe (repositories + installed database);
 //! [`solve`] takes a [`Request`] (the world and flags) and returns the
 //! ordered [`Change`]s, or a [`SolveError`] whose [`report::ErrorReport`]
 //! explains, in the terms of apk's "unable to select packages" block, what
@@ -17,9 +19,11 @@ pub mod db;
 mod engine;
 pub mod image;
 pub mod report;
+pub mod resolve;
 
 pub use db::{Db, Dep, NameId, PkgId, TagId, DEFAULT_TAG};
 pub use report::ErrorReport;
+pub use resolve::{resolve, universe, ResolveError, ResolveRequest};
 
 /// Solver flags, per package or global (apk's `APK_SOLVERF_*`).
 pub mod flags {

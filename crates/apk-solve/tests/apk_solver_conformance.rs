@@ -18,7 +18,11 @@ use apk::index::text::{self, IndexText, Strictness};
 use apk::index::ParsedIndex;
 use apk::package::PackageInfo;
 use apk::version::Op;
-use apk_solve::{self as solve, flags, ChangeKind, Db, NameId, Request, Solution, DEFAULT_TAG};
+use apk_solve::resolve::{Index, Inputs, Installed, Records, Resolution};
+use apk_solve::{
+    flags, resolve, universe, ChangeKind, Db, NameId, ResolveError, ResolveRequest, Solution,
+    DEFAULT_TAG,
+};
 
 fn corpus_dir() -> PathBuf {
     match std::env::var_os("APK_SOLVER_CORPUS") {
@@ -219,19 +223,19 @@ fn run_case(dir: &Path, name: &str) -> Outcome {
 }
 
 /// Parsed inputs of a case; the solver's universe borrows from them.
-struct Inputs {
+struct CaseFiles {
     repos: Vec<(Option<String>, String, String)>,
     cache: Vec<(String, String)>,
     installed: InstalledDb,
 }
 
-fn load_inputs(dir: &Path, case: &Case) -> Result<Inputs, String> {
+fn load_inputs(dir: &Path, case: &Case) -> Result<CaseFiles, String> {
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).map_err(|e| format!("{f}: {e}"));
     let installed = match &case.installed {
         Some(f) => InstalledDb::parse(&read(f)?, f).map_err(|e| e.to_string())?,
         None => InstalledDb::new(),
     };
-    Ok(Inputs {
+    Ok(CaseFiles {
         repos: case
             .repos
             .iter()
@@ -296,42 +300,47 @@ fn execute(
         .collect();
 
     let mut out = String::new();
-    let mut db = Db::new(&["x86_64"]);
     // apk numbers tags as it meets them: world, installed database, repositories.
+    let mut tags: Vec<&str> = Vec::new();
     for w in &case.world {
         if let Some((_, tag)) = w.split_once('@') {
-            db.tag(tag.split(['<', '>', '=', '~']).next().unwrap_or(""));
+            tags.push(tag.split(['<', '>', '=', '~']).next().unwrap_or(""));
         }
     }
-    for (_, tag) in &installed {
-        if let Some(t) = tag {
-            db.tag(t);
-        }
-    }
-    for (i, (tag, file, _)) in inputs.repos.iter().enumerate() {
-        let available = !cmd.no_network;
+    tags.extend(installed.iter().filter_map(|(_, t)| t.as_deref()));
+    // The same universe from text records or from parsed indexes.
+    fn source<'a>(via_index: bool, text: &'a IndexText<'a>, table: &'a ParsedIndex) -> Records<'a> {
         if via_index {
-            db.add_index(file, tag.as_deref(), available, false, &repo_tables[i])
+            Records::Parsed(table)
         } else {
-            let records = repo_indexes[i].records.iter();
-            db.add_repository(file, tag.as_deref(), available, false, records)
+            Records::Text(&text.records)
         }
-        .map_err(|e| e.to_string())?;
     }
-    for (i, (file, _)) in inputs.cache.iter().enumerate() {
-        if via_index {
-            db.add_index(file, None, true, true, &cache_tables[i])
-        } else {
-            db.add_repository(file, None, true, true, cache_indexes[i].records.iter())
-        }
-        .map_err(|e| e.to_string())?;
-    }
-    for (info, tag) in &installed {
-        db.add_installed(info, tag.as_deref());
-    }
+    let mut indexes: Vec<Index<'_, '_>> = inputs
+        .repos
+        .iter()
+        .enumerate()
+        .map(|(i, (tag, file, _))| Index {
+            available: !cmd.no_network,
+            records: source(via_index, &repo_indexes[i], &repo_tables[i]),
+            ..Index::new(file, &[]).tagged(tag.as_deref())
+        })
+        .collect();
+    indexes.extend(inputs.cache.iter().enumerate().map(|(i, (file, _))| Index {
+        cache: true,
+        records: source(via_index, &cache_indexes[i], &cache_tables[i]),
+        ..Index::new(file, &[])
+    }));
+    let base: Vec<Installed<'_>> = installed
+        .iter()
+        .map(|(info, tag)| Installed {
+            info,
+            tag: tag.as_deref(),
+        })
+        .collect();
 
     // `add -t NAME=VERSION deps…`: a package made up for this transaction.
-    let virtual_info;
+    let mut virtual_info = None;
     let mut virtual_atom = None;
     if let Some(spec) = &cmd.virtual_pkg {
         let bad = || Ok((format!("ERROR: {spec}: bad package specifier\n"), None));
@@ -360,18 +369,25 @@ fn execute(
         if deps.is_empty() {
             out.push_str("WARNING: creating empty virtual package\n");
         }
-        virtual_info = PackageInfo {
+        virtual_info = Some(PackageInfo {
             name: dep.name.into(),
             version: version.into(),
             arch: "noarch".into(),
             depends: deps.join(" ").into(),
             installed_size: Some(0),
             ..Default::default()
-        };
-        db.add_virtual(&virtual_info);
+        });
         virtual_atom = Some(format!("{}={version}", dep.name));
     }
-    db.finish();
+    let virtuals: Vec<&PackageInfo<'_>> = virtual_info.iter().collect();
+    let mut db = universe(&Inputs {
+        arches: &["x86_64"],
+        tags: &tags,
+        indexes: &indexes,
+        installed: &base,
+        virtuals: &virtuals,
+    })
+    .map_err(|e| e.to_string())?;
 
     if repo_indexes
         .iter()
@@ -386,7 +402,7 @@ fn execute(
     for w in &case.world {
         set_world(&mut world, w);
     }
-    let mut req = Request {
+    let mut req = ResolveRequest {
         force_broken_world: cmd.force_broken_world,
         ..Default::default()
     };
@@ -464,44 +480,29 @@ fn execute(
         other => return Err(format!("unsupported applet '{other}'")),
     }
 
-    let atoms: Vec<Dependency<'_>> = world
+    req.world = world
         .iter()
         .map(|w| Dependency::parse(w, Context::World).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
-    let mut missing_tags = Vec::new();
-    for atom in &atoms {
-        let tag = match atom.tag {
-            Some(t) => match db.find_tag(t) {
-                Some(id) if db.tags[id].repos != 0 || !cmd.force_broken_world => id,
-                _ => {
-                    missing_tags.push(format!("{}@{t}", atom.name));
-                    DEFAULT_TAG
-                }
-            },
-            None => DEFAULT_TAG,
-        };
-        let dep = db.world_dep(*atom);
-        req.world.push((dep, tag));
-    }
-    if !missing_tags.is_empty() && !cmd.force_broken_world {
-        for m in &missing_tags {
-            out.push_str(&format!(
-                "WARNING: The repository tag for world dependency '{m}' does not exist\n"
-            ));
+    match resolve(&mut db, &req) {
+        Err(ResolveError::MissingTags { atoms }) => {
+            for m in &atoms {
+                out.push_str(&format!(
+                    "WARNING: The repository tag for world dependency '{m}' does not exist\n"
+                ));
+            }
+            out.push_str("ERROR: Not committing changes due to missing repository tags.\n");
+            Ok((out, None))
         }
-        out.push_str("ERROR: Not committing changes due to missing repository tags.\n");
-        return Ok((out, None));
-    }
-
-    match solve::solve(&db, &req) {
         Err(e) => {
-            out.push_str(&e.report.render(50));
+            let report = e.report().cloned().unwrap_or_default();
+            out.push_str(&report.render(50));
             Ok((
                 out,
-                Some(e.report.blocks.iter().map(|b| b.subject.clone()).collect()),
+                Some(report.blocks.iter().map(|b| b.subject.clone()).collect()),
             ))
         }
-        Ok(solution) => {
+        Ok(Resolution { solution, .. }) => {
             if cmd.applet == "upgrade" && cmd.verbose {
                 out.push_str(&no_longer_available(&db, &solution));
             }

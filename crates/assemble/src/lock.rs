@@ -35,7 +35,8 @@ pub struct LockedImage {
     pub platforms: Vec<LockedPlatform>,
 }
 
-/// One architecture of an image.
+/// One architecture of an image: what the lock records and what the
+/// applied state records (the same facts in two files).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockedPlatform {
     /// APK architecture.
@@ -46,7 +47,7 @@ pub struct LockedPlatform {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_digest: Option<String>,
     /// Added packages, sorted by name.
-    #[serde(default, rename = "package")]
+    #[serde(default, rename = "package", alias = "packages")]
     pub packages: Vec<LockedPackage>,
 }
 
@@ -172,13 +173,75 @@ pub fn lock_path(declaration: &Path) -> PathBuf {
         .join(LOCK_FILE)
 }
 
-/// Locked `(name → version)` of a platform, for pinning.
-pub fn pins(platform: &LockedPlatform) -> BTreeMap<&str, &str> {
-    platform
-        .packages
-        .iter()
-        .map(|p| (p.name.as_str(), p.version.as_str()))
-        .collect()
+/// Which locked versions to ignore (`--update [PKG…]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Update {
+    /// Keep every locked version.
+    #[default]
+    Keep,
+    /// Ignore the lock.
+    All,
+    /// Ignore the lock for these packages.
+    Only(Vec<String>),
+}
+
+impl Update {
+    /// From `--update` as clap gives it: absent, empty, or names.
+    pub fn from_args(names: Option<Vec<String>>) -> Update {
+        match names {
+            None => Update::Keep,
+            Some(n) if n.is_empty() => Update::All,
+            Some(n) => Update::Only(n),
+        }
+    }
+
+    fn keeps(&self, name: &str) -> bool {
+        match self {
+            Update::Keep => true,
+            Update::All => false,
+            Update::Only(names) => !names.iter().any(|n| n == name),
+        }
+    }
+}
+
+impl LockedPlatform {
+    /// Locked `name → version`.
+    pub fn versions(&self) -> BTreeMap<&str, &str> {
+        self.packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect()
+    }
+}
+
+impl Lock {
+    /// The versions to pin for `image`, per architecture, minus those
+    /// `update` asks to refresh.
+    pub fn pins(&self, image: &str, update: &Update) -> BTreeMap<String, BTreeMap<String, String>> {
+        let Some(img) = self.images.iter().find(|i| i.name == image) else {
+            return BTreeMap::new();
+        };
+        if *update == Update::All {
+            return BTreeMap::new();
+        }
+        img.platforms
+            .iter()
+            .map(|p| {
+                let kept = p
+                    .packages
+                    .iter()
+                    .filter(|k| update.keeps(&k.name))
+                    .map(|k| (k.name.clone(), k.version.clone()))
+                    .collect();
+                (p.arch.clone(), kept)
+            })
+            .collect()
+    }
+
+    /// Whether `image` has an entry.
+    pub fn has_image(&self, image: &str) -> bool {
+        self.images.iter().any(|i| i.name == image)
+    }
 }
 
 #[cfg(test)]
@@ -220,5 +283,12 @@ mod tests {
         assert_eq!(again.images[0].name, "a");
         assert_eq!(again.platform("b", "x86_64").unwrap().packages[0].name, "a");
         assert!(Lock::parse("version = 2\n", Path::new("l")).is_err());
+
+        let all = lock.pins("b", &Update::Keep);
+        assert_eq!(all["x86_64"].len(), 2);
+        assert!(lock.pins("b", &Update::All).is_empty());
+        let some = lock.pins("b", &Update::Only(vec!["z".into()]));
+        assert_eq!(some["x86_64"].keys().collect::<Vec<_>>(), ["a"]);
+        assert!(lock.pins("nope", &Update::Keep).is_empty());
     }
 }

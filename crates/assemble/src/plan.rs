@@ -8,7 +8,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::state::{ImageState, PlatformState};
+use crate::lock::LockedPlatform;
+use crate::state::ImageState;
 
 /// One change to one image.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -141,7 +142,7 @@ fn settings(old: &ImageState, new: &ImageState, out: &mut Vec<Change>) {
     }
 }
 
-fn platform_changes(arch: &str, old: &PlatformState, new: &PlatformState, out: &mut Vec<Change>) {
+fn platform_changes(arch: &str, old: &LockedPlatform, new: &LockedPlatform, out: &mut Vec<Change>) {
     if old.source_digest != new.source_digest {
         out.push(Change::Source {
             arch: arch.to_owned(),
@@ -206,7 +207,7 @@ pub fn diff(applied: Option<&[ImageState]>, desired: &[ImageState]) -> Plan {
             None => {
                 changes.push(Change::CreateImage);
                 for p in &new.platforms {
-                    let empty = PlatformState {
+                    let empty = LockedPlatform {
                         source_digest: p.source_digest.clone(),
                         ..Default::default()
                     };
@@ -224,7 +225,7 @@ pub fn diff(applied: Option<&[ImageState]>, desired: &[ImageState]) -> Plan {
                             });
                             platform_changes(
                                 &p.arch,
-                                &PlatformState {
+                                &LockedPlatform {
                                     source_digest: p.source_digest.clone(),
                                     ..Default::default()
                                 },
@@ -389,7 +390,7 @@ mod tests {
             name: "img".into(),
             source: "oci:base".into(),
             tags: vec!["latest".into()],
-            platforms: vec![PlatformState {
+            platforms: vec![LockedPlatform {
                 arch: "x86_64".into(),
                 source_digest: "sha256:aaaa".into(),
                 image_digest: None,

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lock::{LockedPackage, LockedPlatform};
+use crate::lock::LockedPlatform;
 
 /// The ref holding the applied state.
 pub const STATE_REF: &str = "refs/assembly/state";
@@ -33,45 +33,7 @@ pub struct ImageState {
     /// Environment.
     pub environment: BTreeMap<String, String>,
     /// Per architecture.
-    pub platforms: Vec<PlatformState>,
-}
-
-/// One architecture of an image.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlatformState {
-    /// APK architecture.
-    pub arch: String,
-    /// Manifest digest of the source image.
-    pub source_digest: String,
-    /// Manifest digest of the output, once built.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_digest: Option<String>,
-    /// Added packages.
-    pub packages: Vec<LockedPackage>,
-}
-
-/// The lock and the state record the same facts per architecture; they
-/// differ only in their file formats.
-impl From<LockedPlatform> for PlatformState {
-    fn from(p: LockedPlatform) -> Self {
-        PlatformState {
-            arch: p.arch,
-            source_digest: p.source_digest,
-            image_digest: p.image_digest,
-            packages: p.packages,
-        }
-    }
-}
-
-impl From<PlatformState> for LockedPlatform {
-    fn from(p: PlatformState) -> Self {
-        LockedPlatform {
-            arch: p.arch,
-            source_digest: p.source_digest,
-            image_digest: p.image_digest,
-            packages: p.packages,
-        }
-    }
+    pub platforms: Vec<LockedPlatform>,
 }
 
 /// The applied state of a repository.
@@ -109,7 +71,7 @@ fn git_err(path: &Path) -> impl Fn(git2::Error) -> StateError + '_ {
 }
 
 /// The git repository containing `dir`.
-pub fn repository(dir: &Path) -> Result<git2::Repository, StateError> {
+pub(crate) fn repository(dir: &Path) -> Result<git2::Repository, StateError> {
     git2::Repository::discover(dir).map_err(|e| StateError::Git {
         path: dir.to_owned(),
         message: format!(

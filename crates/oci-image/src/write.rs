@@ -75,9 +75,8 @@ impl LayoutWriter {
             Err(e) => return Err(OciError::io("inspecting", final_dir, e)),
         }
         fs::create_dir_all(&parent).map_err(io_err("creating directory", &parent))?;
-        let work = tempfile::Builder::new()
-            .prefix(&format!(".{name}.tmp-"))
-            .tempdir_in(&parent)
+        // Created with the mode of an ordinary directory: it becomes the output.
+        let work = assemble_io::atomic::temp_dir_in(&parent, &format!(".{name}.tmp-"))
             .map_err(io_err("creating a temporary directory in", &parent))?;
         let blobs = work.path().join("blobs/sha256");
         fs::create_dir_all(&blobs).map_err(io_err("creating directory", &blobs))?;
@@ -108,9 +107,7 @@ impl LayoutWriter {
         mut reader: impl Read,
     ) -> Result<Descriptor, OciError> {
         let dir = self.work.path().join("blobs");
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".blob-")
-            .tempfile_in(&dir)
+        let mut tmp = assemble_io::atomic::temp_file_in(&dir, ".blob-")
             .map_err(io_err("creating a temporary file in", &dir))?;
         let tmp_path = tmp.path().to_owned();
         let mut hasher = Sha256::new();

@@ -11,6 +11,7 @@ use std::process::Output;
 pub mod bomb;
 pub mod github;
 pub mod http;
+pub mod mirror;
 pub mod registry;
 pub mod repo;
 

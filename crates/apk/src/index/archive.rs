@@ -4,7 +4,7 @@
 //! Trust comes before work: the signature member is read (bounded to
 //! [`MAX_SIGNATURE_MEMBER`] inflated bytes), the rest of the file's raw bytes
 //! are hashed and the signature checked, and only then is the body inflated,
-//! itself bounded (default [`DEFAULT_MAX_INDEX_SIZE`]). An unsigned or
+//! itself bounded ([`max_index_size`]). An unsigned or
 //! untrusted index is refused after inflating one tar header, whatever its
 //! body would inflate to.
 
@@ -19,16 +19,9 @@ use crate::package::PackageInfo;
 use crate::signature::{Digests, Keyring, SignatureError, SigningKey};
 pub use crate::stream::WriteError;
 use crate::stream::{self, collect_signature, gzip, signature_member};
+use assemble_io::bounds;
 use assemble_io::limit::{is_limit_error, limit_error, Limited};
 use assemble_io::tarball::{self, EntryHeader, EntryKind};
-
-/// Default bound on an index's inflated size (1 GiB; Alpine's largest
-/// index inflates to a few MiB). [`MAX_INDEX_SIZE_ENV`] overrides it.
-pub const DEFAULT_MAX_INDEX_SIZE: u64 = 1 << 30;
-
-/// Environment variable overriding [`DEFAULT_MAX_INDEX_SIZE`]: a number of
-/// bytes, optionally with a `K`, `M` or `G` suffix (powers of 1024).
-pub const MAX_INDEX_SIZE_ENV: &str = "CARGO_ASSEMBLE_MAX_INDEX_SIZE";
 
 /// Bound on the inflated signature member (a few signatures of at most
 /// 64 KiB each, as apk-tools accepts).
@@ -37,25 +30,10 @@ pub const MAX_SIGNATURE_MEMBER: u64 = 1 << 20;
 /// Bytes of `DESCRIPTION` kept (the rest is skipped).
 const MAX_DESCRIPTION: u64 = 4096;
 
-/// The inflated-size bound in effect: [`MAX_INDEX_SIZE_ENV`] when set and
-/// valid, else [`DEFAULT_MAX_INDEX_SIZE`].
+/// The bound in effect on an index file and on its inflated body:
+/// `CARGO_ASSEMBLE_MAX_INDEX_SIZE` (see [`bounds::MAX_INDEX_SIZE`]).
 pub fn max_index_size() -> u64 {
-    std::env::var(MAX_INDEX_SIZE_ENV)
-        .ok()
-        .and_then(|v| parse_size(&v))
-        .unwrap_or(DEFAULT_MAX_INDEX_SIZE)
-}
-
-/// `1048576`, `512K`, `64M`, `2G` → bytes.
-fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let (digits, shift) = match t.as_bytes().last()?.to_ascii_uppercase() {
-        b'K' => (&t[..t.len() - 1], 10),
-        b'M' => (&t[..t.len() - 1], 20),
-        b'G' => (&t[..t.len() - 1], 30),
-        _ => (t, 0),
-    };
-    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+    bounds::MAX_INDEX_SIZE.get()
 }
 
 /// Whether unsigned or unverifiable indexes are accepted.
@@ -120,7 +98,8 @@ pub(crate) fn format_err(file: &Path, message: impl Into<String>) -> IndexArchiv
 fn corrupt(file: &Path, what: &str, e: io::Error) -> IndexArchiveError {
     let message = if is_limit_error(&e) {
         format!(
-            "{e}; if this index is genuine, raise the limit with {MAX_INDEX_SIZE_ENV} (bytes, or with a K/M/G suffix)"
+            "{e}; if this index is genuine, raise the limit with {} (bytes, or with a K/M/G/T suffix)",
+            bounds::MAX_INDEX_SIZE.var
         )
     } else if e.kind() == io::ErrorKind::UnexpectedEof {
         format!("{what} is truncated (the file ends early)")
@@ -148,21 +127,27 @@ pub fn read_file_with(
     trust: Trust,
     max_size: u64,
 ) -> Result<IndexArchive, IndexArchiveError> {
-    let data = read_bounded(path, max_size)?;
+    let data = read_bounded(path, path, max_size)?;
     read_with(&data, path, keyring, trust, max_size)
 }
 
 /// The whole file, refusing one larger than `max_size`.
-pub(crate) fn read_bounded(path: &Path, max_size: u64) -> Result<FileBytes, IndexArchiveError> {
+/// Messages name the file `name` (a download's URL rather than its
+/// temporary or cache path).
+pub(crate) fn read_bounded(
+    path: &Path,
+    name: &Path,
+    max_size: u64,
+) -> Result<FileBytes, IndexArchiveError> {
     let io_err = |error| IndexArchiveError::Io {
-        file: path.to_owned(),
+        file: name.to_owned(),
         error,
     };
     let mut f = File::open(path).map_err(io_err)?;
     let len = f.metadata().map_err(io_err)?.len();
     if len > max_size {
         let e = limit_error("the index file", max_size);
-        return Err(corrupt(path, "the index", e));
+        return Err(corrupt(name, "the index", e));
     }
     // Large files go to memory the kernel hands over in one go (instead
     // of one page fault per 4 KiB as a fresh heap buffer is written).
@@ -173,14 +158,14 @@ pub(crate) fn read_bounded(path: &Path, max_size: u64) -> Result<FileBytes, Inde
             .map_anon()
         {
             f.read_exact(&mut map)
-                .map_err(|e| corrupt(path, "the index", e))?;
+                .map_err(|e| corrupt(name, "the index", e))?;
             return Ok(FileBytes::Mapped(map));
         }
     }
     let mut data = Vec::with_capacity(len as usize);
     Limited::new(f, max_size, "the index file")
         .read_to_end(&mut data)
-        .map_err(|e| corrupt(path, "the index", e))?;
+        .map_err(|e| corrupt(name, "the index", e))?;
     Ok(FileBytes::Heap(data))
 }
 
@@ -565,10 +550,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("APKINDEX entry is larger than the limit of 1 GiB"),
+            e.contains("APKINDEX entry is larger than the limit of 256 MiB"),
             "{e}"
         );
-        assert!(e.contains(MAX_INDEX_SIZE_ENV), "{e}");
+        assert!(e.contains(bounds::MAX_INDEX_SIZE.var), "{e}");
         // Small entries adding up past the limit: the stream is cut.
         let padded = bomb_index(&[("PAD", 8 << 20), ("APKINDEX", 1 << 20)], Some(&key));
         let e = read_with(&padded, Path::new("p"), &ring, Trust::Verify, 4 << 20)
@@ -604,16 +589,6 @@ mod tests {
             e.contains("the signature member is larger than the limit of 1 MiB"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn sizes_parse_with_suffixes() {
-        assert_eq!(parse_size("1048576"), Some(1 << 20));
-        assert_eq!(parse_size("64M"), Some(64 << 20));
-        assert_eq!(parse_size("2g"), Some(2 << 30));
-        assert_eq!(parse_size("512K"), Some(512 << 10));
-        assert_eq!(parse_size("lots"), None);
-        assert_eq!(parse_size(""), None);
     }
 
     #[test]

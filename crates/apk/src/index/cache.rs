@@ -70,7 +70,19 @@ impl IndexLoader {
         keyring: &Keyring,
         trust: Trust,
     ) -> Result<ParsedIndex, IndexArchiveError> {
-        let data = archive::read_bounded(path, self.max_size)?;
+        self.load_as(path, path, keyring, trust)
+    }
+
+    /// Like [`IndexLoader::load`], naming the file `name` in errors and
+    /// warnings (a download's URL instead of its temporary or cache path).
+    pub fn load_as(
+        &self,
+        path: &Path,
+        name: &Path,
+        keyring: &Keyring,
+        trust: Trust,
+    ) -> Result<ParsedIndex, IndexArchiveError> {
+        let data = archive::read_bounded(path, name, self.max_size)?;
         let entry_path = |digest: &[u8; 32]| {
             self.dir.as_ref().map(|d| {
                 d.join(format!(
@@ -89,7 +101,7 @@ impl IndexLoader {
                 let cached = entry_path(&digest).and_then(|e| open_entry(&e, &digest));
                 (digest, cached)
             });
-            let verified = archive::verify(&data, path, keyring, trust);
+            let verified = archive::verify(&data, name, keyring, trust);
             let looked_up = lookup
                 .join()
                 .unwrap_or_else(|_| (Sha256::digest(&data[..]).into(), None));
@@ -101,8 +113,8 @@ impl IndexLoader {
             return Ok(index);
         }
         let entry = entry_path(&digest);
-        let archive = archive::inflate(&verified, path, self.max_size)?;
-        let label = format!("{}:APKINDEX", path.display());
+        let archive = archive::inflate(&verified, name, self.max_size)?;
+        let label = format!("{}:APKINDEX", name.display());
         let parts = Parts::build(
             &archive.text,
             &archive.description,
@@ -110,7 +122,7 @@ impl IndexLoader {
             &label,
             digest,
         )
-        .map_err(|e| archive::format_err(path, e.to_string()))?;
+        .map_err(|e| archive::format_err(name, e.to_string()))?;
         // Written straight to the cache and mapped from there (no second
         // copy in memory); the cache only speeds things up, so a failure
         // to write it is not an error.

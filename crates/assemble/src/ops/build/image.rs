@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn arch_mapping_round_trips() {
-        for &a in crate::config::ARCHITECTURES {
+        for &a in crate::model::ARCHITECTURES {
             let (o, v) = oci_platform(a);
             assert_eq!(apk_arch(o, v), Some(a));
         }
