@@ -99,10 +99,10 @@ fn bombs_are_refused_in_constant_memory() {
     assert_refused(&run, "'stranger.rsa.pub' which is not in the keyring");
 
     // Genuinely signed by a trusted key: the entry claims 2 GiB, over the
-    // default 1 GiB bound, and is refused before anything is reserved.
+    // default 256 MiB bound, and is refused before anything is reserved.
     let signed = testkit::bomb::index(&apkindex, Some(&trusted));
     let run = search(&tmp.path().join("signed"), &signed, &trusted, &[]);
-    assert_refused(&run, "larger than the limit of 1 GiB");
+    assert_refused(&run, "larger than the limit of 256 MiB");
 
     // Signed, small entries adding up to 2 GiB: the inflated stream is cut
     // at the configured bound, and what is skipped is never kept.
