@@ -23,6 +23,7 @@ use rustc_hash::FxHashMap as HashMap;
 
 use apk::checksum::Checksum;
 use apk::dependency::{Constraint, Context, Dependency};
+use apk::index::parsed::offset_table;
 use apk::index::{IndexRecord, ParsedIndex};
 use apk::package::{FieldProblem, PackageInfo};
 
@@ -175,26 +176,9 @@ impl<T: Copy> Lists<T> {
         }
     }
 
-    /// Builds the lists from `(name, item)` pairs given in order (a
-    /// stable counting sort).
+    /// Builds the lists from `(name, item)` pairs given in order.
     fn build(names: usize, pairs: &[(u32, T)]) -> Self {
-        let mut start = vec![0u32; names + 1];
-        for &(n, _) in pairs {
-            start[n as usize + 1] += 1;
-        }
-        for i in 0..names {
-            start[i + 1] += start[i];
-        }
-        let mut next = start.clone();
-        let mut items = match pairs.first() {
-            Some(&(_, filler)) => vec![filler; pairs.len()],
-            None => Vec::new(),
-        };
-        for &(n, item) in pairs {
-            let at = &mut next[n as usize];
-            items[*at as usize] = item;
-            *at += 1;
-        }
+        let (start, items) = offset_table(names, pairs);
         Lists { start, items }
     }
 }

@@ -1567,7 +1567,9 @@ impl<'t> Parts<'t> {
 }
 
 /// Per-name lists: offsets (one more than names) and items.
-type OffsetTable<T> = (Vec<u32>, Vec<T>);
+/// Per-name lists as one table: list `n` is `items[start[n]..start[n + 1]]`
+/// of `(start, items)`.
+pub type OffsetTable<T> = (Vec<u32>, Vec<T>);
 
 struct Universe {
     providers: OffsetTable<[u32; 3]>,
@@ -1576,8 +1578,8 @@ struct Universe {
 }
 
 /// Groups `(name, item)` pairs by name, keeping their order (a stable
-/// counting sort).
-fn offset_table<T: Copy>(names: usize, pairs: &[(u32, T)]) -> OffsetTable<T> {
+/// counting sort); names are below `names`.
+pub fn offset_table<T: Copy>(names: usize, pairs: &[(u32, T)]) -> OffsetTable<T> {
     let mut start = vec![0u32; names + 1];
     for &(n, _) in pairs {
         start[n as usize + 1] += 1;
