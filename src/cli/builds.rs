@@ -82,10 +82,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
         }
         Command::Logs { id, follow, remote } => {
             let stdout = std::io::stdout();
-            let mut out = EscapedLines {
-                out: stdout.lock(),
-                pending: Vec::new(),
-            };
+            let mut out = EscapedLines::new(stdout.lock());
             remote
                 .client()?
                 .build_log(&id, follow, &mut out)
@@ -139,13 +136,20 @@ fn print_report(r: &BuildReport) {
 
 /// Writes server text line by line with control characters escaped, so a
 /// log cannot drive the terminal; lines may arrive split across chunks.
-struct EscapedLines<W: Write> {
+pub(super) struct EscapedLines<W: Write> {
     out: W,
     pending: Vec<u8>,
 }
 
 impl<W: Write> EscapedLines<W> {
-    fn finish(mut self) -> std::io::Result<()> {
+    pub(super) fn new(out: W) -> Self {
+        EscapedLines {
+            out,
+            pending: Vec::new(),
+        }
+    }
+
+    pub(super) fn finish(mut self) -> std::io::Result<()> {
         if !self.pending.is_empty() {
             let line = String::from_utf8_lossy(&self.pending).into_owned();
             writeln!(self.out, "{}", escape(&line))?;

@@ -10,10 +10,14 @@ use assemble::ops::plan::{self, PlanOptions};
 use assemble::ops::validate::{self, ValidateOptions};
 use assemble::ops::{self, FetchSettings, Project, Update};
 use assemble::plan as render_plan;
+use assemble_service::api::BuildResult;
+use assemble_service::remote;
 use miette::{IntoDiagnostic, Result};
 
+use super::builds::EscapedLines;
 use super::github;
 use super::render::{self, Terminal};
+use super::serve::Remote;
 
 /// Output format of `plan`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -75,6 +79,10 @@ pub struct PlanArgs {
     pub github_output: bool,
     #[command(flatten)]
     pub resolution: Resolution,
+    /// Plan against a build service (--server URL or CARGO_ASSEMBLE_SERVER): its stored
+    /// declarations and last successful builds.
+    #[command(flatten)]
+    pub remote: Remote,
 }
 
 #[derive(clap::Args, Debug)]
@@ -93,6 +101,13 @@ pub struct ApplyArgs {
     pub github_output: bool,
     #[command(flatten)]
     pub resolution: Resolution,
+    /// Submit to a build service (--server URL or CARGO_ASSEMBLE_SERVER) instead of
+    /// building locally.
+    #[command(flatten)]
+    pub remote: Remote,
+    /// With a server: follow each build's log until it ends; exit 1 if one fails.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -128,26 +143,39 @@ pub enum ValidateFormat {
 
 pub fn plan(args: PlanArgs) -> Result<ExitCode> {
     let declaration = Project::find(args.path.as_deref())?;
+    let remote = args.remote.requested();
+    if remote {
+        local_only(&[
+            ("--base", args.base.is_some()),
+            ("--update", args.resolution.update.is_some()),
+            ("--offline", args.resolution.offline),
+        ])?;
+    }
     let options = PlanOptions {
         base: args.base,
         update: Update::from_args(args.resolution.update.clone()),
         fetch: args.resolution.fetch(),
     };
-    let report = Project::load(Some(&declaration))
+    let planned = Project::load(Some(&declaration))
         .map_err(miette::Report::new)
         .and_then(|project| {
-            plan::plan(&project, &options, &Terminal::new(false, false))
-                .map_err(miette::Report::new)
+            if remote {
+                let client = args.remote.client()?;
+                remote::plan(&client, &project).into_diagnostic()
+            } else {
+                plan::plan(&project, &options, &Terminal::new(false, false))
+                    .map(|r| r.plan)
+                    .map_err(miette::Report::new)
+            }
         });
     if args.github_comment {
-        let markdown = match &report {
-            Ok(r) => render_plan::render_markdown(&r.plan),
+        let markdown = match &planned {
+            Ok(plan) => render_plan::render_markdown(plan),
             Err(e) => assemble::github::failure_markdown(&render::plain(e)),
         };
         github::comment(&declaration, &markdown)?;
     }
-    let report = report?;
-    let plan = &report.plan;
+    let plan = &planned?;
     match args.format {
         // JSON escapes control characters itself.
         Format::Json => print!("{}", render_plan::render_json(plan)),
@@ -164,8 +192,25 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
     })
 }
 
+/// Refuses the options that only mean something locally.
+fn local_only(flags: &[(&str, bool)]) -> Result<()> {
+    match flags.iter().find(|(_, given)| *given) {
+        Some((flag, _)) => miette::bail!(
+            "{flag} works on the local state; it cannot be combined with a server \
+             (--server or CARGO_ASSEMBLE_SERVER)"
+        ),
+        None => Ok(()),
+    }
+}
+
 pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     let project = Project::load(args.path.as_deref())?;
+    if args.remote.requested() {
+        return apply_remote(&args, &project);
+    }
+    if args.wait {
+        miette::bail!("--wait follows a build service's builds: pass --server URL too");
+    }
     let terminal = Terminal::new(false, false);
     let options = ApplyOptions {
         locked: args.locked,
@@ -195,6 +240,63 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     if args.github_output {
         github::write_apply_outputs(&plan, &report.images)?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `apply --server`: submit each changed image, optionally wait for the
+/// builds and record their locked versions in assembly.lock.
+fn apply_remote(args: &ApplyArgs, project: &Project) -> Result<ExitCode> {
+    local_only(&[
+        ("--locked", args.locked),
+        ("--update", args.resolution.update.is_some()),
+        ("--offline", args.resolution.offline),
+        ("--github-output", args.github_output),
+    ])?;
+    let client = args.remote.client()?;
+    let plan = remote::plan(&client, project).into_diagnostic()?;
+    if plan.is_empty() {
+        render::print("No changes. Nothing to apply.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    render::print(&render_plan::render_human(&plan));
+    if !args.auto_approve && !confirm()? {
+        render::print("Apply cancelled.");
+        return Ok(ExitCode::FAILURE);
+    }
+    let builds = remote::submit(&client, project, &plan).into_diagnostic()?;
+    for b in &builds {
+        render::print(&format!("{}: build {} queued", b.image, b.build_id));
+    }
+    if !args.wait {
+        render::print("Follow a build with `cargo assemble builds logs ID --follow`.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut failed = false;
+    for b in &builds {
+        let mut log = EscapedLines::new(std::io::stderr().lock());
+        let report = remote::wait(&client, b, &mut log).into_diagnostic()?;
+        log.finish().into_diagnostic()?;
+        if report.result == BuildResult::Success {
+            remote::record_lock(project, &report).into_diagnostic()?;
+            let digests: Vec<String> = report
+                .digests
+                .iter()
+                .map(|(arch, digest)| format!("{arch} {digest}"))
+                .collect();
+            render::print(&format!("{}: built ({})", b.image, digests.join(", ")));
+        } else {
+            failed = true;
+            let error = report.error.as_deref().unwrap_or("no reason given");
+            render::eprint(&format!(
+                "{}: build {} failed: {error}",
+                b.image, b.build_id
+            ));
+        }
+    }
+    if failed {
+        return Ok(ExitCode::FAILURE);
+    }
+    render::print("Applied on the server; assembly.lock records the built versions.");
     Ok(ExitCode::SUCCESS)
 }
 

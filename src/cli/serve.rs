@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use assemble_service::client::Client;
-use assemble_service::engine::{Engine, FakeEngine, Unavailable};
+use assemble_service::engine::{AssembleEngine, Engine, FakeEngine};
 use assemble_service::orgs::ServerConfig;
 use assemble_service::server::{self, ServeOptions};
 use miette::{miette, IntoDiagnostic, Result};
@@ -28,23 +28,29 @@ pub struct Args {
     /// Organizations, entitlements and limits (server.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Accept declarations naming local paths (source layouts, local repositories, keys):
+    /// for single-machine use and tests. Without it they are refused (the server cannot
+    /// see the submitter's files).
+    #[arg(long)]
+    pub allow_local_paths: bool,
     /// Test hook: `fake` builds nothing and takes its behaviour from annotations.
     #[arg(long, hide = true)]
     pub engine: Option<String>,
 }
 
 pub fn run(a: Args) -> Result<ExitCode> {
-    let config = match &a.config {
+    let mut config = match &a.config {
         Some(path) => ServerConfig::load(path).into_diagnostic()?,
         None => ServerConfig::default(),
     };
+    config.allow_local_paths |= a.allow_local_paths;
     let data_dir = match a.data {
         Some(d) => d,
         None => server::default_data_dir()
             .ok_or_else(|| miette!("no platform data directory; pass --data DIR"))?,
     };
     let engine: Arc<dyn Engine> = match a.engine.as_deref() {
-        None => Arc::new(Unavailable),
+        None => Arc::new(AssembleEngine::new(data_dir.join("cache"))),
         Some("fake") => Arc::new(FakeEngine),
         Some(other) => return Err(miette!("unknown engine '{other}'")),
     };
@@ -85,6 +91,12 @@ pub struct Remote {
 }
 
 impl Remote {
+    /// True when a server is named (`--server` or CARGO_ASSEMBLE_SERVER): `plan` and
+    /// `apply` then work against it instead of the local state.
+    pub fn requested(&self) -> bool {
+        self.server.is_some() || std::env::var_os("CARGO_ASSEMBLE_SERVER").is_some()
+    }
+
     pub fn client(&self) -> Result<Client> {
         let server = self
             .server

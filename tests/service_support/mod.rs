@@ -1,6 +1,6 @@
 //! A real `cargo-assemble serve` process for the service tests: started on
-//! a free loopback port with a temp data directory and the fake engine,
-//! killed on drop.
+//! a free loopback port with a temp data directory, with the fake engine
+//! (tests of the service itself) or the real one, killed on drop.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,15 +26,17 @@ pub struct Server {
 impl Server {
     /// Starts a server on `data` with the fake engine and `extra` arguments.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Server::launch(data, &[&["--engine", "fake"], extra].concat())
+    }
+
+    /// Starts a server on `data` with the real engine and `extra` arguments.
+    pub fn start_real(data: &Path, extra: &[&str]) -> Server {
+        Server::launch(data, extra)
+    }
+
+    fn launch(data: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--engine",
-                "fake",
-                "--data",
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(extra)
             .stdout(Stdio::piped())

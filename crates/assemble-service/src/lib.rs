@@ -7,7 +7,8 @@
 //! [`api`] (the wire types, shared with [`client`]), [`auth`] (tokens, roles,
 //! capabilities), [`orgs`] (server configuration and entitlements),
 //! [`store`] (the database), [`queue`] (workers, leases, timeouts),
-//! [`engine`] (the seam to the image engine) and [`server`] (HTTP).
+//! [`engine`] (the seam to the image engine, and the real one), [`server`]
+//! (HTTP) and [`remote`] (`plan`/`apply --server` over the client).
 #![deny(missing_docs)]
 
 pub mod api;
@@ -16,5 +17,6 @@ pub mod client;
 pub mod engine;
 pub mod orgs;
 pub mod queue;
+pub mod remote;
 pub mod server;
 pub mod store;

@@ -5,6 +5,7 @@
 //! default_org = "acme"          # used by /v1/… without /orgs/{org} for tokenless lookups
 //! build_timeout = "1h"
 //! retention = "30d"              # build reports kept this long (the latest success always)
+//! allow_local_paths = false      # accept local paths in declarations (or serve --allow-local-paths)
 //!
 //! [orgs.acme]
 //! repositories = ["https://packages.example.org/acme", "/srv/apk/acme"]   # or ["*"]
@@ -56,6 +57,10 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Largest accepted request body in bytes (default 1 MiB).
     pub max_body: usize,
+    /// Accept declarations naming local paths (source layouts, local
+    /// repositories, keys): single-machine use and tests
+    /// (`serve --allow-local-paths`).
+    pub allow_local_paths: bool,
 }
 
 /// What one organization may use.
@@ -79,6 +84,8 @@ struct RawConfig {
     lease: Option<String>,
     shutdown_grace: Option<String>,
     max_body: Option<usize>,
+    #[serde(default)]
+    allow_local_paths: bool,
     #[serde(default)]
     orgs: BTreeMap<String, RawOrg>,
 }
@@ -108,6 +115,7 @@ impl Default for ServerConfig {
             lease: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(60),
             max_body: 1 << 20,
+            allow_local_paths: false,
         }
     }
 }
@@ -155,6 +163,7 @@ impl ServerConfig {
         if let Some(b) = raw.max_body {
             config.max_body = b;
         }
+        config.allow_local_paths = raw.allow_local_paths;
         if !raw.orgs.is_empty() {
             config.orgs.clear();
             for (name, org) in raw.orgs {

@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::lock::LockedPlatform;
 use crate::state::ImageState;
 
 /// One change to one image.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// The image is new (never applied).
@@ -83,16 +83,16 @@ pub enum Change {
         /// `tags`, `annotations.KEY`, `environment.KEY`, `source`.
         key: String,
         /// Old value (absent: new).
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<String>,
         /// New value (absent: removed).
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<String>,
     },
 }
 
 /// The plan of one image.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImagePlan {
     /// Image name.
     pub name: String,
@@ -101,7 +101,7 @@ pub struct ImagePlan {
 }
 
 /// A whole plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// Shape version of this JSON.
     pub format_version: u32,

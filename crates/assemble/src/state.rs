@@ -36,6 +36,21 @@ pub struct ImageState {
     pub platforms: Vec<LockedPlatform>,
 }
 
+impl ImageState {
+    /// The added packages' versions, per architecture (pins for the next
+    /// resolution).
+    pub fn versions(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+        self.platforms
+            .iter()
+            .map(|p| {
+                let packages = p.packages.iter();
+                let versions = packages.map(|k| (k.name.clone(), k.version.clone()));
+                (p.arch.clone(), versions.collect())
+            })
+            .collect()
+    }
+}
+
 /// The applied state of a repository.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedState {

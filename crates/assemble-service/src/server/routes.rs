@@ -196,6 +196,11 @@ async fn check(
             return Err(shape);
         }
     };
+    let mut local = declaration.local_path_errors(s.config.allow_local_paths);
+    if !local.is_empty() {
+        local.append(&mut errors);
+        return Err(local);
+    }
     let previous = match s.store.latest_builds(org, name).await {
         Ok((_, success)) => success
             .and_then(|b| b.locked_config)

@@ -25,6 +25,8 @@ pub(crate) enum Kind {
     Float,
     Bool,
     Datetime,
+    /// JSON's null (tables read by [`json`](super::json) only).
+    Null,
     Array(Vec<Node>),
     Table(Vec<Entry>),
 }
@@ -46,6 +48,7 @@ impl Node {
             Kind::Float => "a float",
             Kind::Bool => "a boolean",
             Kind::Datetime => "a datetime",
+            Kind::Null => "null",
             Kind::Array(_) => "an array",
             Kind::Table(_) => "a table",
         }

@@ -17,7 +17,8 @@
 //!
 //! Reading is split by concern: [`document`] parses TOML keeping spans,
 //! [`check`] turns tables into [`Image`]s key by key ([`IMAGE_KEYS`]),
-//! [`suggest`] finds "did you mean", [`errors`] renders problems.
+//! [`suggest`] finds "did you mean", [`errors`] renders problems;
+//! [`json`] reads one image given as a JSON table (the build service).
 //! Checking never stops at the first problem: every error of a file is
 //! collected into [`ConfigErrors`] with its byte span, 1-based line and
 //! column, so `validate` and the fancy miette report can show them all.
@@ -27,6 +28,7 @@
 mod check;
 mod document;
 mod errors;
+mod json;
 mod suggest;
 
 use std::collections::BTreeMap;
@@ -35,6 +37,7 @@ use std::sync::Arc;
 
 pub use check::{ImageKey, Shape, IMAGE_KEYS};
 pub use errors::{ConfigError, ConfigErrors};
+pub use json::{image_from_value, image_to_value, ValueError};
 
 use crate::model::{absolute_dir, DeclarationFile, Image};
 use check::{Checker, Seen};

@@ -96,9 +96,46 @@ pub fn plan(
     })
 }
 
+/// The plan of one image against a given applied state (the build
+/// service's last successful build) rather than the project's.
+#[derive(Debug)]
+pub struct ImagePlanReport {
+    /// The changes (empty: building would change nothing).
+    pub plan: Plan,
+    /// What the image would be: the lock and state of a build.
+    pub state: ImageState,
+    /// Warnings of the resolution.
+    pub warnings: Vec<Warning>,
+}
+
+/// Plans `image` against `applied` (`None`: never built), keeping the
+/// versions `applied` has while the declaration allows: a dry-run build,
+/// nothing fetched or written.
+pub fn plan_image(
+    image: &Image,
+    applied: Option<&ImageState>,
+    fetch: &FetchSettings,
+    progress: &dyn Progress,
+) -> Result<ImagePlanReport, BuildError> {
+    let pins = LockPins {
+        keep: applied.map(ImageState::versions).unwrap_or_default(),
+        exact: None,
+    };
+    let report = dry_run(image, pins, fetch, progress)?;
+    let state = image_state(
+        image,
+        report.platforms.into_iter().map(platform_state).collect(),
+    );
+    Ok(ImagePlanReport {
+        plan: compare(applied.cloned().map(|a| vec![a]), vec![state.clone()]),
+        state,
+        warnings: report.warnings,
+    })
+}
+
 /// Compares what matters for the image, not output digests, checksums or
 /// repository spellings.
-pub(crate) fn compare(old: Option<Vec<ImageState>>, want: Vec<ImageState>) -> Plan {
+pub fn compare(old: Option<Vec<ImageState>>, want: Vec<ImageState>) -> Plan {
     let strip = |v: Vec<ImageState>| -> Vec<ImageState> {
         v.into_iter()
             .map(|mut i| {
@@ -125,12 +162,23 @@ pub(crate) fn resolve_image(
     fetch: &FetchSettings,
     progress: &dyn Progress,
 ) -> Result<BuildReport, BuildError> {
+    let pins = LockPins {
+        keep: lock.pins(&image.name, update),
+        exact: strict.then(|| lock.pins(&image.name, &Update::Keep)),
+    };
+    dry_run(image, pins, fetch, progress)
+}
+
+/// Resolves `image` with `pins`: nothing fetched or written.
+fn dry_run(
+    image: &Image,
+    pins: LockPins,
+    fetch: &FetchSettings,
+    progress: &dyn Progress,
+) -> Result<BuildReport, BuildError> {
     let options = BuildOptions {
         fetch: fetch.clone(),
-        pins: LockPins {
-            keep: lock.pins(&image.name, update),
-            exact: strict.then(|| lock.pins(&image.name, &Update::Keep)),
-        },
+        pins,
         dry_run: true,
         ..BuildOptions::new(image)
     };
@@ -160,7 +208,7 @@ pub(crate) fn desired(
 }
 
 /// What the lock and state record of a built (or resolved) platform.
-pub(crate) fn platform_state(p: build::PlatformReport) -> LockedPlatform {
+pub fn platform_state(p: build::PlatformReport) -> LockedPlatform {
     LockedPlatform {
         arch: p.arch,
         source_digest: p.source_digest,
@@ -170,7 +218,7 @@ pub(crate) fn platform_state(p: build::PlatformReport) -> LockedPlatform {
 }
 
 /// The declared parts of `image` with the given per-architecture facts.
-pub(crate) fn image_state(image: &Image, platforms: Vec<LockedPlatform>) -> ImageState {
+pub fn image_state(image: &Image, platforms: Vec<LockedPlatform>) -> ImageState {
     ImageState {
         name: image.name.value.clone(),
         source: image.source.as_written.clone(),

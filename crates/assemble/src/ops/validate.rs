@@ -94,7 +94,7 @@ pub fn validate(
             Some(Ok(_)) => {
                 report(
                     image.name.span.clone(),
-                    format!("image '{}': {}", image.name, describe(&first)),
+                    format!("image '{}': {}", image.name, first.explain()),
                     Some("run `cargo assemble apply` (or build) to update assembly.lock".into()),
                 );
                 continue;
@@ -104,7 +104,7 @@ pub fn validate(
         };
         report(
             culprit(image, &error),
-            format!("image '{}': {}", image.name, describe(&error)),
+            format!("image '{}': {}", image.name, error.explain()),
             None,
         );
     }
@@ -125,35 +125,8 @@ pub fn validate(
 /// The span to blame: the declared atom whose name the solver's
 /// explanation is about, else the image's name.
 fn culprit(image: &Image, error: &BuildError) -> std::ops::Range<usize> {
-    let names = error
-        .resolve_report()
-        .map(|r| r.names())
-        .unwrap_or_default();
-    image
-        .packages
-        .iter()
-        .find(|p| names.contains(&p.name()))
-        .map(|p| p.span.clone())
-        .unwrap_or_else(|| image.name.span.clone())
-}
-
-/// The error with the solver's explanation, or else its causes, as one
-/// message.
-fn describe(error: &BuildError) -> String {
-    let mut text = error.to_string();
-    if let Some(report) = error.resolve_report() {
-        text.push('\n');
-        text.push_str(report.render(usize::MAX).trim_end());
-        return text;
+    match error.culprit(image) {
+        Some(i) => image.packages[i].span.clone(),
+        None => image.name.span.clone(),
     }
-    let mut cause = std::error::Error::source(error);
-    while let Some(c) = cause {
-        let said = c.to_string();
-        if !text.contains(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        cause = c.source();
-    }
-    text
 }

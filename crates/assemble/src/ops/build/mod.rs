@@ -344,6 +344,37 @@ impl BuildError {
             _ => None,
         }
     }
+
+    /// The index of the declared atom of `image` whose name the solver's
+    /// explanation is about.
+    pub fn culprit(&self, image: &Image) -> Option<usize> {
+        let names = self.resolve_report().map(|r| r.names()).unwrap_or_default();
+        image
+            .packages
+            .iter()
+            .position(|p| names.contains(&p.name()))
+    }
+
+    /// The error with the solver's explanation, or else its causes, as one
+    /// message.
+    pub fn explain(&self) -> String {
+        let mut text = self.to_string();
+        if let Some(report) = self.resolve_report() {
+            text.push('\n');
+            text.push_str(report.render(usize::MAX).trim_end());
+            return text;
+        }
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            let said = c.to_string();
+            if !text.contains(&said) {
+                text.push_str(": ");
+                text.push_str(&said);
+            }
+            cause = c.source();
+        }
+        text
+    }
 }
 
 /// Builds `image` (or, with `dry_run`, resolves it).

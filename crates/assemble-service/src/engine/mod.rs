@@ -3,40 +3,39 @@
 //! The service decides *when* and *whether* to build (auth, entitlements,
 //! queue, leases); the engine decides *what* a declaration means: its plan
 //! and its build. [`Engine`] is that boundary, so the service is tested on
-//! its own with [`FakeEngine`] and the real engine (the `assemble` library's
-//! operations) plugs in without touching the rest. [`parse_declaration`] is
-//! the one place where submitted JSON becomes a declaration.
+//! its own with [`FakeEngine`] and the real engine, [`AssembleEngine`] (the
+//! `assemble` library's operations, in process), plugs in without touching
+//! the rest. [`parse_declaration`] is the one place where submitted JSON
+//! becomes a declaration, through the same checks as assembly.toml.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::path::Path;
+
 use apk::dependency::{Context, Dependency};
+use assemble::config;
+use assemble::model::{Image, Location};
+use oci_image::ImageRef;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::api::{Change, FieldError};
 
-/// Keys of an image declaration (`[image]` in assembly.toml).
-pub const DECLARATION_KEYS: &[&str] = &[
-    "name",
-    "source",
-    "packages",
-    "repositories",
-    "keyring",
-    "architectures",
-    "tags",
-    "annotations",
-    "environment",
-];
+mod assemble_ops;
+pub use assemble_ops::AssembleEngine;
 
-/// A submitted declaration that passed the shape checks. Kept as the JSON
-/// object (normalized: `name` set) until the engine's typed model replaces it.
+/// A submitted declaration that passed the checks of an `[image]` table:
+/// the JSON as stored and returned by the API (`name` set) and the typed
+/// image it means.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Declaration {
     /// The declaration as stored and returned by the API.
     pub json: Value,
+    /// The typed image (relative paths resolved against `/`).
+    pub image: Image,
 }
 
 impl Declaration {
@@ -53,141 +52,95 @@ impl Declaration {
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.json.get("annotations")?.get(key)?.as_str()
     }
+
+    /// Local paths of the declaration (source layouts and archives, local
+    /// repositories, keys), refused unless `allowed` (the server runs with
+    /// `--allow-local-paths`); when allowed they must be absolute.
+    pub fn local_path_errors(&self, allowed: bool) -> Vec<FieldError> {
+        let image = &self.image;
+        let mut paths = Vec::new();
+        if let ImageRef::Layout { .. } | ImageRef::Archive { .. } = image.source.reference {
+            let written = &image.source.as_written;
+            let path = written.split_once(':').map_or(written.as_str(), |(_, p)| p);
+            paths.push(("/source".to_owned(), written.clone(), path.to_owned()));
+        }
+        for (i, r) in image.repositories.iter().enumerate() {
+            if let Location::Local(_) = r.location {
+                let path = match &r.tag {
+                    Some(_) => r.as_written.split_once(' ').map_or("", |(_, p)| p.trim()),
+                    None => &r.as_written,
+                };
+                let path = path.strip_prefix("file://").unwrap_or(path).to_owned();
+                paths.push((format!("/repositories/{i}"), r.as_written.clone(), path));
+            }
+        }
+        for (i, k) in image.keyring.iter().enumerate() {
+            paths.push((
+                format!("/keyring/{i}"),
+                k.as_written.clone(),
+                k.as_written.clone(),
+            ));
+        }
+        paths
+            .into_iter()
+            .filter_map(|(pointer, written, path)| {
+                let message = if !allowed {
+                    format!(
+                        "'{written}' is a local path, which the server cannot read (it is not on \
+                         your machine): use an http(s) repository and the source image's keys, \
+                         or run the server with --allow-local-paths for single-machine use"
+                    )
+                } else if !Path::new(&path).is_absolute() {
+                    format!(
+                        "'{written}' is relative: the server resolves no relative paths; write \
+                         it absolute (`apply --server` does)"
+                    )
+                } else {
+                    return None;
+                };
+                Some(FieldError::new(pointer, message))
+            })
+            .collect()
+    }
 }
 
-/// Checks the shape of a declaration for the repo called `name`: every
-/// problem at once, as JSON pointers.
+/// Checks a declaration for the repo called `name` with the same checks as
+/// an `[image]` table of assembly.toml: every problem at once, as JSON
+/// pointers.
 pub fn parse_declaration(name: &str, body: &Value) -> Result<Declaration, Vec<FieldError>> {
-    let mut errors = Vec::new();
     let Some(object) = body.as_object() else {
         return Err(vec![FieldError::new(
             "",
             "the body must be a JSON object with the keys of [image] (name, source, packages, …)",
         )]);
     };
-    let mut out = Map::new();
-    for (key, value) in object {
-        let path = format!("/{}", escape_pointer(key));
-        match key.as_str() {
-            "name" => match value.as_str() {
-                Some(n) if n == name => {}
-                Some(n) => errors.push(FieldError::new(
-                    path,
-                    format!("'name' is '{n}' but the URL names the repo '{name}'; omit it or make them equal"),
-                )),
-                None => errors.push(type_error(&path, "a string", value)),
-            },
-            "source" => match value.as_str() {
-                Some(s) if !s.trim().is_empty() => {}
-                Some(_) => errors.push(FieldError::new(path, "'source' is empty; e.g. \"oci:./base:latest\" or \"scratch\"")),
-                None => errors.push(type_error(&path, "a string", value)),
-            },
-            "packages" => {
-                for (i, atom) in string_array(&path, value, &mut errors) {
-                    if let Err(e) = Dependency::parse(atom, Context::World) {
-                        errors.push(FieldError::new(format!("{path}/{i}"), e.to_string()));
-                    }
-                }
-            }
-            "repositories" | "keyring" | "architectures" | "tags" => {
-                for (i, s) in string_array(&path, value, &mut errors) {
-                    if s.trim().is_empty() {
-                        errors.push(FieldError::new(format!("{path}/{i}"), format!("empty entry in '{key}'")));
-                    }
-                }
-            }
-            "annotations" | "environment" => match value.as_object() {
-                Some(map) => {
-                    for (k, v) in map {
-                        if !v.is_string() {
-                            errors.push(type_error(&format!("{path}/{}", escape_pointer(k)), "a string", v));
-                        }
-                    }
-                }
-                None => errors.push(type_error(&path, "an object of strings", value)),
-            },
-            _ => {
-                let hint = DECLARATION_KEYS
-                    .iter()
-                    .find(|k| similar(k, key))
-                    .map(|k| format!("; did you mean '{k}'?"))
-                    .unwrap_or_default();
-                errors.push(FieldError::new(path, format!("unknown key '{key}' in an image declaration{hint}")));
-                continue;
-            }
-        }
-        out.insert(key.clone(), value.clone());
-    }
-    if !object.contains_key("source") {
-        errors.push(FieldError::new(
-            "/source",
-            "missing required key 'source', e.g. \"oci:./base:latest\", \"oci-archive:base.tar\" or \"scratch\"",
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    out.insert("name".into(), Value::String(name.to_owned()));
-    Ok(Declaration {
-        json: Value::Object(out),
-    })
-}
-
-fn type_error(path: &str, expected: &str, found: &Value) -> FieldError {
-    let found = match found {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    };
-    FieldError::new(path, format!("must be {expected}, found {found}"))
-}
-
-fn string_array<'v>(
-    path: &str,
-    value: &'v Value,
-    errors: &mut Vec<FieldError>,
-) -> Vec<(usize, &'v str)> {
-    let Some(items) = value.as_array() else {
-        errors.push(type_error(path, "an array of strings", value));
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        match item.as_str() {
-            Some(s) => out.push((i, s)),
-            None => errors.push(type_error(&format!("{path}/{i}"), "a string", item)),
+    let mut errors = Vec::new();
+    let mut json = object.clone();
+    if let Some(Value::String(n)) = json.get("name") {
+        if n != name {
+            errors.push(FieldError::new(
+                "/name",
+                format!("'name' is '{n}' but the URL names the repo '{name}'; omit it or make them equal"),
+            ));
         }
     }
-    out
-}
-
-/// RFC 6901: `~` → `~0`, `/` → `~1`.
-fn escape_pointer(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
-/// Close enough for "did you mean": one edit, or a shared stem.
-fn similar(known: &str, typed: &str) -> bool {
-    let (a, b): (Vec<char>, Vec<char>) = (
-        known.chars().collect(),
-        typed.to_lowercase().chars().collect(),
-    );
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
+    // A `name` of another type is reported by the checks below.
+    if json.get("name").is_none_or(Value::is_string) {
+        json.insert("name".into(), Value::String(name.to_owned()));
+    }
+    let json = Value::Object(json);
+    match config::image_from_value(&json, Path::new("/"), "request body") {
+        Ok(image) if errors.is_empty() => Ok(Declaration { json, image }),
+        Ok(_) => Err(errors),
+        Err(found) => {
+            errors.extend(
+                found
+                    .into_iter()
+                    .map(|e| FieldError::new(e.path, e.message)),
             );
+            Err(errors)
         }
-        prev = cur;
     }
-    prev[b.len()] <= 2
 }
 
 /// A package the plan would install, for the entitlement check.
@@ -290,37 +243,6 @@ pub trait Engine: Send + Sync + 'static {
         log: &mut dyn LogSink,
         cancel: &Cancel,
     ) -> Result<BuildOutcome, BuildFailure>;
-}
-
-/// The engine of this version: declarations are checked for shape only and
-/// builds fail, saying that building on the server is not available yet.
-#[derive(Debug, Default)]
-pub struct Unavailable;
-
-impl Engine for Unavailable {
-    fn check(&self, decl: &Declaration, previous: Option<&Value>) -> Result<Plan, Vec<FieldError>> {
-        Ok(Plan {
-            changes: package_changes(decl, previous),
-            packages: Vec::new(),
-            warnings: vec![
-                "this server cannot build images yet: declarations are stored and queued only"
-                    .into(),
-            ],
-        })
-    }
-
-    fn build(
-        &self,
-        _: &BuildJob,
-        log: &mut dyn LogSink,
-        _: &Cancel,
-    ) -> Result<BuildOutcome, BuildFailure> {
-        log.line("this server has no image engine: building on the server is not available in this version");
-        Err(BuildFailure {
-            step: "build".into(),
-            message: "building on the server is not available in this version".into(),
-        })
-    }
 }
 
 /// A stand-in engine for testing the service: behaviour comes from the
@@ -493,8 +415,8 @@ mod tests {
         assert_eq!(
             paths,
             [
-                "/annotations/a",
                 "/name",
+                "/annotations/a",
                 "/packages/1",
                 "/packages/2",
                 "/pakages",
@@ -514,6 +436,41 @@ mod tests {
         .unwrap();
         assert_eq!(d.json["name"], "img");
         assert_eq!(d.strings("packages"), ["curl>=8"]);
+    }
+
+    #[test]
+    fn local_paths_need_the_server_s_consent_and_must_be_absolute() {
+        let d = parse_declaration(
+            "img",
+            &json!({
+                "source": "oci:./base:latest",
+                "repositories": ["@t /srv/repo", "https://h.example/r", "file:///srv/x"],
+                "keyring": ["/keys/k.rsa.pub"],
+            }),
+        )
+        .unwrap();
+        let refused: Vec<_> = d
+            .local_path_errors(false)
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                "/source",
+                "/repositories/0",
+                "/repositories/2",
+                "/keyring/0"
+            ]
+        );
+        let relative: Vec<_> = d
+            .local_path_errors(true)
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(relative, ["/source"]);
+        let scratch = parse_declaration("img", &json!({"source": "scratch"})).unwrap();
+        assert!(scratch.local_path_errors(false).is_empty());
     }
 
     #[test]
