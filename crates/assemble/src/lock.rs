@@ -238,6 +238,26 @@ impl Lock {
             .collect()
     }
 
+    /// `--locked` pins of `image`: every version and source digest exactly.
+    pub fn locked_pins(&self, image: &str) -> crate::ops::build::LockPins {
+        let versions = self.pins(image, &Update::Keep);
+        crate::ops::build::LockPins {
+            keep: versions.clone(),
+            exact: Some(versions),
+            sources: Some(self.source_digests(image)),
+        }
+    }
+
+    /// The locked source digest of `image`, per architecture.
+    pub fn source_digests(&self, image: &str) -> BTreeMap<String, String> {
+        self.images
+            .iter()
+            .filter(|i| i.name == image)
+            .flat_map(|i| &i.platforms)
+            .map(|p| (p.arch.clone(), p.source_digest.clone()))
+            .collect()
+    }
+
     /// Whether `image` has an entry.
     pub fn has_image(&self, image: &str) -> bool {
         self.images.iter().any(|i| i.name == image)
