@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
+use base64::Engine;
 use serde_json::Value;
 use testkit::registry::{Logged, Registry as Server};
 use testkit::repo::{Pkg, Repo};
@@ -106,6 +107,44 @@ fn inspect_digest(server: &Server, reference: &str) -> String {
 
 fn raw(server: &Server, reference: &str) -> Value {
     serde_json::from_str(&server.skopeo(&["inspect", "--raw", reference])).unwrap()
+}
+
+/// The corpus's two-platform layout (untagged platform manifests in
+/// `index.json`, as apko writes them) as a layout with one image index
+/// tagged `edge`, which skopeo can copy with `--all`.
+fn two_platform_layout(dir: &Path) -> PathBuf {
+    let from = corpus("apk/repo-small/base_image");
+    let layout = dir.join("two-platform");
+    copy_dir(&from, &layout);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(from.join("index.json")).unwrap()).unwrap();
+    let doc = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": index["manifests"],
+    }))
+    .unwrap();
+    let digest = sha256_hex(&doc);
+    std::fs::write(layout.join("blobs/sha256").join(&digest), &doc).unwrap();
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": format!("sha256:{digest}"),
+            "size": doc.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "edge"},
+        }],
+    });
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    layout
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn uploads(requests: &[Logged]) -> Vec<Logged> {
@@ -225,12 +264,12 @@ fn alpine_from_the_registry_published_by_apply_and_locked() {
     ok(p.run(&["apply", "--locked", "--auto-approve"]));
 
     // The tag moves to another image: plan sees it, --locked refuses.
-    let other = corpus("apk/repo-small/base_image");
+    let other = two_platform_layout(&p.home);
     server.skopeo(&[
         "copy",
         "--quiet",
         "--all",
-        &format!("oci:{}", other.display()),
+        &format!("oci:{}:edge", other.display()),
         &base,
     ]);
     let moved = inspect_digest(&server, &base);
@@ -267,14 +306,15 @@ fn a_two_architecture_source_gives_a_two_architecture_index() {
     let host = server.host().to_owned();
     let small = corpus("apk/repo-small");
     let base = format!("docker://{host}/small/base:edge");
+    let p = Project::new();
+    let layout = two_platform_layout(&p.home);
     server.skopeo(&[
         "copy",
         "--quiet",
         "--all",
-        &format!("oci:{}", small.join("base_image").display()),
+        &format!("oci:{}:edge", layout.display()),
         &base,
     ]);
-    let p = Project::new();
     std::fs::write(
         p.dir.join("assembly.toml"),
         format!(
@@ -428,7 +468,7 @@ fn credentials_round_trip(server: &Server) {
     assert!(err.contains(&host) && err.contains("unauthorized"), "{err}");
 
     std::fs::create_dir_all(&docker).unwrap();
-    let auth = base64_encode(format!("alice:{PASSWORD}").as_bytes());
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("alice:{PASSWORD}"));
     std::fs::write(
         docker.join("config.json"),
         format!("{{\"auths\": {{\"{host}\": {{\"auth\": \"{auth}\"}}}}}}"),
@@ -463,27 +503,6 @@ fn credentials_round_trip(server: &Server) {
 
     let texts: Vec<&str> = outputs.iter().map(String::as_str).collect();
     testkit::registry::assert_secret_absent(PASSWORD, &texts, &[&p.dir, &p.home]);
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn copy_dir(from: &Path, to: &Path) {

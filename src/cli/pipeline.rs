@@ -171,7 +171,7 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
 
 pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     let project = Project::load(args.path.as_deref())?;
-    let terminal = Terminal::new(false, false);
+    let terminal = Terminal::new(false, args.json);
     let options = ApplyOptions {
         locked: args.locked,
         update: Update::from_args(args.resolution.update.clone()),

@@ -1716,6 +1716,65 @@ mod tests {
     }
 
     #[test]
+    fn packages_split_into_layers_by_origin() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut repo = fresh_repo(tmp.path());
+        let mut add = |pkg: testkit::repo::Pkg| {
+            let info = repo.add(pkg);
+            PackageFile {
+                path: repo.apk_path("x86_64", &info.name, &info.version),
+                identity: info.checksum.unwrap(),
+            }
+        };
+        let pkgs = [
+            add(testkit::repo::Pkg::new("big", "1-r0").file("opt/big/data", &[7; 9000], 0o644)),
+            add(testkit::repo::Pkg::new("mid", "1-r0").file("opt/mid/data", &[8; 5000], 0o644)),
+            add(testkit::repo::Pkg::new("mid-doc", "1-r0")
+                .origin("mid")
+                .file("opt/mid/doc/README", b"doc", 0o644)),
+            add(testkit::repo::Pkg::new("tiny", "1-r0").file("opt/tiny", b"t", 0o644)),
+        ];
+        let (fs, base) = synthetic();
+        let one = build(&pkgs, &fs, &base, &spec(), tmp.path()).unwrap();
+        let split = LayerSpec {
+            layers: 3,
+            ..spec()
+        };
+        let three = build(&pkgs, &fs, &base, &split, tmp.path()).unwrap();
+        assert_eq!(one.parts.len(), 1);
+        assert_eq!(three.parts.len(), 3);
+        let names: Vec<&[String]> = three.parts.iter().map(|p| &p.packages[..]).collect();
+        assert_eq!(
+            names,
+            [
+                &["big".to_owned()][..],
+                &["mid".into(), "mid-doc".into()],
+                &["tiny".into()]
+            ]
+        );
+        assert!(three.parts[2].database && !three.parts[0].database);
+        let paths = |part: &LayerPart| -> BTreeMap<String, tar::EntryType> {
+            list(part.file.path()).unwrap().into_iter().collect()
+        };
+        let parts: Vec<_> = three.parts.iter().map(paths).collect();
+        assert!(parts[0].contains_key("opt/big/data") && parts[0].contains_key("opt"));
+        assert!(parts[1].contains_key("opt/mid/doc/README") && parts[1].contains_key("opt/mid"));
+        assert!(
+            parts[2].contains_key("opt/tiny") && parts[2].contains_key("usr/lib/apk/db/installed")
+        );
+        // Together they hold exactly the one layer's entries.
+        let mut union = BTreeMap::new();
+        for p in &parts {
+            union.extend(p.clone());
+        }
+        assert_eq!(union, paths(&one.parts[0]));
+        // Deterministic.
+        let again = build(&pkgs, &fs, &base, &split, tmp.path()).unwrap();
+        let digests = |l: &Layer| l.parts.iter().map(|p| p.digest.clone()).collect::<Vec<_>>();
+        assert_eq!(digests(&again), digests(&three));
+    }
+
+    #[test]
     fn one_file_spelled_two_ways_is_one_path() {
         let tmp = tempfile::tempdir().unwrap();
         let mut repo = fresh_repo(tmp.path());
