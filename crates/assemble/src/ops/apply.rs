@@ -188,13 +188,9 @@ fn publish_image(
     progress: &dyn Progress,
 ) -> Result<Vec<publish::Published>, publish::PublishError> {
     let destinations: Vec<_> = image.publish.iter().map(|p| p.value.clone()).collect();
-    let registry = publish::registry_client(&options.fetch).map_err(|e| publish::PublishError {
-        destination: destinations[0].to_string(),
-        error: e.into(),
-    })?;
     let layout = options.output.path().unwrap_or(std::path::Path::new("."));
-    publish::publish(
-        &registry,
+    publish::publish_from_env(
+        &options.fetch,
         layout,
         &destinations,
         &image.source.reference,

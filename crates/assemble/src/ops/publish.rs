@@ -49,6 +49,24 @@ pub fn registry_client(fetch: &FetchSettings) -> Result<Registry, RegistryError>
     Registry::new(options)
 }
 
+/// [`publish`] with a client from [`registry_client`].
+pub fn publish_from_env(
+    fetch: &FetchSettings,
+    layout: &Path,
+    destinations: &[RegistryRef],
+    source: &ImageRef,
+    progress: &dyn Progress,
+) -> Result<Vec<Published>, PublishError> {
+    let registry = registry_client(fetch).map_err(|e| PublishError {
+        destination: destinations
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        error: e.into(),
+    })?;
+    publish(&registry, layout, destinations, source, progress)
+}
+
 /// Pushes the layout at `layout` (every tagged image under its tags, the
 /// SBOM artifacts as referrers) to each destination in turn. Blobs of
 /// `source` (the image's source, when it is in a registry) are mounted

@@ -215,7 +215,7 @@ pub enum BuildError {
         "{arch}: the source {source_ref} is now {current}, but assembly.lock records {locked}"
     )]
     #[diagnostic(help(
-        "the source tag was moved; run without --locked to rebuild on the new source and update assembly.lock, or pin the source with @{locked}-style digests"
+        "the source tag was moved; run without --locked to build on the new source and update assembly.lock"
     ))]
     SourceMoved {
         /// APK architecture.
@@ -452,12 +452,8 @@ pub fn build(
         ..options.clone()
     };
     let mut report = write::write(image, &source, &plans, &fetcher, &local, &mut log)?;
-    let registry = publish::registry_client(&options.fetch).map_err(|e| PublishError {
-        destination: dest.to_string(),
-        error: e.into(),
-    })?;
-    report.published = publish::publish(
-        &registry,
+    report.published = publish::publish_from_env(
+        &options.fetch,
         &layout,
         std::slice::from_ref(dest),
         &image.source.reference,
