@@ -406,7 +406,7 @@ name = "demo"
         assembly.toml:11:37: unknown architecture 'sparc' (known architectures: x86_64, aarch64, armv7, armhf, x86, ppc64le, s390x, riscv64, loongarch64)
         assembly.toml:12:9: invalid tag '-bad' (tags are 1 to 128 of [A-Za-z0-9_.-], not starting with '.' or '-')
         assembly.toml:13:21: 'annotations.a' must be a string, found an integer (quote the value)
-        assembly.toml:15:1: missing required key 'source' (e.g. source = "oci:./base:latest", "oci-archive:base.tar" or "scratch")
+        assembly.toml:15:1: missing required key 'source' (e.g. source = "docker://cgr.dev/chainguard/wolfi-base:latest", "oci:./base:latest", "oci-archive:base.tar" or "scratch")
         assembly.toml:16:8: duplicate image name 'demo' (first declared at assembly.toml:2:8)
         "#);
         assert_eq!(errs.len(), 11);
