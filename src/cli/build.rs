@@ -66,7 +66,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             source_date_epoch,
             pins: lock
                 .as_ref()
-                .map(|l| l.locked_pins(&image.name))
+                .map(|l| l.locked_pins(&image.name, &assemble::ops::Update::Keep))
                 .unwrap_or_default(),
             ..BuildOptions::new(image)
         };

@@ -238,12 +238,13 @@ impl Lock {
             .collect()
     }
 
-    /// `--locked` pins of `image`: every version and source digest exactly.
-    pub fn locked_pins(&self, image: &str) -> crate::ops::build::LockPins {
-        let versions = self.pins(image, &Update::Keep);
+    /// `--locked` pins of `image`: the result must have every locked
+    /// version and source digest exactly (so an `update` that would change
+    /// one fails).
+    pub fn locked_pins(&self, image: &str, update: &Update) -> crate::ops::build::LockPins {
         crate::ops::build::LockPins {
-            keep: versions.clone(),
-            exact: Some(versions),
+            keep: self.pins(image, update),
+            exact: Some(self.pins(image, &Update::Keep)),
             sources: Some(self.source_digests(image)),
         }
     }

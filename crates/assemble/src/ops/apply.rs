@@ -135,7 +135,7 @@ impl PendingApply<'_> {
                 fetch: self.options.fetch.clone(),
                 source_date_epoch: self.options.source_date_epoch,
                 pins: if self.options.locked {
-                    lock.locked_pins(&image.name)
+                    lock.locked_pins(&image.name, &self.options.update)
                 } else {
                     LockPins {
                         keep: lock.pins(&image.name, &self.options.update),

@@ -135,7 +135,7 @@ pub(crate) fn resolve_image(
     let options = BuildOptions {
         fetch: fetch.clone(),
         pins: if strict {
-            lock.locked_pins(&image.name)
+            lock.locked_pins(&image.name, update)
         } else {
             LockPins {
                 keep: lock.pins(&image.name, update),
