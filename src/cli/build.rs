@@ -17,9 +17,14 @@ pub struct Args {
     /// Build only this image of the file.
     #[arg(long)]
     pub image: Option<String>,
-    /// oci:DIR or oci-archive:FILE (default: oci:target/assemble/<name>).
+    /// oci:DIR, oci-archive:FILE or docker://HOST[:PORT]/REPO (pushed under every tag)
+    /// (default: oci:target/assemble/<name>).
     #[arg(long, short)]
     pub output: Option<String>,
+    /// Build exactly what assembly.lock records (package versions and source digests);
+    /// fail if anything would differ.
+    #[arg(long)]
+    pub locked: bool,
     /// Use only cached packages and indexes.
     #[arg(long)]
     pub offline: bool,
@@ -45,6 +50,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let output = args.output.as_deref().map(Output::parse).transpose()?;
     let source_date_epoch = ops::source_date_epoch()?;
+    let lock = match args.locked {
+        true => Some(assemble::lock::read(&project.declaration).into_diagnostic()?),
+        false => None,
+    };
     let terminal = Terminal::new(!args.json, args.quiet);
     let mut reports = Vec::new();
     for image in &project.images {
@@ -55,6 +64,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 cache_dir: None,
             },
             source_date_epoch,
+            pins: lock
+                .as_ref()
+                .map(|l| l.locked_pins(&image.name, &assemble::ops::Update::Keep))
+                .unwrap_or_default(),
             ..BuildOptions::new(image)
         };
         let report =
@@ -78,6 +91,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 report.output.display(),
                 platforms.join("; ")
             ));
+            for p in &report.published {
+                for i in &p.report.images {
+                    terminal.out(&format!("pushed {}", i.references.join(" ")));
+                }
+            }
         }
         reports.push((image.name.value.clone(), report));
     }

@@ -92,9 +92,14 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation.
     #[arg(long)]
     pub auto_approve: bool,
-    /// Fail if assembly.lock would change (for CI).
+    /// Fail if assembly.lock would change (for CI): the same package versions, the same
+    /// source digests.
     #[arg(long)]
     pub locked: bool,
+    /// Print a JSON report per image on stdout (the plan goes to stderr): digests per
+    /// platform and every pushed reference.
+    #[arg(long)]
+    pub json: bool,
     /// In GitHub Actions: append the `changes`, `digest` and `images` outputs to
     /// $GITHUB_OUTPUT and a summary to $GITHUB_STEP_SUMMARY.
     #[arg(long)]
@@ -211,7 +216,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     if args.wait {
         miette::bail!("--wait follows a build service's builds: pass --server URL too");
     }
-    let terminal = Terminal::new(false, false);
+    let terminal = Terminal::new(false, args.json);
     let options = ApplyOptions {
         locked: args.locked,
         update: Update::from_args(args.resolution.update.clone()),
@@ -219,24 +224,39 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
         source_date_epoch: ops::source_date_epoch()?,
     };
     let pending = apply::prepare(&project, options, &terminal)?;
+    let say = |text: &str| match args.json {
+        true => render::eprint(text),
+        false => render::print(text),
+    };
     if pending.plan().is_empty() {
-        render::print("No changes. Nothing to apply.");
+        say("No changes. Nothing to apply.");
+        if args.json {
+            println!("[]");
+        }
         if args.github_output {
             github::write_apply_outputs(pending.plan(), &[])?;
         }
         return Ok(ExitCode::SUCCESS);
     }
-    render::print(&render_plan::render_human(pending.plan()));
+    say(&render_plan::render_human(pending.plan()));
     if !args.auto_approve && !confirm()? {
-        render::print("Apply cancelled.");
+        say("Apply cancelled.");
         return Ok(ExitCode::FAILURE);
     }
     let plan = pending.plan().clone();
     let report = pending.apply(&terminal)?;
-    render::print(&format!(
+    say(&format!(
         "Applied. The state is recorded in {} (push it with `git push origin 'refs/assembly/*'`).",
         report.state_ref
     ));
+    if args.json {
+        let out: Vec<serde_json::Value> = report
+            .images
+            .iter()
+            .map(|(name, r)| serde_json::json!({"image": name, "report": r}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out).into_diagnostic()?);
+    }
     if args.github_output {
         github::write_apply_outputs(&plan, &report.images)?;
     }

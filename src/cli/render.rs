@@ -153,9 +153,10 @@ impl Progress for Terminal {
                 image, done, total, ..
             } => self.step(format!("{image}: fetched {done}/{total} packages")),
             Event::Warning(w) if self.warnings => self.line(&format!("warning: {w}")),
-            Event::Built { image, output } => {
-                self.out(&format!("built {image} → {}", output.path().display()))
+            Event::Built { image, output } if self.warnings => {
+                self.out(&format!("built {image} → {output}"))
             }
+            Event::Publishing { destination } => self.step(format!("pushing to {destination}")),
             Event::WaitingForApplyLock { path } => self.line(&format!(
                 "waiting for another apply in this project to finish ({})",
                 path.display()

@@ -134,11 +134,13 @@ pub struct LayerSpec {
     pub keys: Vec<(String, Vec<u8>)>,
     /// Entry time (`SOURCE_DATE_EPOCH`, else the newest package build time).
     pub mtime: Option<u64>,
+    /// Layers to split the packages into ([`split`]); 0 or 1: one.
+    pub layers: usize,
 }
 
-/// A finished layer.
+/// One written layer blob.
 #[derive(Debug)]
-pub struct Layer {
+pub struct LayerPart {
     /// The compressed layer, a temporary file.
     pub file: tempfile::NamedTempFile,
     /// `sha256:` of the compressed bytes (the blob digest).
@@ -147,6 +149,18 @@ pub struct Layer {
     pub diff_id: String,
     /// Compressed size.
     pub size: u64,
+    /// Names of the packages whose files it holds, in install order.
+    pub packages: Vec<String>,
+    /// Whether it holds the apk database (the last part does).
+    pub database: bool,
+}
+
+/// What the build adds: one layer, or with [`LayerSpec::layers`] > 1
+/// several, bottom first (the last holds the apk database).
+#[derive(Debug)]
+pub struct Layer {
+    /// The layer blobs, bottom first.
+    pub parts: Vec<LayerPart>,
     /// The new installed database (base records unchanged, new appended).
     pub installed: InstalledDb,
     /// Metadata of the added packages, in install order.
@@ -1037,18 +1051,162 @@ pub fn build(
         return Err(LayerError::Conflicts(judge.conflicts));
     }
 
-    let file = assemble_io::atomic::temp_file_in(dir, ".layer-")?;
-    let (diff_id, digest, size) = write_tar(&judge.union.entries, mtime, file.as_file())?;
+    let buckets = split(&added, spec.layers);
+    let groups = if buckets.count == 1 {
+        vec![std::borrow::Cow::Borrowed(&judge.union.entries)]
+    } else {
+        partition(&mut judge, &added, &buckets, &extra)
+            .into_iter()
+            .map(std::borrow::Cow::Owned)
+            .collect()
+    };
+    let mut parts = Vec::new();
+    for (b, entries) in groups.iter().enumerate() {
+        let file = assemble_io::atomic::temp_file_in(dir, ".layer-")?;
+        let (diff_id, digest, size) = write_tar(entries, mtime, file.as_file())?;
+        let packages = added
+            .iter()
+            .zip(&buckets.of)
+            .filter(|(_, &at)| at == b)
+            .map(|((c, _), _)| c.info.name.to_string())
+            .collect();
+        parts.push(LayerPart {
+            file,
+            digest,
+            diff_id,
+            size,
+            packages,
+            database: b + 1 == buckets.count,
+        });
+    }
     Ok(Layer {
-        file,
-        digest,
-        diff_id,
-        size,
+        parts,
         installed,
         added: added.into_iter().map(|(c, _)| c.info).collect(),
         warnings,
         mtime,
     })
+}
+
+/// Which layer each added package goes to.
+#[derive(Debug, PartialEq, Eq)]
+struct Buckets {
+    /// Per added package (install order), its layer.
+    of: Vec<usize>,
+    /// How many layers; the last holds the apk database and the packages
+    /// of no group of their own.
+    count: usize,
+}
+
+/// Groups the added packages by origin and gives the `layers - 1` largest
+/// groups (installed size, then origin name) a layer each, ordered by
+/// origin name; the rest share the last layer with the apk database. The
+/// grouping depends only on names and sizes, so upgrading one package
+/// changes its group's layer and the database layer, not the others.
+fn split(added: &[(PackageContents, Vec<DataEntry>)], layers: usize) -> Buckets {
+    if layers <= 1 {
+        return Buckets {
+            of: vec![0; added.len()],
+            count: 1,
+        };
+    }
+    let origin = |c: &PackageContents| {
+        if c.info.origin.is_empty() {
+            c.info.name.to_string()
+        } else {
+            c.info.origin.to_string()
+        }
+    };
+    let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+    for (c, _) in added {
+        *sizes.entry(origin(c)).or_default() += c.info.installed_size.unwrap_or(0);
+    }
+    let mut ranked: Vec<(&String, u64)> = sizes.iter().map(|(o, s)| (o, *s)).collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut own: Vec<&String> = ranked.iter().take(layers - 1).map(|(o, _)| *o).collect();
+    own.sort();
+    let count = own.len() + 1;
+    let of = added
+        .iter()
+        .map(|(c, _)| {
+            let o = origin(c);
+            own.iter().position(|x| **x == o).unwrap_or(count - 1)
+        })
+        .collect();
+    Buckets { of, count }
+}
+
+/// The staged entries split into the layers of `buckets`: a package's
+/// files, links and directories go to its layer, a hard link to its
+/// target's, the apk database files to the last; every layer also carries
+/// the directories above its entries that the source does not have, so
+/// each one unpacks on its own.
+fn partition(
+    judge: &mut Judge<'_>,
+    added: &[(PackageContents, Vec<DataEntry>)],
+    buckets: &Buckets,
+    database: &BTreeMap<String, Vec<u8>>,
+) -> Vec<BTreeMap<String, Staged>> {
+    let top = buckets.count - 1;
+    // Resolved path → layer: directories by their first declarer, other
+    // entries by their final owner.
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for ((_, owned), &b) in added.iter().zip(&buckets.of) {
+        for e in owned.iter().filter(|e| e.kind == EntryKind::Directory) {
+            if let Ok(p) = judge.union.place(&e.path) {
+                at.entry(p).or_insert(b);
+            }
+        }
+    }
+    for (path, (owner, _)) in &judge.owners {
+        if let Some(i) = owner.added {
+            at.insert(path.clone(), buckets.of[i]);
+        }
+    }
+    for path in database.keys() {
+        if let Ok(p) = judge.union.place(path) {
+            at.insert(p, top);
+        }
+    }
+    let entries = &judge.union.entries;
+    let layer_of = |path: &str, s: &Staged| match &s.kind {
+        EntryKind::Hardlink(t) => at.get(t.as_str()).copied(),
+        _ => at.get(path).copied(),
+    };
+    let mut out: Vec<BTreeMap<String, Staged>> = vec![BTreeMap::new(); buckets.count];
+    for (path, s) in entries {
+        match layer_of(path, s) {
+            Some(b) => {
+                out[b].insert(path.clone(), s.clone());
+            }
+            // An implicit directory: carried by the layers below it, or
+            // else by the last.
+            None if has_descendants(entries, path) => {}
+            None => {
+                out[top].insert(path.clone(), s.clone());
+            }
+        }
+    }
+    for layer in &mut out {
+        let parents: BTreeSet<String> = layer
+            .keys()
+            .flat_map(|p| ancestors(p).map(str::to_owned))
+            .filter(|a| !layer.contains_key(a) && entries.contains_key(a))
+            .collect();
+        for p in parents {
+            layer.insert(p.clone(), entries[&p].clone());
+        }
+    }
+    out
+}
+
+/// Whether some key of `entries` lies below `path`.
+fn has_descendants(entries: &BTreeMap<String, Staged>, path: &str) -> bool {
+    let prefix = format!("{path}/");
+    entries
+        .range(prefix.clone()..)
+        .next()
+        .is_some_and(|(p, _)| p.starts_with(&prefix))
 }
 
 /// `etc/apk/repositories`: the base's lines, then the added repositories
@@ -1281,7 +1439,7 @@ mod tests {
             "{:?}",
             layer.warnings
         );
-        let listing: Vec<String> = list(layer.file.path())
+        let listing: Vec<String> = list(layer.parts[0].file.path())
             .unwrap()
             .into_iter()
             .map(|(p, _)| p)
@@ -1307,8 +1465,8 @@ mod tests {
         // Same inputs, same bytes.
         let again = build(&pkgs, &fs, &base, &spec(), tmp.path()).unwrap();
         assert_eq!(
-            (&again.digest, &again.diff_id),
-            (&layer.digest, &layer.diff_id)
+            (&again.parts[0].digest, &again.parts[0].diff_id),
+            (&layer.parts[0].digest, &layer.parts[0].diff_id)
         );
     }
 
@@ -1496,7 +1654,10 @@ mod tests {
     }
 
     fn layer_paths(layer: &Layer) -> BTreeMap<String, tar::EntryType> {
-        list(layer.file.path()).unwrap().into_iter().collect()
+        list(layer.parts[0].file.path())
+            .unwrap()
+            .into_iter()
+            .collect()
     }
 
     /// Builds `packages` on the synthetic base.
@@ -1549,6 +1710,65 @@ mod tests {
         assert!(dirs.contains(&"var/run/d".to_owned()), "{dirs:?}");
         // The apk database goes where the base keeps it (lib -> usr/lib).
         assert!(paths.contains_key("usr/lib/apk/db/installed"), "{paths:?}");
+    }
+
+    #[test]
+    fn packages_split_into_layers_by_origin() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut repo = fresh_repo(tmp.path());
+        let mut add = |pkg: testkit::repo::Pkg| {
+            let info = repo.add(pkg);
+            PackageFile {
+                path: repo.apk_path("x86_64", &info.name, &info.version),
+                identity: info.checksum.unwrap(),
+            }
+        };
+        let pkgs = [
+            add(testkit::repo::Pkg::new("big", "1-r0").file("opt/big/data", &[7; 9000], 0o644)),
+            add(testkit::repo::Pkg::new("mid", "1-r0").file("opt/mid/data", &[8; 5000], 0o644)),
+            add(testkit::repo::Pkg::new("mid-doc", "1-r0")
+                .origin("mid")
+                .file("opt/mid/doc/README", b"doc", 0o644)),
+            add(testkit::repo::Pkg::new("tiny", "1-r0").file("opt/tiny", b"t", 0o644)),
+        ];
+        let (fs, base) = synthetic();
+        let one = build(&pkgs, &fs, &base, &spec(), tmp.path()).unwrap();
+        let split = LayerSpec {
+            layers: 3,
+            ..spec()
+        };
+        let three = build(&pkgs, &fs, &base, &split, tmp.path()).unwrap();
+        assert_eq!(one.parts.len(), 1);
+        assert_eq!(three.parts.len(), 3);
+        let names: Vec<&[String]> = three.parts.iter().map(|p| &p.packages[..]).collect();
+        assert_eq!(
+            names,
+            [
+                &["big".to_owned()][..],
+                &["mid".into(), "mid-doc".into()],
+                &["tiny".into()]
+            ]
+        );
+        assert!(three.parts[2].database && !three.parts[0].database);
+        let paths = |part: &LayerPart| -> BTreeMap<String, tar::EntryType> {
+            list(part.file.path()).unwrap().into_iter().collect()
+        };
+        let parts: Vec<_> = three.parts.iter().map(paths).collect();
+        assert!(parts[0].contains_key("opt/big/data") && parts[0].contains_key("opt"));
+        assert!(parts[1].contains_key("opt/mid/doc/README") && parts[1].contains_key("opt/mid"));
+        assert!(
+            parts[2].contains_key("opt/tiny") && parts[2].contains_key("usr/lib/apk/db/installed")
+        );
+        // Together they hold exactly the one layer's entries.
+        let mut union = BTreeMap::new();
+        for p in &parts {
+            union.extend(p.clone());
+        }
+        assert_eq!(union, paths(&one.parts[0]));
+        // Deterministic.
+        let again = build(&pkgs, &fs, &base, &split, tmp.path()).unwrap();
+        let digests = |l: &Layer| l.parts.iter().map(|p| p.digest.clone()).collect::<Vec<_>>();
+        assert_eq!(digests(&again), digests(&three));
     }
 
     #[test]
@@ -1746,7 +1966,7 @@ mod tests {
         assert_eq!(paths["z/data"], tar::EntryType::Link);
         let out = tmp.path().join("unpacked");
         let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(
-            File::open(layer.file.path()).unwrap(),
+            File::open(layer.parts[0].file.path()).unwrap(),
         ));
         ar.unpack(&out).unwrap();
         assert_eq!(std::fs::read(out.join("z/data")).unwrap(), b"data");

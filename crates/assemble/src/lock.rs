@@ -238,6 +238,27 @@ impl Lock {
             .collect()
     }
 
+    /// `--locked` pins of `image`: the result must have every locked
+    /// version and source digest exactly (so an `update` that would change
+    /// one fails).
+    pub fn locked_pins(&self, image: &str, update: &Update) -> crate::ops::build::LockPins {
+        crate::ops::build::LockPins {
+            keep: self.pins(image, update),
+            exact: Some(self.pins(image, &Update::Keep)),
+            sources: Some(self.source_digests(image)),
+        }
+    }
+
+    /// The locked source digest of `image`, per architecture.
+    pub fn source_digests(&self, image: &str) -> BTreeMap<String, String> {
+        self.images
+            .iter()
+            .filter(|i| i.name == image)
+            .flat_map(|i| &i.platforms)
+            .map(|p| (p.arch.clone(), p.source_digest.clone()))
+            .collect()
+    }
+
     /// Whether `image` has an entry.
     pub fn has_image(&self, image: &str) -> bool {
         self.images.iter().any(|i| i.name == image)

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use apk::dependency::Atom;
 use assemble_io::url::SafeUrl;
+use oci_image::registry::RegistryRef;
 use oci_image::ImageRef;
 
 /// APK architecture names accepted in `architectures`.
@@ -93,6 +94,10 @@ pub struct Image {
     pub annotations: BTreeMap<String, String>,
     /// Environment variables set in the config.
     pub environment: BTreeMap<String, String>,
+    /// Registry repositories `apply` pushes the result to (every tag).
+    pub publish: Vec<Spanned<RegistryRef>>,
+    /// How many layers the added packages are split into (at least 1).
+    pub layers: usize,
 }
 
 impl Image {
@@ -116,6 +121,8 @@ impl Image {
             tags: vec!["latest".into()],
             annotations: BTreeMap::new(),
             environment: BTreeMap::new(),
+            publish: Vec::new(),
+            layers: 1,
         }
     }
 

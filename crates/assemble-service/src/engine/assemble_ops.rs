@@ -40,6 +40,60 @@ impl AssembleEngine {
     }
 }
 
+impl AssembleEngine {
+    /// Pushes the built `layout` to the declaration's `publish`
+    /// registries (credentials from the server's environment: docker
+    /// config, auth.json); every reference now naming the image.
+    fn publish(
+        &self,
+        image: &assemble::model::Image,
+        layout: &Path,
+        log: &mut dyn LogSink,
+    ) -> Result<Vec<String>, BuildFailure> {
+        if image.publish.is_empty() {
+            return Ok(Vec::new());
+        }
+        let destinations: Vec<_> = image.publish.iter().map(|p| p.value.clone()).collect();
+        let progress = LogProgress(Mutex::new(log));
+        let published = assemble::ops::publish::publish_from_env(
+            &self.fetch,
+            layout,
+            &destinations,
+            &image.source.reference,
+            &progress,
+        )
+        .map_err(|e| {
+            let message = assemble_io::escape::escape(&error_chain(&e)).into_owned();
+            progress.line(&format!("failed: {message}"));
+            BuildFailure {
+                step: "publish".into(),
+                message,
+            }
+        })?;
+        let references: Vec<String> = published
+            .iter()
+            .flat_map(|p| &p.report.images)
+            .flat_map(|i| i.references.iter().cloned())
+            .collect();
+        for r in &references {
+            progress.line(&format!("pushed {r}"));
+        }
+        Ok(references)
+    }
+}
+
+/// An error with its causes, one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
 impl Engine for AssembleEngine {
     fn check(&self, decl: &Declaration, previous: Option<&Value>) -> Result<Plan, Vec<FieldError>> {
         let applied = applied(previous);
@@ -92,7 +146,7 @@ impl Engine for AssembleEngine {
                     .as_ref()
                     .map(ImageState::versions)
                     .unwrap_or_default(),
-                exact: None,
+                ..LockPins::default()
             },
             dry_run: false,
         };
@@ -106,10 +160,9 @@ impl Engine for AssembleEngine {
             log.line("cancelled: the image is not published");
             return Err(failure("publish", "cancelled before publishing".into()));
         }
-        // REGISTRY-2: push the complete layout at `layout` to the
-        // declaration's `publish` registries here, before it replaces the
-        // served copy, and list each pushed reference in `pushed`.
-        let pushed = Vec::new();
+        // Pushed before the served copy is replaced: a failed push
+        // publishes nothing anywhere the tags would move.
+        let pushed = self.publish(image, &layout, log)?;
         for p in &report.platforms {
             let name = p.sbom.file_name().unwrap_or_default();
             std::fs::rename(&p.sbom, parent.join(name)).map_err(publish_err)?;

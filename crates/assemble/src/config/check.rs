@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use apk::dependency::Atom;
+use oci_image::registry::RegistryRef;
 use oci_image::ImageRef;
 
 use super::document::{Entry, Kind, Node};
@@ -31,6 +32,8 @@ pub enum Shape {
     Strings,
     /// A table of strings.
     Table,
+    /// A whole number.
+    Integer,
 }
 
 /// A key of an image table.
@@ -57,10 +60,10 @@ pub const IMAGE_KEYS: &[ImageKey] = &[
     },
     ImageKey {
         name: "source",
-        doc: "The base image: oci:DIR[:REF], oci-archive:FILE[:REF] or scratch.",
+        doc: "The base image: docker://HOST/REPO[:TAG][@DIGEST], oci:DIR[:REF], oci-archive:FILE[:REF] or scratch.",
         shape: Shape::String,
         required: Some(
-            "e.g. source = \"oci:./base:latest\", \"oci-archive:base.tar\" or \"scratch\"",
+            "e.g. source = \"docker://cgr.dev/chainguard/wolfi-base:latest\", \"oci:./base:latest\", \"oci-archive:base.tar\" or \"scratch\"",
         ),
         check: |c, node, at, image| c.source(node, at, image),
     },
@@ -113,7 +116,24 @@ pub const IMAGE_KEYS: &[ImageKey] = &[
         required: None,
         check: |c, node, at, image| c.environment(node, at, image),
     },
+    ImageKey {
+        name: "publish",
+        doc: "Registry repositories (docker://HOST[:PORT]/REPO) `apply` pushes the image to, under every tag.",
+        shape: Shape::Strings,
+        required: None,
+        check: |c, node, at, image| c.publish(node, at, image),
+    },
+    ImageKey {
+        name: "layers",
+        doc: "Layers the added packages are split into, grouped by origin package (1 to 32); default 1.",
+        shape: Shape::Integer,
+        required: None,
+        check: |c, node, at, image| c.layers(node, at, image),
+    },
 ];
+
+/// Most layers `layers` may ask for.
+pub const MAX_LAYERS: usize = 32;
 
 /// The names of [`IMAGE_KEYS`].
 pub(crate) fn image_key_names() -> Vec<&'static str> {
@@ -408,12 +428,6 @@ impl<'a> Checker<'a> {
             return;
         };
         match ImageRef::parse(&text) {
-            // Pulling works (oci_image::registry); building on a registry
-            // source, with its lock and plan semantics, is the next step.
-            Ok(ImageRef::Registry(_)) => {
-                let (message, help) = registry_help(&text);
-                self.error(text.span, message, Some(help));
-            }
             Ok(mut reference) => {
                 if let ImageRef::Layout { path, .. } | ImageRef::Archive { path, .. } =
                     &mut reference
@@ -548,6 +562,64 @@ impl<'a> Checker<'a> {
         image.tags = tags;
     }
 
+    fn publish(&mut self, node: &Node, at: &Range<usize>, image: &mut Image) {
+        for text in self.strings(node, at, "publish", None) {
+            let parsed = if text.starts_with("docker://") {
+                RegistryRef::parse(&text)
+            } else {
+                Err(oci_image::OciError::Reference {
+                    text: text.value.clone(),
+                    reason: "a destination is a registry repository".into(),
+                })
+            };
+            match parsed {
+                Ok(r) if r.digest().is_some() || r.tag().is_some() => self.error(
+                    text.span.clone(),
+                    format!("publish destination '{}' names a tag or digest", *text),
+                    Some(format!(
+                        "write \"docker://{}/{}\": the tags come from `tags`, the digest from the content",
+                        r.registry(),
+                        r.repository()
+                    )),
+                ),
+                Ok(r) if image.publish.iter().any(|p| p.value == r) => {
+                    let message = format!("duplicate destination '{}'", *text);
+                    self.error(text.span, message, None)
+                }
+                Ok(r) => image.publish.push(Spanned::new(r, text.span)),
+                Err(e) => {
+                    let reason = match e {
+                        oci_image::OciError::Reference { reason, .. } => reason,
+                        other => other.to_string(),
+                    };
+                    let bare = text.trim_start_matches("docker:").trim_start_matches('/');
+                    self.error(
+                        text.span.clone(),
+                        format!("invalid publish destination '{}': {reason}", *text),
+                        Some(format!("expected \"docker://HOST[:PORT]/REPO\", e.g. \"docker://{}\"", bare.split([':', '@']).next().unwrap_or(bare))),
+                    )
+                }
+            }
+        }
+    }
+
+    fn layers(&mut self, node: &Node, at: &Range<usize>, image: &mut Image) {
+        let span = node.span_or(at);
+        match node.kind {
+            Kind::Int(n) if (1..=MAX_LAYERS as i64).contains(&n) => image.layers = n as usize,
+            Kind::Int(n) => self.error(
+                span,
+                format!("'layers' is {n}, outside 1 to {MAX_LAYERS}"),
+                Some("1 (the default) adds one layer; more split the packages by origin".into()),
+            ),
+            _ => self.error(
+                span,
+                format!("'layers' must be an integer, found {}", node.type_name()),
+                Some("write layers = 3".into()),
+            ),
+        }
+    }
+
     fn annotations(&mut self, node: &Node, at: &Range<usize>, image: &mut Image) {
         image.annotations = self.string_map(node, at, "annotations", |_| None);
     }
@@ -560,23 +632,23 @@ impl<'a> Checker<'a> {
     }
 }
 
-/// The message and help for a registry source.
-fn registry_help(text: &str) -> (String, String) {
+/// The message and help for a source that looks like an image in a
+/// registry but is not written as one.
+fn registry_help(text: &str, reason: &str) -> (String, String) {
     let image = text
         .strip_prefix("docker://")
         .or_else(|| text.strip_prefix("docker:"))
-        .unwrap_or(text);
+        .unwrap_or(text)
+        .trim_start_matches('/');
     (
-        format!("unsupported source '{text}': registries are not supported yet"),
-        format!(
-            "copy the image to an OCI layout first, e.g. `skopeo copy docker://{image} oci:./base:latest`, then use source = \"oci:./base:latest\""
-        ),
+        format!("invalid source '{text}': {reason}"),
+        format!("write a registry image as \"docker://{image}\" (skopeo's transport name)"),
     )
 }
 
 /// The message and help for a `source` that does not parse.
 fn source_help(text: &str, error: &oci_image::OciError) -> (String, String) {
-    let forms = "expected \"oci:PATH[:REF]\", \"oci-archive:FILE[:REF]\" or \"scratch\"";
+    let forms = "expected \"docker://HOST/REPO[:TAG][@DIGEST]\", \"oci:PATH[:REF]\", \"oci-archive:FILE[:REF]\" or \"scratch\"";
     if text.trim().is_empty() {
         return ("'source' is empty".into(), forms.into());
     }
@@ -585,12 +657,12 @@ fn source_help(text: &str, error: &oci_image::OciError) -> (String, String) {
         || text.bytes().all(|b| {
             b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':' | b'@')
         });
-    if registry_like && !text.starts_with("oci:") && !text.starts_with("oci-archive:") {
-        return registry_help(text);
-    }
     let reason = match error {
         oci_image::OciError::Reference { reason, .. } => reason.clone(),
         other => other.to_string(),
     };
+    if registry_like && !text.starts_with("oci:") && !text.starts_with("oci-archive:") {
+        return registry_help(text, &reason);
+    }
     (format!("invalid source '{text}': {reason}"), forms.into())
 }

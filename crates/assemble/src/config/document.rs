@@ -21,7 +21,7 @@ pub(crate) struct Node {
 #[derive(Debug)]
 pub(crate) enum Kind {
     Str(String),
-    Int,
+    Int(i64),
     Float,
     Bool,
     Datetime,
@@ -44,7 +44,7 @@ impl Node {
     pub fn type_name(&self) -> &'static str {
         match self.kind {
             Kind::Str(_) => "a string",
-            Kind::Int => "an integer",
+            Kind::Int(_) => "an integer",
             Kind::Float => "a float",
             Kind::Bool => "a boolean",
             Kind::Datetime => "a datetime",
@@ -122,7 +122,7 @@ fn item_node(item: &Item) -> Node {
 fn value_node(v: &Value) -> Node {
     let kind = match v {
         Value::String(s) => Kind::Str(s.value().clone()),
-        Value::Integer(_) => Kind::Int,
+        Value::Integer(i) => Kind::Int(*i.value()),
         Value::Float(_) => Kind::Float,
         Value::Boolean(_) => Kind::Bool,
         Value::Datetime(_) => Kind::Datetime,

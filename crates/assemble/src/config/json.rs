@@ -127,6 +127,13 @@ pub fn image_to_value(image: &Image) -> Value {
         out.insert("architectures".into(), strings(archs.collect()));
     }
     out.insert("tags".into(), strings(image.tags.clone()));
+    if !image.publish.is_empty() {
+        let publish = image.publish.iter().map(|p| p.value.to_string());
+        out.insert("publish".into(), strings(publish.collect()));
+    }
+    if image.layers != 1 {
+        out.insert("layers".into(), Value::from(image.layers));
+    }
     for (key, map) in [
         ("annotations", &image.annotations),
         ("environment", &image.environment),
@@ -158,7 +165,8 @@ fn node(
         Value::Null => Kind::Null,
         Value::Bool(_) => Kind::Bool,
         Value::Number(n) if n.is_f64() => Kind::Float,
-        Value::Number(_) => Kind::Int,
+        // Past i64 (a huge u64): out of every range a key accepts.
+        Value::Number(n) => Kind::Int(n.as_i64().unwrap_or(i64::MAX)),
         Value::String(s) => Kind::Str(s.clone()),
         Value::Array(items) => Kind::Array(
             items

@@ -344,6 +344,42 @@ environment = { A = "b" }
     }
 
     #[test]
+    fn registry_keys_are_checked() {
+        let ok = r#"[image]
+name = "a"
+source = "docker://alpine:3.20"
+publish = ["docker://localhost:5000/team/a", "docker://ghcr.io/acme/a"]
+layers = 3
+"#;
+        let images = parse_str(ok, Path::new("assembly.toml")).unwrap();
+        assert_eq!(
+            images[0].source.reference.to_string(),
+            "docker://docker.io/library/alpine:3.20"
+        );
+        assert_eq!(images[0].publish.len(), 2);
+        assert_eq!(images[0].layers, 3);
+        let bad = r#"[image]
+name = "a"
+source = "alpine:3.20"
+publish = ["docker://h:5000/r:v1", "oci:out", "docker://h/r", "docker://h/r"]
+layers = 0
+"#;
+        let errs = errors(bad).to_string();
+        for want in [
+            "invalid source 'alpine:3.20'",
+            "write a registry image as \"docker://alpine:3.20\"",
+            "publish destination 'docker://h:5000/r:v1' names a tag or digest",
+            "invalid publish destination 'oci:out'",
+            "duplicate destination 'docker://h/r'",
+            "'layers' is 0, outside 1 to 32",
+        ] {
+            assert!(errs.contains(want), "{want} in {errs}");
+        }
+        let errs = errors("[image]\nname = \"a\"\nsource = \"scratch\"\nlayer = 2\n").to_string();
+        assert!(errs.contains("did you mean 'layers'?"), "{errs}");
+    }
+
+    #[test]
     fn every_error_is_reported() {
         let text = r#"[[image]]
 name = "demo"
@@ -367,17 +403,16 @@ name = "demo"
         assembly.toml:4:1: unknown key 'pakages' in an image (did you mean 'packages'?)
         assembly.toml:5:12: 'packages' must be an array of strings, found a string (write packages = ["curl"])
         assembly.toml:8:8: invalid image name 'Other' (image names are lowercase: try 'other')
-        assembly.toml:9:10: unsupported source 'docker://alpine:3.20': registries are not supported yet (copy the image to an OCI layout first, e.g. `skopeo copy docker://alpine:3.20 oci:./base:latest`, then use source = "oci:./base:latest")
         assembly.toml:10:19: 'foo==' is not a valid dependency: an operator must be followed by a version
         assembly.toml:10:28: 'packages' entries must be strings, found an integer
         assembly.toml:11:28: unknown architecture 'arm64' (did you mean 'aarch64'?)
         assembly.toml:11:37: unknown architecture 'sparc' (known architectures: x86_64, aarch64, armv7, armhf, x86, ppc64le, s390x, riscv64, loongarch64)
         assembly.toml:12:9: invalid tag '-bad' (tags are 1 to 128 of [A-Za-z0-9_.-], not starting with '.' or '-')
         assembly.toml:13:21: 'annotations.a' must be a string, found an integer (quote the value)
-        assembly.toml:15:1: missing required key 'source' (e.g. source = "oci:./base:latest", "oci-archive:base.tar" or "scratch")
+        assembly.toml:15:1: missing required key 'source' (e.g. source = "docker://cgr.dev/chainguard/wolfi-base:latest", "oci:./base:latest", "oci-archive:base.tar" or "scratch")
         assembly.toml:16:8: duplicate image name 'demo' (first declared at assembly.toml:2:8)
         "#);
-        assert_eq!(errs.len(), 12);
+        assert_eq!(errs.len(), 11);
         let first = &errs.errors[0];
         assert_eq!(&text[first.span.clone()], "pakages");
     }

@@ -4,13 +4,15 @@
 //! apply lock and computes the plan; [`PendingApply::apply`] is the
 //! approval and does the work. Outputs, lock and state are each replaced
 //! atomically, in that order: an interrupted apply leaves the earlier ones
-//! intact and can simply be rerun.
+//! intact and can simply be rerun. An image with `publish` is pushed right
+//! after it is built, before the lock and state record it.
 
 use std::fs::File;
 use std::path::PathBuf;
 
 use super::build::{self, BuildOptions, BuildReport, ImageError, LockPins};
 use super::plan::{self, PlanError};
+use super::publish;
 use super::{Event, FetchSettings, Progress, Project, Update, Warning};
 use crate::lock::{self, LockError};
 use crate::plan::Plan;
@@ -87,8 +89,14 @@ pub fn prepare<'p>(
 ) -> Result<PendingApply<'p>, ApplyError> {
     let guard = apply_lock(project, progress)?;
     let lock = lock::read(&project.declaration).map_err(PlanError::from)?;
-    let (want, warnings) =
-        plan::desired(project, &lock, &options.update, &options.fetch, progress)?;
+    let (want, warnings) = plan::desired(
+        project,
+        &lock,
+        &options.update,
+        options.locked,
+        &options.fetch,
+        progress,
+    )?;
     let old = state::read(project.dir())
         .map_err(PlanError::from)?
         .map(|s| s.images);
@@ -126,17 +134,22 @@ impl PendingApply<'_> {
             let options = BuildOptions {
                 fetch: self.options.fetch.clone(),
                 source_date_epoch: self.options.source_date_epoch,
-                pins: LockPins {
-                    keep: lock.pins(&image.name, &self.options.update),
-                    exact: self
-                        .options
-                        .locked
-                        .then(|| lock.pins(&image.name, &Update::Keep)),
+                pins: if self.options.locked {
+                    lock.locked_pins(&image.name, &self.options.update)
+                } else {
+                    LockPins {
+                        keep: lock.pins(&image.name, &self.options.update),
+                        ..LockPins::default()
+                    }
                 },
                 ..BuildOptions::new(image)
             };
             let mut report =
                 build::build(image, &options, progress).map_err(|e| ImageError::new(image, e))?;
+            if !image.publish.is_empty() {
+                report.published = publish_image(image, &options, progress)
+                    .map_err(|e| ImageError::new(image, e.into()))?;
+            }
             let platforms: Vec<_> = report
                 .platforms
                 .iter()
@@ -166,6 +179,23 @@ impl PendingApply<'_> {
             warnings,
         })
     }
+}
+
+/// Pushes the layout `apply` just wrote for `image` to its `publish` list.
+fn publish_image(
+    image: &crate::model::Image,
+    options: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<publish::Published>, publish::PublishError> {
+    let destinations: Vec<_> = image.publish.iter().map(|p| p.value.clone()).collect();
+    let layout = options.output.path().unwrap_or(std::path::Path::new("."));
+    publish::publish_from_env(
+        &options.fetch,
+        layout,
+        &destinations,
+        &image.source.reference,
+        progress,
+    )
 }
 
 /// Serialises applies of one project through a lock file next to the

@@ -21,6 +21,7 @@ pub mod outdated;
 pub mod package;
 pub mod plan;
 mod project;
+pub mod publish;
 mod repos;
 pub mod resolve;
 pub mod search;
@@ -108,6 +109,11 @@ pub enum Event<'a> {
         image: &'a str,
         /// Where it went.
         output: &'a build::Output,
+    },
+    /// A built image is being pushed to a registry.
+    Publishing {
+        /// `docker://HOST/REPO`.
+        destination: &'a str,
     },
     /// Another apply of the same project holds its lock; waiting for it.
     WaitingForApplyLock {

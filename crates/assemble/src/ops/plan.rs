@@ -85,7 +85,14 @@ pub fn plan(
     progress: &dyn Progress,
 ) -> Result<PlanReport, PlanError> {
     let lock = lock::read(&project.declaration)?;
-    let (want, warnings) = desired(project, &lock, &options.update, &options.fetch, progress)?;
+    let (want, warnings) = desired(
+        project,
+        &lock,
+        &options.update,
+        false,
+        &options.fetch,
+        progress,
+    )?;
     let old = match &options.base {
         Some(rev) => Some(state_at(&project.declaration, rev)?),
         None => state::read(project.dir())?.map(|s| s.images),
@@ -119,7 +126,7 @@ pub fn plan_image(
 ) -> Result<ImagePlanReport, BuildError> {
     let pins = LockPins {
         keep: applied.map(ImageState::versions).unwrap_or_default(),
-        exact: None,
+        ..LockPins::default()
     };
     let report = dry_run(image, pins, fetch, progress)?;
     let state = image_state(
@@ -162,9 +169,13 @@ pub(crate) fn resolve_image(
     fetch: &FetchSettings,
     progress: &dyn Progress,
 ) -> Result<BuildReport, BuildError> {
-    let pins = LockPins {
-        keep: lock.pins(&image.name, update),
-        exact: strict.then(|| lock.pins(&image.name, &Update::Keep)),
+    let pins = if strict {
+        lock.locked_pins(&image.name, update)
+    } else {
+        LockPins {
+            keep: lock.pins(&image.name, update),
+            ..LockPins::default()
+        }
     };
     dry_run(image, pins, fetch, progress)
 }
@@ -185,18 +196,21 @@ fn dry_run(
     build::build(image, &options, progress)
 }
 
-/// The desired state of every image of the project.
+/// The desired state of every image of the project; `strict` (`--locked`):
+/// refused unless it equals the lock.
 pub(crate) fn desired(
     project: &Project,
     lock: &Lock,
     update: &Update,
+    strict: bool,
     fetch: &FetchSettings,
     progress: &dyn Progress,
 ) -> Result<(Vec<ImageState>, Vec<Warning>), PlanError> {
     let mut states = Vec::new();
     let mut warnings = Vec::new();
     for image in &project.images {
-        let report = resolve_image(image, lock, update, false, fetch, progress)
+        let strict = strict && lock.has_image(&image.name);
+        let report = resolve_image(image, lock, update, strict, fetch, progress)
             .map_err(|e| ImageError::new(image, e))?;
         warnings.extend(report.warnings);
         states.push(image_state(

@@ -23,14 +23,15 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::publish::{self, PublishError, Published};
 use super::{FetchSettings, IndexError, Progress, Warning};
 use crate::layer::LayerError;
 use crate::lock::LockedPackage;
 use crate::model::Image;
+use oci_image::registry::RegistryRef;
 use oci_image::{ImageRef, OciError};
 
-/// Where a built image goes. More destinations (registries) join as
-/// variants.
+/// Where a built image goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Output {
@@ -38,12 +39,15 @@ pub enum Output {
     Layout(PathBuf),
     /// A tar of an OCI layout, `oci-archive:FILE`.
     Archive(PathBuf),
+    /// A registry repository, `docker://HOST[:PORT]/REPO`: the image is
+    /// written to a temporary layout and pushed under every tag.
+    Registry(RegistryRef),
 }
 
 /// An output that cannot be written to.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("output '{text}': {reason}")]
-#[diagnostic(help("write oci:DIR or oci-archive:FILE"))]
+#[diagnostic(help("write oci:DIR, oci-archive:FILE or docker://HOST[:PORT]/REPO"))]
 pub struct OutputError {
     /// The output as given.
     pub text: String,
@@ -52,8 +56,9 @@ pub struct OutputError {
 }
 
 impl Output {
-    /// Parses `oci:DIR` or `oci-archive:FILE` (the same transports as a
-    /// source, without a tag: tags come from the declaration).
+    /// Parses `oci:DIR`, `oci-archive:FILE` or `docker://HOST/REPO` (the
+    /// same transports as a source, without a tag: tags come from the
+    /// declaration).
     pub fn parse(text: &str) -> Result<Output, OutputError> {
         let err = |reason: String| OutputError {
             text: text.to_owned(),
@@ -68,10 +73,15 @@ impl Output {
                 path,
                 reference: None,
             }) => Ok(Output::Archive(path)),
-            Ok(ImageRef::Layout { .. } | ImageRef::Archive { .. }) => Err(err(
-                "the tags of the output come from `tags` in the declaration; drop the ':REF'"
-                    .into(),
-            )),
+            Ok(ImageRef::Registry(r)) if r.tag().is_none() && r.digest().is_none() => {
+                Ok(Output::Registry(r))
+            }
+            Ok(ImageRef::Layout { .. } | ImageRef::Archive { .. } | ImageRef::Registry(_)) => {
+                Err(err(
+                    "the tags of the output come from `tags` in the declaration; drop the ':REF'"
+                        .into(),
+                ))
+            }
             Ok(other) => Err(err(format!("'{other}' cannot be written to"))),
             Err(OciError::Reference { reason, .. }) => Err(err(reason)),
             Err(e) => Err(err(e.to_string())),
@@ -83,10 +93,11 @@ impl Output {
         Output::Layout(Path::new("target/assemble").join(&*image.name))
     }
 
-    /// The directory or file written.
-    pub fn path(&self) -> &Path {
+    /// The directory or file written (`None` for a registry).
+    pub fn path(&self) -> Option<&Path> {
         match self {
-            Output::Layout(p) | Output::Archive(p) => p,
+            Output::Layout(p) | Output::Archive(p) => Some(p),
+            Output::Registry(_) => None,
         }
     }
 }
@@ -96,6 +107,7 @@ impl fmt::Display for Output {
         match self {
             Output::Layout(p) => write!(f, "oci:{}", p.display()),
             Output::Archive(p) => write!(f, "oci-archive:{}", p.display()),
+            Output::Registry(r) => r.fmt(f),
         }
     }
 }
@@ -111,6 +123,9 @@ pub struct LockPins {
     /// `--locked`: the whole lock, which the result must equal exactly (an
     /// architecture without an entry locks nothing).
     pub exact: Option<ArchVersions>,
+    /// `--locked`: `arch → source manifest digest` the source image must
+    /// still have (a moved tag is refused, not silently rebuilt).
+    pub sources: Option<BTreeMap<String, String>>,
 }
 
 /// Options of a build.
@@ -164,7 +179,7 @@ pub struct PlatformReport {
 /// The result of a build.
 #[derive(Debug, Serialize)]
 pub struct BuildReport {
-    /// The output's path.
+    /// The output: its path, or the registry repository.
     pub output: PathBuf,
     /// Digest of the image index (several platforms) or the manifest
     /// (empty for a dry run).
@@ -173,6 +188,10 @@ pub struct BuildReport {
     pub platforms: Vec<PlatformReport>,
     /// Warnings for the user.
     pub warnings: Vec<Warning>,
+    /// Registries the image was pushed to (`--output docker://…`, or
+    /// `publish` under `apply`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<Published>,
 }
 
 /// Why a build failed. Nothing was written, earlier outputs are intact.
@@ -190,6 +209,28 @@ pub enum BuildError {
     /// The fetcher cannot be set up (cache, credentials, HTTP client).
     #[error("cannot set up fetching")]
     Fetcher(#[source] Box<apk_repo::FetchError>),
+    /// `--locked`, and the source image is no longer what the lock
+    /// recorded (its tag was moved).
+    #[error(
+        "{arch}: the source {source_ref} is now {current}, but assembly.lock records {locked}"
+    )]
+    #[diagnostic(help(
+        "the source tag was moved; run without --locked to build on the new source and update assembly.lock"
+    ))]
+    SourceMoved {
+        /// APK architecture.
+        arch: String,
+        /// The source as written.
+        source_ref: String,
+        /// The digest in the lock.
+        locked: String,
+        /// The digest now.
+        current: String,
+    },
+    /// Pushing the image failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Publish(#[from] PublishError),
     /// No architecture to build.
     #[error("set `architectures` (the source has none to take them from)")]
     NoArchitectures,
@@ -384,10 +425,22 @@ pub fn build(
     progress: &dyn Progress,
 ) -> Result<BuildReport, BuildError> {
     crate::image_limits::check_environment(&image.environment).map_err(BuildError::Limit)?;
-    let source = source::open(image)?;
+    let source = source::open(image, &options.fetch)?;
     let archs = source.architectures(image)?;
     for arch in &archs {
-        write::probe_documents(image, source.platform(arch)?, arch)?;
+        let platform = source.platform(arch)?;
+        if let Some(locked) = options.pins.sources.as_ref().and_then(|s| s.get(arch)) {
+            let current = source::digest(platform);
+            if *locked != current {
+                return Err(BuildError::SourceMoved {
+                    arch: arch.clone(),
+                    source_ref: image.source.as_written.clone(),
+                    locked: locked.clone(),
+                    current,
+                });
+            }
+        }
+        write::probe_documents(image, platform, arch)?;
     }
     let fetcher = super::repos::fetcher(&options.fetch, false)
         .map_err(|e| BuildError::Fetcher(Box::new(e)))?;
@@ -403,13 +456,53 @@ pub fn build(
     }
     if options.dry_run {
         return Ok(BuildReport {
-            output: options.output.path().to_owned(),
+            output: output_name(&options.output),
             digest: String::new(),
             platforms: plans.iter().map(|p| p.report()).collect(),
             warnings: log.warnings,
+            published: Vec::new(),
         });
     }
-    write::write(image, &source, &plans, &fetcher, options, &mut log)
+    let Output::Registry(dest) = &options.output else {
+        return write::write(image, &source, &plans, &fetcher, options, &mut log);
+    };
+    // A registry: a temporary layout beside the default output, pushed.
+    let parent = image.dir().join("target/assemble");
+    let io_err = |error| BuildError::Write {
+        path: parent.clone(),
+        error,
+    };
+    std::fs::create_dir_all(&parent).map_err(io_err)?;
+    let work = tempfile::Builder::new()
+        .prefix(".assemble-push-")
+        .tempdir_in(&parent)
+        .map_err(io_err)?;
+    let layout = work.path().join("layout");
+    let local = BuildOptions {
+        output: Output::Layout(layout.clone()),
+        ..options.clone()
+    };
+    let mut report = write::write(image, &source, &plans, &fetcher, &local, &mut log)?;
+    report.published = publish::publish_from_env(
+        &options.fetch,
+        &layout,
+        std::slice::from_ref(dest),
+        &image.source.reference,
+        progress,
+    )?;
+    report.output = output_name(&options.output);
+    for p in &mut report.platforms {
+        p.sbom = PathBuf::new();
+    }
+    Ok(report)
+}
+
+/// The report's `output`: the path, or the registry reference.
+fn output_name(output: &Output) -> PathBuf {
+    match output.path() {
+        Some(p) => p.to_owned(),
+        None => PathBuf::from(output.to_string()),
+    }
 }
 
 /// Progress plus the warnings collected for the report.

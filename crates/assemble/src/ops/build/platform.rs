@@ -117,8 +117,7 @@ pub(super) fn plan<'s>(
         key_files,
         repos,
         packages,
-        source_digest: platform
-            .map_or_else(|| "scratch".to_owned(), |i| i.manifest.digest.to_string()),
+        source_digest: source::digest(platform),
     })
 }
 

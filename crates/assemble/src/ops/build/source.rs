@@ -7,26 +7,41 @@ use std::collections::BTreeMap;
 use apk::database::InstalledDb;
 use oci_image::layout::{PlatformImage, Source};
 use oci_image::rootfs::RootFs;
+use oci_image::{ImageRef, OciError};
 
 use super::image::apk_arch;
 use super::BuildError;
 use crate::layer::BaseState;
 use crate::model::Image;
+use crate::ops::publish::registry_client;
+use crate::ops::FetchSettings;
 
 /// The opened source image (`None` for `scratch`).
 pub(super) struct SourceImage(pub Option<Source>);
 
-/// Opens the source of `image`.
-pub(super) fn open(image: &Image) -> Result<SourceImage, BuildError> {
-    if image.source.reference.is_scratch() {
-        return Ok(SourceImage(None));
-    }
-    oci_image::layout::open(&image.source.reference)
+/// Opens the source of `image`: a layout or archive on disk, or an image
+/// in a registry (its manifests and configs fetched now, each layer into
+/// the verified cache when first read).
+pub(super) fn open(image: &Image, fetch: &FetchSettings) -> Result<SourceImage, BuildError> {
+    let opened = match &image.source.reference {
+        ImageRef::Scratch => return Ok(SourceImage(None)),
+        ImageRef::Registry(r) => registry_client(fetch)
+            .map_err(OciError::from)
+            .and_then(|registry| registry.open(r)),
+        other => oci_image::layout::open(other),
+    };
+    opened
         .map(|s| SourceImage(Some(s)))
         .map_err(|error| BuildError::Source {
             source_ref: image.source.as_written.clone(),
             error,
         })
+}
+
+/// The manifest digest of a source platform (`scratch` for none), as the
+/// lock records it.
+pub(super) fn digest(platform: Option<&PlatformImage>) -> String {
+    platform.map_or_else(|| "scratch".to_owned(), |i| i.manifest.digest.to_string())
 }
 
 impl SourceImage {

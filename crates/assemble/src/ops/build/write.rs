@@ -37,16 +37,16 @@ pub(super) fn probe_documents(
 ) -> Result<(), BuildError> {
     let digest = format!("sha256:{}", "0".repeat(64));
     let names: Vec<String> = image.packages.iter().map(|a| a.to_string()).collect();
+    let by = format!("cargo-assemble: apk add {}", names.join(" "));
     let change = ConfigChange {
-        diff_id: &digest,
+        layers: vec![(digest.clone(), by); image.layers.max(1)],
         created: "1970-01-01T00:00:00Z",
-        created_by: format!("cargo-assemble: apk add {}", names.join(" ")),
         environment: &image.environment,
         labels: &image.annotations,
     };
     let config = image::config(source.map(|i| &i.config_json), arch, &change);
     let layer = image::descriptor(media::LAYER_GZIP, &digest, 0);
-    let layers = vec![layer; source.map_or(0, |i| i.layers.len()) + 1];
+    let layers = vec![layer; source.map_or(0, |i| i.layers.len()) + image.layers.max(1)];
     let manifest = image::manifest(
         image::descriptor(media::CONFIG, &digest, 0),
         layers,
@@ -73,8 +73,9 @@ pub(super) fn write(
     log: &mut Log<'_>,
 ) -> Result<BuildReport, BuildError> {
     let output = &options.output;
-    let parent = output
-        .path()
+    // A registry output was turned into a temporary layout by the caller.
+    let out_path = output.path().unwrap_or(Path::new("."));
+    let parent = out_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
@@ -89,7 +90,7 @@ pub(super) fn write(
         .map_err(io_err(parent))?;
     let layout_dir = match output {
         Output::Layout(p) => p.clone(),
-        Output::Archive(_) => work.path().join("layout"),
+        Output::Archive(_) | Output::Registry(_) => work.path().join("layout"),
     };
     let mut writer = LayoutWriter::create(&layout_dir).map_err(BuildError::Image)?;
     let mut written = Vec::new();
@@ -156,10 +157,11 @@ pub(super) fn write(
         platforms.push(w.report);
     }
     Ok(BuildReport {
-        output: output.path().to_owned(),
+        output: out_path.to_owned(),
         digest: target.digest.to_string(),
         platforms,
         warnings: std::mem::take(&mut log.warnings),
+        published: Vec::new(),
     })
 }
 
@@ -220,6 +222,7 @@ fn platform(
             .collect(),
         keys: plan.key_files.clone(),
         mtime: options.source_date_epoch,
+        layers: image.layers,
     };
     let layer =
         layer::build(&package_files, &plan.fs, &plan.base, &layer_spec, work).map_err(|error| {
@@ -245,32 +248,34 @@ fn platform(
             layers.push(serde_json::to_value(l).unwrap_or(Value::Null));
         }
     }
-    let layer_file = std::fs::File::open(layer.file.path()).map_err(|error| BuildError::Write {
-        path: layer.file.path().to_owned(),
-        error,
-    })?;
-    let layer_desc = writer
-        .add_blob_from_reader(media::LAYER_GZIP, std::io::BufReader::new(layer_file))
-        .map_err(image_err)?;
-    if layer_desc.digest.to_string() != layer.digest {
-        return Err(BuildError::LayerChanged {
-            arch: arch.to_owned(),
-        });
+    let mut history = Vec::new();
+    for part in &layer.parts {
+        let file = std::fs::File::open(part.file.path()).map_err(|error| BuildError::Write {
+            path: part.file.path().to_owned(),
+            error,
+        })?;
+        let desc = writer
+            .add_blob_from_reader(media::LAYER_GZIP, std::io::BufReader::new(file))
+            .map_err(image_err)?;
+        if desc.digest.to_string() != part.digest {
+            return Err(BuildError::LayerChanged {
+                arch: arch.to_owned(),
+            });
+        }
+        layers.push(image::descriptor(
+            media::LAYER_GZIP,
+            &desc.digest.to_string(),
+            desc.size,
+        ));
+        history.push((part.diff_id.clone(), created_by(&layer, part)));
     }
-    layers.push(image::descriptor(
-        media::LAYER_GZIP,
-        &layer_desc.digest.to_string(),
-        layer_desc.size,
-    ));
     let created = sbom::rfc3339(layer.mtime);
-    let names: Vec<String> = layer.added.iter().map(|i| i.name.to_string()).collect();
     let config = image::config(
         plan.image.map(|i| &i.config_json),
         arch,
         &ConfigChange {
-            diff_id: &layer.diff_id,
+            layers: history,
             created: &created,
-            created_by: format!("cargo-assemble: apk add {}", names.join(" ")),
             environment: &image.environment,
             labels: &image.annotations,
         },
@@ -365,7 +370,7 @@ fn platform(
             arch: arch.to_owned(),
             manifest_digest,
             added: layer.added.iter().map(|i| i.name_version()).collect(),
-            layer_size: layer.size,
+            layer_size: layer.parts.iter().map(|p| p.size).sum(),
             sbom: sbom_file,
             source_digest: plan.source_digest.clone(),
             packages: plan.locked_packages(),
@@ -373,10 +378,28 @@ fn platform(
     })
 }
 
+/// The history entry of a layer: one layer lists every added package,
+/// split layers their own (the last also the apk database).
+fn created_by(layer: &layer::Layer, part: &layer::LayerPart) -> String {
+    let names: Vec<String> = if layer.parts.len() == 1 {
+        layer.added.iter().map(|i| i.name.to_string()).collect()
+    } else {
+        part.packages.clone()
+    };
+    match (part.database && layer.parts.len() > 1, names.is_empty()) {
+        (true, true) => "cargo-assemble: the apk database".to_owned(),
+        (true, false) => format!(
+            "cargo-assemble: apk add {} + the apk database",
+            names.join(" ")
+        ),
+        _ => format!("cargo-assemble: apk add {}", names.join(" ")),
+    }
+}
+
 /// `<output>.spdx.json`, or `<output>.<arch>.spdx.json` for several
 /// architectures.
 fn sbom_path(output: &Output, name: &str, arch: &str, count: usize) -> PathBuf {
-    let base = output.path();
+    let base = output.path().unwrap_or(Path::new(name));
     let stem = base
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
