@@ -27,7 +27,7 @@
 mod check;
 mod document;
 mod errors;
-mod suggest;
+pub(crate) mod suggest;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
