@@ -130,19 +130,7 @@ fn a_kill_at_every_step_leaves_a_whole_image_and_the_next_run_cleans_up() {
 fn a_kill_from_outside_while_writing_keeps_the_old_image() {
     let (p, first) = applied_then_changed();
     // A big package so that the layer write takes a while.
-    let big = p.dir.join("src/big-1.0-r0/usr/share/big");
-    std::fs::create_dir_all(&big).unwrap();
-    let mut data = vec![0u8; 32 << 20];
-    let mut x: u32 = 7;
-    for b in data.iter_mut() {
-        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        *b = (x >> 24) as u8;
-    }
-    std::fs::write(big.join("blob"), &data).unwrap();
-    drop(data);
-    p.package("big", "1.0-r0", &[], &[]);
-    p.index();
-    p.set_packages("[\"base-files\", \"tool\", \"big\"]");
+    p.add_big_package(32);
     let out_parent = p.dir.join("target/assemble");
     let mut child = Command::new(bin())
         .current_dir(&p.dir)

@@ -157,19 +157,7 @@ fn a_killed_apply_leaves_everything_intact() {
 
     // A big package makes the layer write take a while; kill the apply
     // once its temporary layer file exists.
-    let big = p.dir.join("src/big-1.0-r0/usr/share/big");
-    std::fs::create_dir_all(&big).unwrap();
-    let mut data = vec![0u8; 64 << 20];
-    let mut x: u32 = 1;
-    for b in data.iter_mut() {
-        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        *b = (x >> 24) as u8;
-    }
-    std::fs::write(big.join("blob"), &data).unwrap();
-    drop(data);
-    p.package("big", "1.0-r0", &[], &[]);
-    p.index();
-    p.set_packages("[\"base-files\", \"tool\", \"big\"]");
+    p.add_big_package(64);
     let mut child = Command::new(bin())
         .current_dir(&p.dir)
         .args(["apply", "--auto-approve"])

@@ -152,6 +152,25 @@ impl Project {
         );
     }
 
+    /// Adds a package `big` of `mib` MiB of incompressible data to the
+    /// repository and to the declaration (so that writing its layer takes a
+    /// while).
+    pub fn add_big_package(&self, mib: usize) {
+        let big = self.dir.join("src/big-1.0-r0/usr/share/big");
+        std::fs::create_dir_all(&big).unwrap();
+        let mut data = vec![0u8; mib << 20];
+        let mut x: u32 = 1;
+        for b in data.iter_mut() {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            *b = (x >> 24) as u8;
+        }
+        std::fs::write(big.join("blob"), &data).unwrap();
+        drop(data);
+        self.package("big", "1.0-r0", &[], &[]);
+        self.index();
+        self.set_packages("[\"base-files\", \"tool\", \"big\"]");
+    }
+
     pub fn set_packages(&self, list: &str) {
         let p = self.dir.join("assembly.toml");
         let t = std::fs::read_to_string(&p).unwrap();

@@ -92,8 +92,9 @@ impl LockedTempDir {
     }
 }
 
-/// Removes what interrupted runs left in `dir`: entries whose name starts
-/// with one of `prefixes` and that no live process holds locked (see the
+/// Removes what interrupted runs left in `dir`: entries named one of
+/// `prefixes` followed by six random alphanumerics (a temporary name we
+/// create) that no live process holds locked (see the
 /// module docs). Symbolic links and entries in use are left alone; a
 /// failure to remove one is ignored (the next run tries again). Returns
 /// the names removed.
@@ -104,7 +105,14 @@ pub fn remove_leftovers(dir: &Path, prefixes: &[&str]) -> Vec<String> {
     let mut removed = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !prefixes.iter().any(|p| name.starts_with(p)) {
+        // Exactly what `tempfile` makes: the prefix and six random
+        // alphanumerics; anything else (a user's own `.tmp-notes`) stays.
+        let ours = prefixes.iter().any(|p| {
+            name.strip_prefix(p).is_some_and(|rest| {
+                rest.len() == 6 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
+        });
+        if !ours {
             continue;
         }
         let path = entry.path();
@@ -285,6 +293,40 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn leftovers_are_removed_unless_in_use_or_not_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = temp_file_in(dir.path(), ".tmp-").unwrap();
+        let live_dir = temp_dir_in(dir.path(), ".out.tmp-").unwrap();
+        let dead = temp_file_in(dir.path(), ".tmp-")
+            .unwrap()
+            .into_temp_path()
+            .keep()
+            .unwrap();
+        let dead_dir = temp_dir_in(dir.path(), ".out.tmp-").unwrap().keep();
+        std::fs::write(dead_dir.join("f"), "x").unwrap();
+        std::fs::write(dir.path().join(".tmp-notes"), "mine").unwrap();
+        let mut removed = remove_leftovers(dir.path(), &[".tmp-", ".out.tmp-"]);
+        removed.sort();
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert!(!dead.exists() && !dead_dir.exists());
+        assert!(live.path().exists() && live_dir.path().exists());
+        assert!(dir.path().join(".tmp-notes").exists());
+    }
+
+    #[test]
+    fn exchange_swaps_two_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        std::fs::write(a.join("x"), "a").unwrap();
+        std::fs::write(b.join("x"), "b").unwrap();
+        exchange(&a, &b).unwrap();
+        assert_eq!(std::fs::read(a.join("x")).unwrap(), b"b");
+        assert_eq!(std::fs::read(b.join("x")).unwrap(), b"a");
     }
 
     #[test]

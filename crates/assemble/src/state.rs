@@ -285,7 +285,13 @@ impl Git {
     fn relative(&self, path: &Path) -> Result<String, StateError> {
         let top = self.toplevel()?;
         let top = std::fs::canonicalize(&top).unwrap_or(top);
-        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        // The file itself may be gone from the work tree (`plan --base`
+        // of a deleted lock): its directory still places it.
+        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| {
+            let dir =
+                std::fs::canonicalize(parent(path)).unwrap_or_else(|_| parent(path).to_owned());
+            dir.join(path.file_name().unwrap_or_default())
+        });
         let relative = absolute.strip_prefix(&top).map_err(|_| {
             self.error(format!(
                 "{} is outside the git work tree {}",
