@@ -25,7 +25,6 @@ pub mod cache;
 pub(crate) mod http;
 pub mod repository;
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -37,7 +36,8 @@ pub use http::{HttpError, RetryPolicy, USER_AGENT};
 use crate::http::{HttpClient, HttpConfig, SizeLimit};
 use crate::repository::{Repository, RepositoryError};
 use apk::checksum::Checksum;
-use apk::index::archive::{self, IndexArchive, IndexArchiveError, Trust};
+use apk::index::archive::Trust;
+use apk::index::{IndexLoader, ParsedIndex};
 use apk::package::read::{PackageError, Problem};
 use apk::signature::Keyring;
 use assemble_io::bounds::{self, InvalidBound};
@@ -110,14 +110,15 @@ impl PackageRequest {
 }
 
 /// A verified index.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct FetchedIndex {
     /// The repository without credentials, for messages, locks and state.
     pub label: String,
     /// The index file: the local repository's own, or the cache entry.
     pub path: PathBuf,
-    /// Its contents, signature checked as asked.
-    pub archive: IndexArchive,
+    /// Its contents, signature checked as asked, parsed (once per file
+    /// contents: see [`apk::index::cache`]).
+    pub index: ParsedIndex,
 }
 
 /// Why an index or package could not be fetched.
@@ -272,19 +273,6 @@ fn encode_segment(s: &str) -> String {
     out
 }
 
-/// Reads and verifies the index in `file`, naming it `shown` (a URL) in
-/// errors: whatever a server sent, the message is about the URL.
-fn verify_index(
-    file: &Path,
-    shown: &str,
-    keyring: &Keyring,
-    trust: Trust,
-) -> Result<IndexArchive, String> {
-    let describe = |e: IndexArchiveError| escape(&e.to_string()).into_owned();
-    let f = std::fs::File::open(file).map_err(|e| format!("{shown}: {e}"))?;
-    archive::read(BufReader::new(f), Path::new(shown), keyring, trust).map_err(describe)
-}
-
 /// Fetches indexes and packages; shareable between threads.
 #[derive(Debug)]
 pub struct Fetcher {
@@ -341,12 +329,14 @@ impl Fetcher {
         let base = match locate(repo)? {
             Location::Local(r) => {
                 let path = r.index_path(arch)?;
-                let archive = archive::read_file(&path, keyring, trust)
+                let index = self
+                    .index_loader()
+                    .load(&path, keyring, trust)
                     .map_err(|e| FetchError::Repository(RepositoryError::Index(e)))?;
                 return Ok(FetchedIndex {
                     label: strip_credentials(repo),
                     path,
-                    archive,
+                    index,
                 });
             }
             Location::Remote(base) => base,
@@ -360,12 +350,8 @@ impl Fetcher {
                 .cache
                 .get_index(&url)
                 .ok_or_else(|| FetchError::IndexNotCached { url: shown.clone() })?;
-            return match verify_index(&path, &shown, keyring, trust) {
-                Ok(archive) => Ok(FetchedIndex {
-                    label,
-                    path,
-                    archive,
-                }),
+            return match self.verify_index(&path, &shown, keyring, trust) {
+                Ok(index) => Ok(FetchedIndex { label, path, index }),
                 Err(message) => {
                     self.cache.evict_index(&url);
                     Err(FetchError::InvalidCachedIndex { message })
@@ -384,14 +370,34 @@ impl Fetcher {
                 arch: arch.to_owned(),
                 error,
             })?;
-        let archive = verify_index(tmp.path(), &shown, keyring, trust)
+        let index = self
+            .verify_index(tmp.path(), &shown, keyring, trust)
             .map_err(|message| FetchError::InvalidIndex { message })?;
         let path = self.cache.commit_index(&url, tmp)?;
-        Ok(FetchedIndex {
-            label,
-            path,
-            archive,
-        })
+        Ok(FetchedIndex { label, path, index })
+    }
+
+    /// Loads indexes through the cache's parsed indexes
+    /// (`ROOT/parsed-indexes`), bounded by
+    /// [`FetchOptions::max_index_size`].
+    fn index_loader(&self) -> IndexLoader {
+        IndexLoader::new(Some(self.cache.root().join("parsed-indexes")))
+            .with_max_size(self.options.max_index_size)
+    }
+
+    /// Reads, verifies and parses the index in `file`, naming it `shown`
+    /// (a URL) in errors: whatever a server sent, the message is about the
+    /// URL.
+    fn verify_index(
+        &self,
+        file: &Path,
+        shown: &str,
+        keyring: &Keyring,
+        trust: Trust,
+    ) -> Result<ParsedIndex, String> {
+        self.index_loader()
+            .load_as(file, Path::new(shown), keyring, trust)
+            .map_err(|e| escape(&e.to_string()).into_owned())
     }
 
     /// Local paths to the requested packages, in request order, each
@@ -930,7 +936,7 @@ pub(crate) mod tests {
             .fetch_index(&server.base, "x86_64", &fx.keyring, Trust::Verify)
             .unwrap();
         assert!(got.path.starts_with(cache.path()));
-        assert!(got.archive.text.contains("P:beta"));
+        assert!(got.index.records().any(|r| r.info.name == "beta"));
         let original = fx.root.join("x86_64/APKINDEX.tar.gz");
         assert_eq!(
             std::fs::read(&got.path).unwrap(),

@@ -8,7 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
-use apk::index::archive::{self, IndexArchive, IndexArchiveError, Trust};
+use apk::index::archive::{IndexArchiveError, Trust};
+use apk::index::{IndexLoader, ParsedIndex};
 use apk::signature::Keyring;
 use assemble_io::escape::escape;
 use assemble_io::url::strip_credentials;
@@ -17,6 +18,25 @@ use assemble_io::url::strip_credentials;
 /// characters.
 fn shown(repo: &str) -> String {
     escape(&strip_credentials(repo)).into_owned()
+}
+
+use crate::cache::Cache;
+
+/// Loads the index file at `path`: its signature checked on every use
+/// (unless `trust` allows otherwise), parsed once and then reused from the
+/// parsed-index cache under `cache_root` (default: [`Cache::default_root`])
+/// in `parsed-indexes/`. Every caller that loads an index goes through
+/// here; see [`apk::index::cache`].
+pub fn load_index(
+    path: &Path,
+    keyring: &Keyring,
+    trust: Trust,
+    cache_root: Option<&Path>,
+) -> Result<ParsedIndex, IndexArchiveError> {
+    let root = cache_root
+        .map(Path::to_path_buf)
+        .or_else(Cache::default_root);
+    IndexLoader::new(root.map(|r| r.join("parsed-indexes"))).load(path, keyring, trust)
 }
 
 /// The APK architecture of this machine (`x86_64`, `aarch64`, …).
@@ -99,7 +119,7 @@ impl Repository {
         Ok(index.parent().map(Path::to_path_buf).unwrap_or_default())
     }
 
-    /// Loads and verifies the index for `arch`.
+    /// Loads and verifies the index for `arch` (see [`load_index`]).
     pub fn load_index(
         &self,
         arch: &str,
@@ -107,18 +127,18 @@ impl Repository {
         trust: Trust,
     ) -> Result<LoadedIndex, RepositoryError> {
         let path = self.index_path(arch)?;
-        let archive = archive::read_file(&path, keyring, trust)?;
-        Ok(LoadedIndex { path, archive })
+        let index = load_index(&path, keyring, trust, None)?;
+        Ok(LoadedIndex { path, index })
     }
 }
 
 /// An index read from a repository.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct LoadedIndex {
     /// The index file.
     pub path: PathBuf,
-    /// Its contents.
-    pub archive: IndexArchive,
+    /// Its parsed contents.
+    pub index: ParsedIndex,
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@
 //! upgrade` would do, [`Policy::Image`] adds the product rule that the
 //! source image's installed packages never change (see [`image`]).
 
+#![deny(missing_docs)]
+
 mod changeset;
 pub mod db;
 mod engine;
@@ -120,7 +122,7 @@ impl Change {
                 }
             }
             (Some(o), Some(n)) => {
-                match apk::version::compare(db.packages[n].version, db.packages[o].version) {
+                match apk::version::compare(db.package(n).version, db.package(o).version) {
                     std::cmp::Ordering::Greater => ChangeKind::Upgrade,
                     std::cmp::Ordering::Less => ChangeKind::Downgrade,
                     std::cmp::Ordering::Equal => ChangeKind::Replace,
@@ -176,7 +178,7 @@ pub fn solve<'a>(db: &Db<'a>, request: &Request<'a>) -> Result<Solution, SolveEr
         if selection.errors > 0 && request.force_broken_world {
             let mut changed = false;
             for (i, (d, _)) in world.iter().enumerate() {
-                let bad = match selection.names[d.name].chosen {
+                let bad = match selection.names[d.name].chosen() {
                     None => true,
                     Some(c) => selection.pkgs[c.pkg].error,
                 };

@@ -10,13 +10,24 @@
 use std::collections::BTreeMap;
 
 use apk::dependency::{Constraint, Dependency};
-use apk::index::IndexRecord;
+use apk::index::{IndexRecord, ParsedIndex};
 use apk::package::PackageInfo;
 use apk::version::{self, Op};
 
 use crate::db::{Db, DbError, NameId, DEFAULT_TAG};
 use crate::report::ErrorReport;
 use crate::{image, Change, Policy, Request, Solution, SolveError};
+
+/// A repository's packages: records parsed from its text, or a parsed
+/// index (read in place, its atoms parsed and names interned already —
+/// what every command loading a repository uses).
+#[derive(Clone, Copy, Debug)]
+pub enum Records<'a> {
+    /// Records of [`apk::index::text::parse`].
+    Text(&'a [IndexRecord<'a>]),
+    /// A parsed index (see [`apk::index::cache`]).
+    Parsed(&'a ParsedIndex),
+}
 
 /// One repository's index as the universe sees it.
 #[derive(Clone, Copy, Debug)]
@@ -30,13 +41,22 @@ pub struct Index<'a, 'r> {
     pub available: bool,
     /// Whether it is apk's package cache rather than a repository.
     pub cache: bool,
-    /// Its records.
-    pub records: &'a [IndexRecord<'a>],
+    /// Its packages.
+    pub records: Records<'a>,
 }
 
 impl<'a, 'r> Index<'a, 'r> {
-    /// An available, untagged repository.
+    /// An available, untagged repository of parsed records.
     pub fn new(label: &'r str, records: &'a [IndexRecord<'a>]) -> Self {
+        Self::of(label, Records::Text(records))
+    }
+
+    /// An available, untagged repository of a parsed index.
+    pub fn parsed(label: &'r str, index: &'a ParsedIndex) -> Self {
+        Self::of(label, Records::Parsed(index))
+    }
+
+    fn of(label: &'r str, records: Records<'a>) -> Self {
         Index {
             label,
             tag: None,
@@ -85,13 +105,13 @@ pub fn universe<'a>(inputs: &Inputs<'a, '_>) -> Result<Db<'a>, DbError> {
         db.tag(tag);
     }
     for index in inputs.indexes {
-        db.add_repository(
-            index.label,
-            index.tag,
-            index.available,
-            index.cache,
-            index.records.iter(),
-        )?;
+        let (label, tag, available, cache) = (index.label, index.tag, index.available, index.cache);
+        match index.records {
+            Records::Text(records) => {
+                db.add_repository(label, tag, available, cache, records.iter())?
+            }
+            Records::Parsed(parsed) => db.add_index(label, tag, available, cache, parsed)?,
+        };
     }
     for installed in inputs.installed {
         db.add_installed(installed.info, installed.tag);
@@ -219,7 +239,7 @@ pub fn resolve<'a>(
             .installed
             .iter()
             .map(|&p| Dependency {
-                name: db.name_str(db.packages[p].name),
+                name: db.name_str(db.pkg_name(p)),
                 tag: None,
                 conflict: false,
                 constraint: Constraint::Any,
@@ -260,7 +280,7 @@ pub fn resolve<'a>(
     if !pins.keep.is_empty() {
         let needed: Vec<&str> = image::additions(db, &solution)
             .filter_map(|c| c.new)
-            .map(|p| db.name_str(db.packages[p].name))
+            .map(|p| db.name_str(db.pkg_name(p)))
             .collect();
         let mut pinned = world.clone();
         for (name, version) in pins.keep {
@@ -294,7 +314,10 @@ pub fn resolve<'a>(
     if let Some(exact) = pins.exact {
         let resolved: BTreeMap<&str, &str> = image::additions(db, &solution)
             .filter_map(|c| c.new)
-            .map(|p| (db.name_str(db.packages[p].name), db.packages[p].version))
+            .map(|p| {
+                let pkg = db.package(p);
+                (db.name_str(pkg.name), pkg.version)
+            })
             .collect();
         let locked: BTreeMap<&str, &str> = exact
             .iter()
@@ -324,8 +347,8 @@ fn tagged_version_exists(db: &Db<'_>, name: &str, version: &str, tag: &str) -> b
         return false;
     };
     let repos = db.tags[t].repos;
-    db.names[n].providers.iter().any(|p| {
-        let pkg = &db.packages[p.pkg];
+    db.provider_pkgs(n).any(|p| {
+        let pkg = db.package(p);
         pkg.name == n && pkg.version == version && pkg.repos & repos != 0
     })
 }
@@ -358,7 +381,7 @@ fn solve_world<'a>(
 /// The repository a change's new package is fetched from: the first
 /// repository of its tag listing it, else the first listing it.
 pub fn source_repository(db: &Db<'_>, change: &Change) -> Option<usize> {
-    let pkg = &db.packages[change.new?];
+    let pkg = db.package(change.new?);
     let tagged = pkg.repos & db.tags[change.new_tag].repos;
     let repos = if tagged != 0 { tagged } else { pkg.repos };
     (repos != 0).then(|| repos.trailing_zeros() as usize)

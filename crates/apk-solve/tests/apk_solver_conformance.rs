@@ -15,9 +15,10 @@ use std::process::ExitCode;
 use apk::database::InstalledDb;
 use apk::dependency::{Constraint, Context, Dependency};
 use apk::index::text::{self, IndexText, Strictness};
+use apk::index::ParsedIndex;
 use apk::package::PackageInfo;
 use apk::version::Op;
-use apk_solve::resolve::{Index, Inputs, Installed, Resolution};
+use apk_solve::resolve::{Index, Inputs, Installed, Records, Resolution};
 use apk_solve::{
     flags, resolve, universe, ChangeKind, Db, NameId, ResolveError, ResolveRequest, Solution,
     DEFAULT_TAG,
@@ -189,10 +190,21 @@ fn run_case(dir: &Path, name: &str) -> Outcome {
     if let Some(why) = cmd.skip {
         return Outcome::Skip(why.to_owned());
     }
-    let (out, subjects) = match execute(dir, &case, &cmd) {
+    // Every case runs twice: repositories added from parsed records, and
+    // from parsed indexes (the cached form); both must give apk's answer.
+    let (out, subjects) = match execute(dir, &case, &cmd, false) {
         Ok(r) => r,
         Err(e) => return Outcome::Fail(e),
     };
+    match execute(dir, &case, &cmd, true) {
+        Ok(r) if r == (out.clone(), subjects.clone()) => {}
+        Ok((other, _)) => {
+            return Outcome::Fail(format!(
+                "\n--- from records\n{out}--- from parsed indexes\n{other}"
+            ))
+        }
+        Err(e) => return Outcome::Fail(format!("from parsed indexes: {e}")),
+    }
     if out == case.expect {
         return Outcome::Pass;
     }
@@ -244,8 +256,21 @@ fn execute(
     dir: &Path,
     case: &Case,
     cmd: &Command,
+    via_index: bool,
 ) -> Result<(String, Option<BTreeSet<String>>), String> {
     let inputs = load_inputs(dir, case)?;
+    let build =
+        |t: &str, f: &str| ParsedIndex::build(t, "", false, f, [0; 32]).map_err(|e| e.to_string());
+    let repo_tables: Vec<ParsedIndex> = inputs
+        .repos
+        .iter()
+        .map(|(_, f, t)| build(t, f))
+        .collect::<Result<_, _>>()?;
+    let cache_tables: Vec<ParsedIndex> = inputs
+        .cache
+        .iter()
+        .map(|(f, t)| build(t, f))
+        .collect::<Result<_, _>>()?;
     fn parse<'t>(t: &'t str, f: &str) -> Result<IndexText<'t>, String> {
         text::parse(t, f, Strictness::Lenient).map_err(|e| e.to_string())
     }
@@ -283,23 +308,29 @@ fn execute(
         }
     }
     tags.extend(installed.iter().filter_map(|(_, t)| t.as_deref()));
-    let mut indexes: Vec<Index<'_, '_>> = repo_indexes
+    // The same universe from text records or from parsed indexes.
+    fn source<'a>(via_index: bool, text: &'a IndexText<'a>, table: &'a ParsedIndex) -> Records<'a> {
+        if via_index {
+            Records::Parsed(table)
+        } else {
+            Records::Text(&text.records)
+        }
+    }
+    let mut indexes: Vec<Index<'_, '_>> = inputs
+        .repos
         .iter()
-        .zip(&inputs.repos)
-        .map(|(idx, (tag, file, _))| Index {
+        .enumerate()
+        .map(|(i, (tag, file, _))| Index {
             available: !cmd.no_network,
-            ..Index::new(file, &idx.records).tagged(tag.as_deref())
+            records: source(via_index, &repo_indexes[i], &repo_tables[i]),
+            ..Index::new(file, &[]).tagged(tag.as_deref())
         })
         .collect();
-    indexes.extend(
-        cache_indexes
-            .iter()
-            .zip(&inputs.cache)
-            .map(|(idx, (file, _))| Index {
-                cache: true,
-                ..Index::new(file, &idx.records)
-            }),
-    );
+    indexes.extend(inputs.cache.iter().enumerate().map(|(i, (file, _))| Index {
+        cache: true,
+        records: source(via_index, &cache_indexes[i], &cache_tables[i]),
+        ..Index::new(file, &[])
+    }));
     let base: Vec<Installed<'_>> = installed
         .iter()
         .map(|(info, tag)| Installed {
@@ -406,7 +437,7 @@ fn execute(
                 }
                 world.retain(|w| atom_name(w) != a.as_str());
                 if let Some(n) = known {
-                    if db.installed.iter().any(|&p| db.packages[p].name == n) {
+                    if db.installed.iter().any(|&p| db.package(p).name == n) {
                         req.name_flags.push((n, flags::REMOVE, 0));
                     }
                     removed_names.push(n);
@@ -440,10 +471,8 @@ fn execute(
                     .fold(0, |m, i| m | 1 << i);
                 world.retain(|w| {
                     db.lookup(atom_name(w)).is_some_and(|n| {
-                        db.names[n]
-                            .providers
-                            .iter()
-                            .any(|p| db.packages[p.pkg].repos & available != 0)
+                        db.providers(n)
+                            .any(|p| db.package(p.pkg).repos & available != 0)
                     })
                 });
             }
@@ -508,7 +537,7 @@ fn progress(db: &Db<'_>, solution: &Solution) -> String {
         let Some(shown) = c.new.or(c.old) else {
             continue;
         };
-        let pkg = &db.packages[shown];
+        let pkg = db.package(shown);
         let mut label = db.name_str(pkg.name).to_owned();
         if c.new.is_some() && c.new_tag != DEFAULT_TAG {
             label = format!("{label}@{}", db.tags[c.new_tag].name);
@@ -519,7 +548,7 @@ fn progress(db: &Db<'_>, solution: &Solution) -> String {
                 Some(nw),
                 ChangeKind::Upgrade | ChangeKind::Downgrade | ChangeKind::Replace,
             ) => {
-                format!("{} -> {}", db.packages[o].version, db.packages[nw].version)
+                format!("{} -> {}", db.package(o).version, db.package(nw).version)
             }
             _ => pkg.version.to_owned(),
         };
@@ -551,7 +580,7 @@ fn summary(db: &Db<'_>, solution: &Solution, verbose: bool) -> String {
     let installed = installed_after(db, solution);
     let size: u64 = installed
         .iter()
-        .map(|&p| db.packages[p].info.installed_size.unwrap_or(0))
+        .map(|&p| db.package(p).installed_size.unwrap_or(0))
         .sum();
     if verbose {
         format!(
@@ -570,13 +599,8 @@ fn no_longer_available(db: &Db<'_>, solution: &Solution) -> String {
         .changes
         .iter()
         .filter_map(|c| c.new)
-        .map(|p| db.packages[p].name)
-        .filter(|&n| {
-            db.names[n]
-                .providers
-                .iter()
-                .all(|p| db.packages[p.pkg].repos == 0)
-        })
+        .map(|p| db.package(p).name)
+        .filter(|&n| db.providers(n).all(|p| db.package(p.pkg).repos == 0))
         .map(|n| db.name_str(n))
         .collect();
     gone.sort_by_key(|n| (n.to_ascii_lowercase(), n.to_string()));
@@ -606,15 +630,15 @@ fn not_removed(db: &Db<'_>, solution: &Solution, removed: &[NameId], world: &[St
     names.sort_by_key(|&n| db.name_str(n).to_ascii_lowercase());
     for n in names {
         let mut items = Vec::new();
-        for p in &db.names[n].providers {
+        for p in db.providers(n) {
             if !selected.contains(&p.pkg) {
                 continue;
             }
-            let pkg = &db.packages[p.pkg];
+            let pkg = db.package(p.pkg);
             if world_names.contains(&db.name_str(pkg.name)) {
                 items.push(db.name_str(pkg.name).to_owned());
             }
-            for &(pn, _) in &pkg.provides {
+            for (pn, _) in db.provides(p.pkg) {
                 if world_names.contains(&db.name_str(pn)) {
                     items.push(db.name_str(pn).to_owned());
                 }

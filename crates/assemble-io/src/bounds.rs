@@ -6,7 +6,7 @@
 //! | variable | bounds | default |
 //! |---|---|---|
 //! | `CARGO_ASSEMBLE_HTTP_TIMEOUT` | seconds for one whole download, retries included | 300 |
-//! | `CARGO_ASSEMBLE_MAX_INDEX_SIZE` | bytes of one downloaded `APKINDEX.tar.gz` | 256 MiB |
+//! | `CARGO_ASSEMBLE_MAX_INDEX_SIZE` | bytes of one `APKINDEX.tar.gz`, and of its inflated text | 256 MiB |
 //! | `CARGO_ASSEMBLE_MAX_PACKAGE_SIZE` | inflated bytes of one package's files (and its download when the index gives no size) | 8 GiB |
 //! | `CARGO_ASSEMBLE_MAX_LAYER_SIZE` | inflated bytes of one source-image layer | 64 GiB |
 //!
@@ -35,7 +35,8 @@ pub const HTTP_TIMEOUT: Bound = Bound {
     seconds: true,
 };
 
-/// Largest `APKINDEX.tar.gz` we download.
+/// Largest `APKINDEX.tar.gz` we download or read, and largest text it may
+/// inflate to.
 pub const MAX_INDEX_SIZE: Bound = Bound {
     var: "CARGO_ASSEMBLE_MAX_INDEX_SIZE",
     default: 256 << 20,

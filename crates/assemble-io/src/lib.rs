@@ -1,6 +1,7 @@
 //! Files and streams we can trust, shared by every crate of the workspace:
 //! atomic file replacement with normal modes ([`atomic`]), hashing writers
-//! ([`hash`]), deterministic tar headers ([`tarball`]), size limits
+//! ([`hash`]), gzip on every core with reproducible bytes ([`gzip`]),
+//! deterministic tar headers ([`tarball`]), size limits
 //! ([`limit`]) and the user-adjustable bounds on downloads and inflation
 //! ([`bounds`]), terminal-safe text ([`escape`]), URLs and secrets that
 //! never show credentials ([`url`], [`secret`]).
@@ -12,6 +13,7 @@
 pub mod atomic;
 pub mod bounds;
 pub mod escape;
+pub mod gzip;
 pub mod hash;
 pub mod limit;
 pub mod secret;

@@ -35,8 +35,6 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use flate2::Compression;
-
 use apk::checksum::Checksum;
 use apk::database::{
     Acl, DirEntry, FileEntry, InstalledDb, InstalledRecord, ScriptKind, ScriptsTar, Triggers,
@@ -48,6 +46,7 @@ use apk::package::read::{
 use apk::package::PackageInfo;
 use apk::signature::Keyring;
 use assemble_io::escape::escape;
+use assemble_io::gzip::{self, ParallelGzip};
 use assemble_io::hash::Sha256Writer;
 use assemble_io::tarball::{self, EntryHeader, EntryKind};
 use assemble_io::url::strip_credentials;
@@ -1098,9 +1097,7 @@ fn write_tar(
     out: &File,
 ) -> io::Result<(String, String, u64)> {
     let compressed = Sha256Writer::new(BufWriter::new(out));
-    let gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(compressed, Compression::new(6));
+    let gz = ParallelGzip::new(compressed, 6, gzip::default_threads());
     let mut tar = Sha256Writer::new(gz);
     for (path, e) in entries {
         let mut h = EntryHeader::new(path, e.kind.clone(), e.mode, mtime);

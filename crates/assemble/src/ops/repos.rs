@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use apk::index::archive::{IndexArchive, IndexArchiveError, Trust};
-use apk::index::text::{self, IndexText, IndexTextError, Strictness, Validation};
+use apk::index::archive::{IndexArchiveError, Trust};
+use apk::index::ParsedIndex;
 use apk_repo::{FetchError, FetchOptions, Fetcher, RetryPolicy};
 
 use super::FetchSettings;
@@ -38,9 +38,6 @@ pub enum IndexError {
     /// It is not a valid, trusted index archive.
     #[error(transparent)]
     Archive(#[from] IndexArchiveError),
-    /// Its text is malformed.
-    #[error(transparent)]
-    Text(#[from] IndexTextError),
 }
 
 /// The repositories of [`RepositoryArgs`] cannot be read.
@@ -129,25 +126,6 @@ impl RepositoryArgs {
             .collect::<Result<_, _>>()?;
         Ok((keyring, indexes))
     }
-
-    /// Parses every loaded index (see [`LoadedIndex::parse`]).
-    pub(crate) fn parse<'i>(
-        &self,
-        indexes: &'i [LoadedIndex],
-        validation: Validation,
-    ) -> Result<Vec<IndexText<'i>>, RepositoryArgsError> {
-        indexes
-            .iter()
-            .zip(&self.repositories)
-            .map(|(i, r)| {
-                i.parse(validation)
-                    .map_err(|error| RepositoryArgsError::Index {
-                        repository: r.as_written.clone(),
-                        error,
-                    })
-            })
-            .collect()
-    }
 }
 
 /// A fetcher for `settings`; `single_attempt` for optional repositories
@@ -175,25 +153,15 @@ pub(crate) struct LoadedIndex {
     /// The index as named in messages: its path for local repositories,
     /// its URL (credentials redacted) for remote ones.
     pub label: String,
-    /// Its contents.
-    pub archive: IndexArchive,
+    /// Its contents, parsed (once per file contents: the parsed-index
+    /// cache every command shares, see [`apk::index::cache`]).
+    pub index: ParsedIndex,
 }
 
 impl LoadedIndex {
     /// The name parse errors and warnings give the index text.
     pub fn text_name(&self) -> String {
         format!("{}:APKINDEX", self.label)
-    }
-
-    /// The records (leniently: malformed records are listed, not
-    /// installable); `validation` decides how deep records are checked now.
-    pub fn parse(&self, validation: Validation) -> Result<IndexText<'_>, IndexError> {
-        Ok(text::parse_with(
-            &self.archive.text,
-            &self.text_name(),
-            Strictness::Lenient,
-            validation,
-        )?)
     }
 }
 
@@ -213,8 +181,10 @@ pub(crate) fn load(
             .join_path(&format!("{arch}/APKINDEX.tar.gz"))
             .to_string(),
     };
-    let archive = fetched.archive;
-    Ok(LoadedIndex { label, archive })
+    Ok(LoadedIndex {
+        label,
+        index: fetched.index,
+    })
 }
 
 /// The key files of `paths`: files as given, directories as their `*.pub`

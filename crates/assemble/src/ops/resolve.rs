@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use apk::database::InstalledDb;
 use apk::dependency::Atom;
-use apk::index::text::Validation;
 use apk::package::PackageInfo;
+use apk_repo::repository::load_index;
 use apk_solve::resolve::{self as solver, Index, Inputs, Installed, ResolveRequest};
 use apk_solve::{ChangeKind, ErrorReport, Policy, ResolveError};
 use serde::Serialize;
@@ -105,7 +105,6 @@ pub fn resolve(
 ) -> Result<ResolveReport, ResolveOpError> {
     let args = &options.repositories;
     let (keyring, indexes) = args.load()?;
-    let parsed = args.parse(&indexes, Validation::Deferred)?;
     let installed = match &options.installed {
         Some(path) => {
             let bytes = std::fs::read(path).map_err(|error| ResolveOpError::ReadInstalled {
@@ -121,11 +120,10 @@ pub fn resolve(
         .iter()
         .map(|info| Installed { info, tag: None })
         .collect();
-    let universe_indexes: Vec<Index<'_, '_>> = parsed
+    let universe_indexes: Vec<Index<'_, '_>> = indexes
         .iter()
-        .zip(&indexes)
         .zip(&args.repositories)
-        .map(|((p, i), r)| Index::new(&i.label, &p.records).tagged(r.tag.as_deref()))
+        .map(|(i, r)| Index::parsed(&i.label, &i.index).tagged(r.tag.as_deref()))
         .collect();
     let mut db = solver::universe(&Inputs {
         arches: &[args.arch.as_str(), "noarch"],
@@ -134,10 +132,9 @@ pub fn resolve(
         ..Default::default()
     })?;
     let mut warnings = Vec::new();
-    let broken = db
-        .packages
-        .iter()
-        .filter(|p| p.installed.is_none() && !p.uninstallable.is_empty())
+    let broken = (0..db.package_count())
+        .map(|p| db.package(p))
+        .filter(|p| p.installed.is_none() && !p.installable)
         .count();
     if broken > 0 {
         let w = Warning::Uninstallable { count: broken };
@@ -173,13 +170,13 @@ pub fn resolve(
                 }
                 ChangeKind::None => return None,
             };
-            let shown = &db.packages[c.new.or(c.old)?];
+            let shown = db.package(c.new.or(c.old)?);
             Some(Change {
                 action,
                 name: db.name_str(shown.name).to_owned(),
                 version: shown.version.to_owned(),
                 old_version: match (c.old, c.new) {
-                    (Some(o), Some(_)) => Some(db.packages[o].version.to_owned()),
+                    (Some(o), Some(_)) => Some(db.package(o).version.to_owned()),
                     _ => None,
                 },
             })
@@ -221,16 +218,12 @@ fn missing_name_hints(
             if arch == args.arch || !index.is_file() {
                 continue;
             }
-            let Ok(archive) = apk::index::archive::read_file(&index, keyring, args.trust) else {
-                continue;
-            };
-            let Ok(parsed) =
-                apk::index::text::parse(&archive.text, "APKINDEX", apk::index::Strictness::Lenient)
-            else {
+            let cache = args.fetch.cache_dir.as_deref();
+            let Ok(parsed) = load_index(&index, keyring, args.trust, cache) else {
                 continue;
             };
             for name in &missing {
-                if parsed.records.iter().any(|r| r.info.name == *name) {
+                if (0..parsed.len()).any(|i| parsed.name(parsed.record_name(i)) == *name) {
                     hints.push(format!(
                         "'{name}' exists for {arch} in {repo} but not for {}; check --arch (or the image's architectures)",
                         args.arch

@@ -1,7 +1,6 @@
 //! `search`: every package record of the repositories' verified indexes,
 //! optionally filtered by name (a glob, or else a substring).
 
-use apk::index::text::Validation;
 use apk::index::IndexRecord;
 use globset::{Glob, GlobMatcher};
 use serde::Serialize;
@@ -124,15 +123,15 @@ pub fn search(
     let matcher = Matcher::new(options.pattern.as_deref())?;
     let args = &options.repositories;
     let (_, indexes) = args.load()?;
-    let parsed = args.parse(&indexes, Validation::Full)?;
     let mut packages = Vec::new();
     let mut warnings = Vec::new();
     let mut warn = |w: Warning| {
         progress.event(Event::Warning(&w));
         warnings.push(w);
     };
-    for (loaded, parsed) in indexes.iter().zip(&parsed) {
-        if loaded.archive.lossy {
+    for loaded in &indexes {
+        let parsed = loaded.index.to_text();
+        if loaded.index.lossy() {
             warn(Warning::IndexNotUtf8 {
                 index: loaded.text_name(),
             });

@@ -222,13 +222,14 @@ fn independent_checks(
     if indexes.len() < image.repositories.len() {
         return found;
     }
-    let texts: Vec<_> = indexes
-        .iter()
-        .filter_map(|i| i.parse(apk::index::text::Validation::Deferred).ok())
-        .collect();
+    // Named by a record, or provided by one.
     let known = |name: &str| {
-        texts.iter().flat_map(|t| &t.records).any(|r| {
-            r.info.name == name || r.info.provides().any(|p| p.is_ok_and(|p| p.name == name))
+        indexes.iter().any(|i| {
+            let ix = &i.index;
+            ix.lookup(name).is_some_and(|id| {
+                (0..ix.len())
+                    .any(|r| ix.record_name(r) == id || ix.provides(r).any(|(p, _)| p == id))
+            })
         })
     };
     for atom in &image.packages {

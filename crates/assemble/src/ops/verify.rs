@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use apk::checksum::Checksum;
-use apk::index::archive::{self, IndexArchiveError, Trust};
-use apk::index::text::{self, IndexTextError, Strictness};
+use apk::index::archive::{IndexArchiveError, Trust};
 use apk::package::read::{self, PackageError, ReadOptions, SignatureCheck, VerifyOnly};
 use apk::signature::{KeyError, Keyring};
 
@@ -84,12 +83,9 @@ pub enum VerifyError {
     /// The keyring cannot be loaded.
     #[error(transparent)]
     Key(#[from] KeyError),
-    /// The index is unusable.
+    /// The index is unusable (unreadable, untrusted or malformed).
     #[error(transparent)]
     Index(#[from] IndexArchiveError),
-    /// The index text is malformed.
-    #[error(transparent)]
-    IndexText(#[from] IndexTextError),
 }
 
 /// Checks every file.
@@ -161,17 +157,12 @@ fn index_identities(
     keyring: &Keyring,
     trust: Trust,
 ) -> Result<HashMap<(String, String), Checksum>, VerifyError> {
-    let archive = archive::read_file(path, keyring, trust)?;
-    let name = format!("{}:APKINDEX", path.display());
-    let parsed = text::parse(&archive.text, &name, Strictness::Lenient)?;
-    Ok(parsed
-        .records
-        .iter()
-        .filter_map(|r| {
-            Some((
-                (r.info.name.to_string(), r.info.version.to_string()),
-                r.info.checksum?,
-            ))
+    let index = apk_repo::repository::load_index(path, keyring, trust, None)?;
+    Ok((0..index.len())
+        .filter_map(|i| {
+            let name = index.name(index.record_name(i));
+            let key = (name.to_owned(), index.record_version(i).to_owned());
+            Some((key, index.record_checksum(i)?))
         })
         .collect())
 }

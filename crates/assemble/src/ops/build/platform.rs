@@ -8,7 +8,6 @@ use std::path::Path;
 
 use apk::checksum::Checksum;
 use apk::index::archive::Trust;
-use apk::index::text::Validation;
 use apk::package::PackageInfo;
 use apk::signature::{self, Keyring};
 use apk_repo::Fetcher;
@@ -236,23 +235,10 @@ fn resolve(
     indexes: &[LoadedIndex],
     options: &BuildOptions,
 ) -> Result<Vec<PlannedPackage>, BuildError> {
-    let parsed = indexes
+    let universe_indexes: Vec<Index<'_, '_>> = indexes
         .iter()
         .zip(repos)
-        .map(|(i, r)| {
-            i.parse(Validation::Deferred)
-                .map_err(|error| BuildError::Index {
-                    arch: arch.to_owned(),
-                    repository: r.as_written.clone(),
-                    error: Box::new(error),
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let universe_indexes: Vec<Index<'_, '_>> = parsed
-        .iter()
-        .zip(indexes)
-        .zip(repos)
-        .map(|((p, i), r)| Index::new(&i.label, &p.records).tagged(r.tag.as_deref()))
+        .map(|(i, r)| Index::parsed(&i.label, &i.index).tagged(r.tag.as_deref()))
         .collect();
     let infos: Vec<PackageInfo<'_>> = base.installed.records.iter().map(|r| r.info()).collect();
     let installed: Vec<Installed<'_>> = infos
@@ -289,9 +275,9 @@ fn resolve(
     let mut out = Vec::new();
     for change in resolution.added(&db) {
         let Some(p) = change.new else { continue };
-        let pkg = &db.packages[p];
+        let pkg = db.package(p);
         let repo = resolve::source_repository(&db, change);
-        let (Some(repo), Some(identity)) = (repo, pkg.info.checksum) else {
+        let (Some(repo), Some(identity)) = (repo, db.checksum(p)) else {
             return Err(BuildError::Unfetchable {
                 arch: arch.to_owned(),
                 package: db.pkg_label(p),
@@ -301,7 +287,7 @@ fn resolve(
             name: db.name_str(pkg.name).to_owned(),
             version: pkg.version.to_owned(),
             identity,
-            size: pkg.info.size,
+            size: db.info(p).size,
             repo,
         });
     }
