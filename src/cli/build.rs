@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use assemble::ops::build::{self, BuildOptions, ImageError, Output};
 use assemble::ops::{self, FetchSettings, Project};
+use assemble::plan::count;
 use miette::{IntoDiagnostic, Result};
 
 use super::render::Terminal;
@@ -78,10 +79,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .iter()
                 .map(|p| {
                     format!(
-                        "{}: {} packages added, layer {} bytes",
+                        "{}: {} added, layer {}",
                         p.arch,
-                        p.added.len(),
-                        p.layer_size
+                        count(p.added.len(), "package"),
+                        count(p.layer_size as usize, "byte")
                     )
                 })
                 .collect();

@@ -65,6 +65,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ci: args.ci.map(super::github::Ci::into_ops),
     })?;
     let mut text = String::new();
+    if let Some(gitignore) = &report.gitignore {
+        text.push_str(&format!("wrote {}\n", gitignore.display()));
+    }
     if let Some(workflow) = &report.workflow {
         text.push_str(&format!("wrote {}\n", workflow.display()));
     }
@@ -77,6 +80,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut step = 1;
     if let Some(dir) = &report.cd {
         text.push_str(&format!("  {step}. cd {}\n", dir.display()));
+        step += 1;
+    }
+    if !report.in_git {
+        text.push_str(&format!(
+            "  {step}. git init                 # plan and apply keep their state in git\n"
+        ));
         step += 1;
     }
     text.push_str(&format!(

@@ -122,6 +122,9 @@ pub struct OutdatedArgs {
     /// Use only cached packages and indexes.
     #[arg(long)]
     pub offline: bool,
+    /// Exit with status 1 when something is outdated (for CI), like `git diff --exit-code`.
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -360,7 +363,11 @@ pub fn outdated(args: OutdatedArgs) -> Result<ExitCode> {
     if report.items.is_empty() {
         render::print("Everything is up to date.");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if args.exit_code && !report.items.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub fn validate(args: ValidateArgs) -> Result<ExitCode> {

@@ -151,7 +151,10 @@ impl Progress for Terminal {
             Event::Step { image, arch, step } => self.step(format!("{image}: {arch}: {step}")),
             Event::Fetched {
                 image, done, total, ..
-            } => self.step(format!("{image}: fetched {done}/{total} packages")),
+            } => self.step(format!(
+                "{image}: fetched {done}/{}",
+                assemble::plan::count(total, "package")
+            )),
             Event::Warning(w) if self.warnings => self.line(&format!("warning: {w}")),
             Event::Built { image, output } if self.warnings => {
                 self.out(&format!("built {image} → {output}"))

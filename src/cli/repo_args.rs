@@ -43,6 +43,10 @@ impl RepoArgs {
                     .map_err(|e| miette::Report::new(e).wrap_err("--repository"))
             })
             .collect::<Result<_>>()?;
+        if let Some(arch) = &self.arch {
+            assemble::model::check_arch(arch)
+                .map_err(|e| miette::Report::new(e).wrap_err("--arch"))?;
+        }
         Ok(RepositoryArgs {
             repositories,
             keyring: self.keyring.clone(),

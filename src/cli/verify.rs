@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use assemble::ops::verify::{self, Verdict, VerifyOptions};
+use assemble::ops::{trust_help_text, KeySource};
 use miette::Result;
 
 use super::render;
@@ -34,7 +35,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for (_, verdict) in &report.verdicts {
         match verdict {
             Verdict::Ok(package) => render::print(&format!("OK {package}")),
-            Verdict::Failed(why) => render::print(&format!("FAIL {why}")),
+            Verdict::Failed(why) => {
+                let fix = trust_help_text(&why.to_string(), KeySource::CommandLine)
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
+                render::print(&format!("FAIL {why}{fix}"))
+            }
         }
     }
     Ok(if report.all_ok() {

@@ -140,9 +140,9 @@ pub fn index(a: IndexArgs) -> Result<ExitCode> {
         mtime: build_time(a.mtime)?,
     })?;
     render::print(&format!(
-        "wrote {} ({} packages)",
+        "wrote {} ({})",
         report.path.display(),
-        report.packages
+        assemble::plan::count(report.packages, "package")
     ));
     Ok(ExitCode::SUCCESS)
 }
@@ -154,9 +154,12 @@ pub struct KeygenArgs {
     /// Directory to write into.
     #[arg(long, short = 'd', default_value = ".")]
     pub dir: PathBuf,
-    /// Key size in bits.
+    /// Key size in bits (at least 2048).
     #[arg(long, default_value_t = 4096)]
     pub bits: usize,
+    /// Replace existing key files of that name.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn keygen(a: KeygenArgs) -> Result<ExitCode> {
@@ -164,6 +167,7 @@ pub fn keygen(a: KeygenArgs) -> Result<ExitCode> {
         name: a.name,
         dir: a.dir,
         bits: a.bits,
+        force: a.force,
     })?;
     render::print(&format!(
         "wrote {} and {}",

@@ -127,17 +127,18 @@ impl Digests {
     }
 }
 
-/// Why signed content is not trusted.
+/// Why signed content is not trusted. The messages say what is wrong, not
+/// how to fix it: the fix depends on where keys come from (`--keyring` on
+/// the command line, `keyring = [...]` in assembly.toml), which the caller
+/// adds with [`SignatureError::UNSIGNED`] / [`SignatureError::UNKNOWN_KEY`]
+/// to recognise the case in a rendered chain.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     /// No signature entry at all.
-    #[error("not signed (no .SIGN.* entry); sign it, or pass --allow-untrusted to accept unsigned content")]
+    #[error("not signed (no .SIGN.* entry)")]
     Unsigned,
     /// Signed, but by no key in the keyring.
-    #[error(
-        "signed by {wanted} which {is} not in the keyring (keyring has: {configured}); \
-         add the signer's public key with --keyring"
-    )]
+    #[error("signed by {wanted} which {is} not in the keyring (keyring has: {configured})")]
     UnknownKey {
         /// Key names the signatures ask for.
         wanted: KeyNames,
@@ -152,6 +153,13 @@ pub enum SignatureError {
         /// The key that was tried.
         key: String,
     },
+}
+
+impl SignatureError {
+    /// Text that appears in the message of [`SignatureError::Unsigned`] only.
+    pub const UNSIGNED: &'static str = "not signed (no .SIGN.* entry)";
+    /// Text that appears in the message of [`SignatureError::UnknownKey`] only.
+    pub const UNKNOWN_KEY: &'static str = "not in the keyring (keyring has:";
 }
 
 /// A list of key names, displayed quoted and comma-separated.

@@ -11,6 +11,13 @@
 //! ([`write_private_file`]) — and the same goes for temporary directories
 //! that become outputs ([`temp_dir_in`]: `0777` minus the umask). The kernel
 //! applies the umask at creation, exactly as for `open(2)` and `mkdir(2)`.
+//!
+//! Leftovers. A process killed mid-write leaves its temporary files and
+//! directories behind. Every temporary we create is `flock`ed for as long
+//! as its creator uses it (the kernel drops the lock when the process
+//! dies), so [`remove_leftovers`] can tell a leftover (lockable) from a
+//! temporary another process is writing right now (locked) and removes
+//! only the former.
 
 use std::fs::{File, Permissions};
 use std::io::{self, BufWriter, Write};
@@ -36,19 +43,178 @@ pub fn temp_file_in(dir: &Path, prefix: &str) -> io::Result<NamedTempFile> {
 /// Like [`temp_file_in`] with an explicit creation mode (the umask still
 /// applies).
 pub fn temp_file_with_mode(dir: &Path, prefix: &str, mode: u32) -> io::Result<NamedTempFile> {
-    tempfile::Builder::new()
+    let file = tempfile::Builder::new()
         .prefix(prefix)
         .permissions(Permissions::from_mode(mode))
-        .tempfile_in(dir)
+        .tempfile_in(dir)?;
+    // Held until the file is persisted or dropped: not a leftover.
+    file.as_file().lock()?;
+    Ok(file)
 }
 
 /// A temporary directory in `dir` named `PREFIX…`, created with
-/// [`DIR_MODE`] minus the umask (so it can become an output directory).
-pub fn temp_dir_in(dir: &Path, prefix: &str) -> io::Result<TempDir> {
-    tempfile::Builder::new()
+/// [`DIR_MODE`] minus the umask (so it can become an output directory),
+/// with a `flock` on it that marks it in use while the returned
+/// [`LockedTempDir`] lives.
+pub fn temp_dir_in(dir: &Path, prefix: &str) -> io::Result<LockedTempDir> {
+    let dir = tempfile::Builder::new()
         .prefix(prefix)
         .permissions(Permissions::from_mode(DIR_MODE))
-        .tempdir_in(dir)
+        .tempdir_in(dir)?;
+    let lock = File::open(dir.path())?;
+    lock.lock()?;
+    Ok(LockedTempDir { dir, _lock: lock })
+}
+
+/// A temporary directory that [`remove_leftovers`] leaves alone while it
+/// lives; removed when dropped.
+#[derive(Debug)]
+pub struct LockedTempDir {
+    dir: TempDir,
+    _lock: File,
+}
+
+impl LockedTempDir {
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Keeps the directory (it is no longer removed on drop) and returns
+    /// its path; the lock goes with `self`.
+    pub fn keep(self) -> std::path::PathBuf {
+        self.dir.keep()
+    }
+
+    /// Removes the directory now, reporting failure.
+    pub fn close(self) -> io::Result<()> {
+        self.dir.close()
+    }
+}
+
+/// Removes what interrupted runs left in `dir`: entries named one of
+/// `prefixes` followed by six random alphanumerics (a temporary name we
+/// create) that no live process holds locked (see the
+/// module docs). Symbolic links and entries in use are left alone; a
+/// failure to remove one is ignored (the next run tries again). Returns
+/// the names removed.
+pub fn remove_leftovers(dir: &Path, prefixes: &[&str]) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Exactly what `tempfile` makes: the prefix and six random
+        // alphanumerics; anything else (a user's own `.tmp-notes`) stays.
+        let ours = prefixes.iter().any(|p| {
+            name.strip_prefix(p).is_some_and(|rest| {
+                rest.len() == 6 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
+        });
+        if !ours {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if !(kind.is_dir() || kind.is_file()) {
+            continue;
+        }
+        let Ok(handle) = File::open(&path) else {
+            continue;
+        };
+        if handle.try_lock().is_err() {
+            continue;
+        }
+        let gone = if kind.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if gone.is_ok() {
+            removed.push(name);
+        }
+    }
+    removed
+}
+
+/// Swaps two paths in one step (`renameat2(RENAME_EXCHANGE)`): at no time
+/// is either name missing. Both must exist on the same filesystem.
+/// Filesystems without the call get `Unsupported`, and callers fall back.
+#[cfg(target_os = "linux")]
+pub fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let a = std::ffi::CString::new(a.as_os_str().as_bytes())?;
+    let b = std::ffi::CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINVAL) | Some(libc::ENOSYS) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the filesystem cannot exchange two paths atomically",
+            )),
+            _ => Err(e),
+        }
+    }
+}
+
+/// Swaps two paths in one step; unsupported on this system (callers fall
+/// back).
+#[cfg(not(target_os = "linux"))]
+pub fn exchange(_a: &Path, _b: &Path) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no atomic exchange of two paths on this system",
+    ))
+}
+
+/// Makes `link` a symbolic link to `target`, replacing whatever file or
+/// link was there in one rename (never a moment without `link`).
+pub fn symlink(target: &Path, link: &Path) -> io::Result<()> {
+    if std::fs::read_link(link).is_ok_and(|t| t == target) {
+        return Ok(());
+    }
+    let dir = match link.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = link
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // A unique name beside it; a leftover of a kill is a dangling-or-not
+    // link named `.NAME.tmp-…`, removed by `remove_leftovers`.
+    for attempt in 0..100u32 {
+        let tmp = dir.join(format!(".{name}.tmp-{}-{attempt}", std::process::id()));
+        match std::os::unix::fs::symlink(target, &tmp) {
+            Ok(()) => {
+                std::fs::rename(&tmp, link).inspect_err(|_| {
+                    let _ = std::fs::remove_file(&tmp);
+                })?;
+                sync_dir(dir);
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("cannot create a temporary symbolic link"))
 }
 
 /// Makes a finished temporary file durable and renames it to `dest`: fsync
@@ -127,6 +293,40 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn leftovers_are_removed_unless_in_use_or_not_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = temp_file_in(dir.path(), ".tmp-").unwrap();
+        let live_dir = temp_dir_in(dir.path(), ".out.tmp-").unwrap();
+        let dead = temp_file_in(dir.path(), ".tmp-")
+            .unwrap()
+            .into_temp_path()
+            .keep()
+            .unwrap();
+        let dead_dir = temp_dir_in(dir.path(), ".out.tmp-").unwrap().keep();
+        std::fs::write(dead_dir.join("f"), "x").unwrap();
+        std::fs::write(dir.path().join(".tmp-notes"), "mine").unwrap();
+        let mut removed = remove_leftovers(dir.path(), &[".tmp-", ".out.tmp-"]);
+        removed.sort();
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert!(!dead.exists() && !dead_dir.exists());
+        assert!(live.path().exists() && live_dir.path().exists());
+        assert!(dir.path().join(".tmp-notes").exists());
+    }
+
+    #[test]
+    fn exchange_swaps_two_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        std::fs::write(a.join("x"), "a").unwrap();
+        std::fs::write(b.join("x"), "b").unwrap();
+        exchange(&a, &b).unwrap();
+        assert_eq!(std::fs::read(a.join("x")).unwrap(), b"b");
+        assert_eq!(std::fs::read(b.join("x")).unwrap(), b"a");
     }
 
     #[test]

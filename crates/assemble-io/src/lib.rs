@@ -19,3 +19,22 @@ pub mod limit;
 pub mod secret;
 pub mod tarball;
 pub mod url;
+
+/// The environment variable that names a crash point (tests only).
+pub const CRASH_AT: &str = "CARGO_ASSEMBLE_CRASH_AT";
+
+/// A named point between two steps of a multi-step write. When the
+/// environment variable [`CRASH_AT`] names this point, the process sends
+/// itself `SIGKILL` right here: no destructor runs, nothing is cleaned up,
+/// exactly as under `kill -9`. The crash tests use it to check that every output stays
+/// whole at every point; unset (always, outside those tests) it costs one
+/// environment lookup.
+pub fn crash_point(name: &str) {
+    if std::env::var_os(CRASH_AT).is_some_and(|v| v == name) {
+        // SAFETY: kill(2) on our own pid has no memory effects.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+        std::process::abort();
+    }
+}

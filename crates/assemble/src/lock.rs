@@ -142,6 +142,67 @@ impl Lock {
     }
 }
 
+/// What would change from `old` to `new`, one line per difference, for
+/// `--locked` and `validate`: images, architectures, source digests and
+/// packages (name, version, identity). The output image's digest is not
+/// an input and is left out.
+pub fn changes(old: &Lock, new: &Lock) -> Vec<String> {
+    let mut out = Vec::new();
+    for image in &old.images {
+        if !new.images.iter().any(|i| i.name == image.name) {
+            out.push(format!(
+                "image '{}' would be removed from the lock",
+                image.name
+            ));
+        }
+    }
+    for image in &new.images {
+        let Some(before) = old.images.iter().find(|i| i.name == image.name) else {
+            out.push(format!("image '{}' is not in the lock", image.name));
+            continue;
+        };
+        for p in &before.platforms {
+            if !image.platforms.iter().any(|n| n.arch == p.arch) {
+                out.push(format!("{} {}: would be removed", image.name, p.arch));
+            }
+        }
+        for p in &image.platforms {
+            let at = format!("{} {}", image.name, p.arch);
+            let Some(b) = before.platforms.iter().find(|o| o.arch == p.arch) else {
+                out.push(format!("{at}: not in the lock"));
+                continue;
+            };
+            if b.source_digest != p.source_digest {
+                out.push(format!(
+                    "{at}: source image {} -> {}",
+                    b.source_digest, p.source_digest
+                ));
+            }
+            for k in &b.packages {
+                if !p.packages.iter().any(|n| n.name == k.name) {
+                    out.push(format!("{at}: {} {} would be removed", k.name, k.version));
+                }
+            }
+            for k in &p.packages {
+                match b.packages.iter().find(|o| o.name == k.name) {
+                    None => out.push(format!("{at}: {} {} would be added", k.name, k.version)),
+                    Some(o) if o.version != k.version => {
+                        out.push(format!("{at}: {} {} -> {}", k.name, o.version, k.version))
+                    }
+                    Some(o) if o.checksum != k.checksum && !o.checksum.is_empty() => {
+                        out.push(format!(
+                            "{at}: {} {} has another identity ({} -> {})",
+                            k.name, k.version, o.checksum, k.checksum
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Reads the lock next to `declaration` (empty when absent).
 pub fn read(declaration: &Path) -> Result<Lock, LockError> {
     let path = lock_path(declaration);
@@ -160,7 +221,9 @@ pub fn write(declaration: &Path, lock: &Lock) -> Result<(), LockError> {
     let path = lock_path(declaration);
     let text = lock.to_text();
     assemble_io::atomic::write_file::<_, std::io::Error>(&path, |w| {
-        std::io::Write::write_all(w, text.as_bytes())
+        std::io::Write::write_all(w, text.as_bytes())?;
+        assemble_io::crash_point("lock-half-written");
+        Ok(())
     })
     .map_err(|error| LockError::Io { path, error })
 }
@@ -256,6 +319,27 @@ impl Lock {
             .filter(|i| i.name == image)
             .flat_map(|i| &i.platforms)
             .map(|p| (p.arch.clone(), p.source_digest.clone()))
+            .collect()
+    }
+
+    /// The names `update` asks to update that neither the lock nor
+    /// `declared` (the declared packages' names) know.
+    pub fn unknown_updates<'u>(&self, update: &'u Update, declared: &[&str]) -> Vec<&'u str> {
+        let Update::Only(names) = update else {
+            return Vec::new();
+        };
+        names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| {
+                !declared.contains(n)
+                    && !self
+                        .images
+                        .iter()
+                        .flat_map(|i| &i.platforms)
+                        .flat_map(|p| &p.packages)
+                        .any(|k| k.name == *n)
+            })
             .collect()
     }
 

@@ -32,6 +32,33 @@ pub const ARCHITECTURES: &[&str] = &[
     "loongarch64",
 ];
 
+/// An architecture name that is not one of [`ARCHITECTURES`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[error("unknown architecture '{arch}'")]
+#[diagnostic(help("{help}"))]
+pub struct UnknownArch {
+    /// The name as given (escaped).
+    pub arch: String,
+    /// "did you mean …", or the list of known names.
+    pub help: String,
+}
+
+/// Checks an architecture name given on the command line or in a
+/// declaration.
+pub fn check_arch(arch: &str) -> Result<(), UnknownArch> {
+    if ARCHITECTURES.contains(&arch) {
+        return Ok(());
+    }
+    let help = crate::config::suggest::arch(arch).map_or_else(
+        || format!("known architectures: {}", ARCHITECTURES.join(", ")),
+        |a| format!("did you mean '{a}'?"),
+    );
+    Err(UnknownArch {
+        arch: assemble_io::escape::escape(arch).into_owned(),
+        help,
+    })
+}
+
 /// A value with the byte range it was written at in its declaration file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spanned<T> {

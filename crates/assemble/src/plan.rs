@@ -335,12 +335,21 @@ pub fn render_human(plan: &Plan) -> String {
     let n: usize = plan.images.iter().map(|i| i.changes.len()).sum();
     let _ = writeln!(
         out,
-        "Plan: {n} change{} in {} image{}.",
-        if n == 1 { "" } else { "s" },
-        plan.images.len(),
-        if plan.images.len() == 1 { "" } else { "s" }
+        "Plan: {} in {}.",
+        count(n, "change"),
+        count(plan.images.len(), "image")
     );
     out
+}
+
+/// `1 package`, `2 packages`: a count with its noun in the right number
+/// (the nouns we count all take a plain `s`).
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// Markdown for a pull-request comment.

@@ -63,7 +63,7 @@ impl AssembleEngine {
             &progress,
         )
         .map_err(|e| {
-            let message = assemble_io::escape::escape(&error_chain(&e)).into_owned();
+            let message = assemble_io::escape::escape(&assemble::ops::error_chain(&e)).into_owned();
             progress.line(&format!("failed: {message}"));
             BuildFailure {
                 step: "publish".into(),
@@ -80,18 +80,6 @@ impl AssembleEngine {
         }
         Ok(references)
     }
-}
-
-/// An error with its causes, one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }
 
 impl Engine for AssembleEngine {

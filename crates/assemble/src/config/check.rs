@@ -20,7 +20,7 @@ use super::errors::{line_column, ConfigErrors};
 use super::suggest;
 use crate::model::{
     is_valid_image_name, is_valid_tag, resolve_path, DeclarationFile, Image, KeyFile, Location,
-    Repository, Source, Spanned, ARCHITECTURES,
+    Repository, Source, Spanned,
 };
 
 /// The shape of a key's value (what `init --set` writes).
@@ -519,16 +519,8 @@ impl<'a> Checker<'a> {
     fn architectures(&mut self, node: &Node, at: &Range<usize>, image: &mut Image) {
         let help = "remove the key to build every architecture the source has";
         for arch in self.strings(node, at, "architectures", Some(help)) {
-            if !ARCHITECTURES.contains(&arch.as_str()) {
-                let help = suggest::arch(&arch).map_or_else(
-                    || format!("known architectures: {}", ARCHITECTURES.join(", ")),
-                    |s| format!("did you mean '{s}'?"),
-                );
-                self.error(
-                    arch.span.clone(),
-                    format!("unknown architecture '{}'", *arch),
-                    Some(help),
-                );
+            if let Err(unknown) = crate::model::check_arch(&arch) {
+                self.error(arch.span.clone(), unknown.to_string(), Some(unknown.help));
             } else if image.architectures.iter().any(|a| **a == *arch) {
                 self.error(
                     arch.span.clone(),

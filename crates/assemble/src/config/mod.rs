@@ -29,7 +29,7 @@ mod check;
 mod document;
 mod errors;
 mod json;
-mod suggest;
+pub(crate) mod suggest;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

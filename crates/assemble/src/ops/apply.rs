@@ -57,6 +57,16 @@ pub enum ApplyError {
     /// The state cannot be recorded.
     #[error(transparent)]
     State(#[from] StateError),
+    /// `--locked`, and the lock would change.
+    #[error("--locked: assembly.lock would change:\n  {}", changes.join("\n  "))]
+    #[diagnostic(help(
+        "run `cargo assemble apply` without --locked (or `plan`) to see and record the change, \
+         and commit assembly.lock"
+    ))]
+    LockWouldChange {
+        /// What would change, one line each.
+        changes: Vec<String>,
+    },
 }
 
 /// An apply whose plan is computed and whose lock is held.
@@ -88,6 +98,9 @@ pub fn prepare<'p>(
     progress: &dyn Progress,
 ) -> Result<PendingApply<'p>, ApplyError> {
     let guard = apply_lock(project, progress)?;
+    // What a killed apply left beside the declaration (the lock's
+    // temporary files); outputs' leftovers are removed by their build.
+    assemble_io::atomic::remove_leftovers(project.dir(), &[".tmp-"]);
     let lock = lock::read(&project.declaration).map_err(PlanError::from)?;
     let (want, warnings) = plan::desired(
         project,
@@ -97,7 +110,20 @@ pub fn prepare<'p>(
         &options.fetch,
         progress,
     )?;
-    let old = state::read(project.dir())
+    if options.locked {
+        let mut new = lock.clone();
+        for image in &want {
+            for p in &image.platforms {
+                new.set_platform(&image.name, p.clone());
+            }
+        }
+        new.retain_images(&project.names());
+        let changes = lock::changes(&lock, &new);
+        if !changes.is_empty() {
+            return Err(ApplyError::LockWouldChange { changes });
+        }
+    }
+    let old = state::read(&project.declaration, &project.names())
         .map_err(PlanError::from)?
         .map(|s| s.images);
     Ok(PendingApply {
@@ -167,12 +193,23 @@ impl PendingApply<'_> {
             warnings.append(&mut report.warnings);
             images.push((image.name.value.clone(), report));
         }
-        let names: Vec<&str> = project.images.iter().map(|i| i.name.as_str()).collect();
+        let names = project.names();
         lock.retain_images(&names);
         lock.version = 1;
-        lock::write(&project.declaration, &lock)?;
+        assemble_io::crash_point("before-lock");
+        // `--locked` checked up front that the lock stays as it is; it is
+        // never written then (not even with new output digests).
+        if !self.options.locked {
+            lock::write(&project.declaration, &lock)?;
+        }
+        assemble_io::crash_point("before-state");
         let message = format!("cargo-assemble apply: {}", names.join(", "));
-        state::write(project.dir(), &state, &message)?;
+        let recorded = state::write(&project.declaration, &state, &message)?;
+        if let Some(lock) = recorded.removed_stale_lock {
+            let warning = Warning::StaleRefLock { path: lock };
+            progress.event(Event::Warning(&warning));
+            warnings.push(warning);
+        }
         Ok(ApplyReport {
             images,
             state_ref: STATE_REF,

@@ -97,7 +97,17 @@ pub struct InitReport {
     pub cd: Option<PathBuf>,
     /// The CI workflow written, if asked for.
     pub workflow: Option<PathBuf>,
+    /// The `.gitignore` written or extended (outputs and the apply lock),
+    /// `None` when it listed them already.
+    pub gitignore: Option<PathBuf>,
+    /// Whether the directory is inside a git work tree (`plan` and `apply`
+    /// keep their state in git).
+    pub in_git: bool,
 }
+
+/// What a project's `.gitignore` must list: build outputs, the apply lock
+/// and leftovers of an interrupted atomic write.
+const GITIGNORE: &[&str] = &["/target/", "/.assembly-apply.lock", "/.tmp-*"];
 
 /// Why `init` wrote nothing.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -221,7 +231,14 @@ pub fn init(options: &InitOptions) -> Result<InitReport, InitError> {
     if let Some((path, text)) = &workflow {
         write_new(path, text, options.force)?;
     }
+    let gitignore = gitignore(&dir)?;
+    let in_git = dir
+        .canonicalize()
+        .map(|d| d.ancestors().any(|a| a.join(".git").exists()))
+        .unwrap_or(false);
     Ok(InitReport {
+        gitignore,
+        in_git,
         file,
         template: template.name,
         name,
@@ -319,6 +336,41 @@ fn write_new(file: &Path, text: &str, force: bool) -> Result<(), InitError> {
         Err(e) => return Err(err(e)),
     };
     f.write_all(text.as_bytes()).map_err(err)
+}
+
+/// Adds the lines of [`GITIGNORE`] that `dir/.gitignore` lacks (creating
+/// it if needed); `None` when nothing was missing.
+fn gitignore(dir: &Path) -> Result<Option<PathBuf>, InitError> {
+    let path = dir.join(".gitignore");
+    let err = |error| InitError::Write {
+        path: path.clone(),
+        error,
+    };
+    let old = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(err(e)),
+    };
+    let listed: Vec<&str> = old.lines().map(str::trim).collect();
+    let missing: Vec<&str> = GITIGNORE
+        .iter()
+        .copied()
+        .filter(|l| !listed.contains(l) && !listed.contains(&l.trim_start_matches('/')))
+        .collect();
+    if missing.is_empty() {
+        return Ok(None);
+    }
+    let mut text = old.clone();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str("# cargo-assemble: build outputs, the apply lock, interrupted writes\n");
+    for line in missing {
+        text.push_str(line);
+        text.push('\n');
+    }
+    assemble_io::atomic::write_file(&path, |f| f.write_all(text.as_bytes())).map_err(err)?;
+    Ok(Some(path))
 }
 
 fn is_current_dir(dir: &Path) -> bool {

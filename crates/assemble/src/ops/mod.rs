@@ -34,8 +34,10 @@ use std::path::{Path, PathBuf};
 
 pub use crate::layer::LayerWarning;
 pub use project::{Project, ProjectError, Update};
-pub use repos::{IndexError, RepositoryArgs, RepositoryArgsError};
-pub use warning::Warning;
+pub use repos::{
+    trust_help, trust_help_text, IndexError, KeySource, RepositoryArgs, RepositoryArgsError,
+};
+pub use warning::{chain as error_chain, Warning};
 
 /// How operations reach repositories.
 #[derive(Clone, Debug, Default)]

@@ -44,6 +44,19 @@ pub enum PlanError {
     /// The lock cannot be read.
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// `--update` names a package no image has.
+    #[error("--update {}: no image declares or locks {}", names.join(" "), if names.len() == 1 { "that package" } else { "these packages" })]
+    #[diagnostic(help("{}", if known.is_empty() {
+        "nothing is locked yet: run `cargo assemble apply` first".to_owned()
+    } else {
+        format!("packages that can be updated: {}", known.join(", "))
+    }))]
+    UnknownUpdate {
+        /// The unknown names (escaped).
+        names: Vec<String>,
+        /// The names that can be updated.
+        known: Vec<String>,
+    },
     /// The applied state cannot be read.
     #[error(transparent)]
     State(#[from] StateError),
@@ -95,7 +108,7 @@ pub fn plan(
     )?;
     let old = match &options.base {
         Some(rev) => Some(state_at(&project.declaration, rev)?),
-        None => state::read(project.dir())?.map(|s| s.images),
+        None => state::read(&project.declaration, &project.names())?.map(|s| s.images),
     };
     Ok(PlanReport {
         plan: compare(old, want),
@@ -206,6 +219,32 @@ pub(crate) fn desired(
     fetch: &FetchSettings,
     progress: &dyn Progress,
 ) -> Result<(Vec<ImageState>, Vec<Warning>), PlanError> {
+    let declared: Vec<&str> = project
+        .images
+        .iter()
+        .flat_map(|i| &i.packages)
+        .map(|a| a.name())
+        .collect();
+    let unknown = lock.unknown_updates(update, &declared);
+    if !unknown.is_empty() {
+        let mut known: Vec<String> = lock
+            .images
+            .iter()
+            .flat_map(|i| &i.platforms)
+            .flat_map(|p| &p.packages)
+            .map(|k| k.name.clone())
+            .chain(declared.iter().map(|d| (*d).to_owned()))
+            .collect();
+        known.sort();
+        known.dedup();
+        return Err(PlanError::UnknownUpdate {
+            names: unknown
+                .iter()
+                .map(|n| assemble_io::escape::escape(n).into_owned())
+                .collect(),
+            known,
+        });
+    }
     let mut states = Vec::new();
     let mut warnings = Vec::new();
     for image in &project.images {
@@ -245,11 +284,7 @@ pub fn image_state(image: &Image, platforms: Vec<LockedPlatform>) -> ImageState 
 
 /// The images as declared and locked at `rev` (read from git objects).
 fn state_at(decl: &Path, rev: &str) -> Result<Vec<ImageState>, PlanError> {
-    let dir = match decl.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let text = state::file_at(dir, rev, decl)?.ok_or_else(|| PlanError::MissingAt {
+    let text = state::file_at(rev, decl)?.ok_or_else(|| PlanError::MissingAt {
         file: decl.to_owned(),
         rev: rev.to_owned(),
     })?;
@@ -259,7 +294,7 @@ fn state_at(decl: &Path, rev: &str) -> Result<Vec<ImageState>, PlanError> {
         errors,
     })?;
     let lock_path = lock::lock_path(decl);
-    let lock = match state::file_at(dir, rev, &lock_path)? {
+    let lock = match state::file_at(rev, &lock_path)? {
         Some(t) => Lock::parse(&t, &lock_path).map_err(|error| PlanError::LockAt {
             rev: rev.to_owned(),
             error,

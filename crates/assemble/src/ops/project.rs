@@ -22,10 +22,20 @@ pub struct Project {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ProjectError {
     /// Nothing declares an image here.
-    #[error("no assembly.toml here (nor a Cargo.toml with [package.metadata.image]); run `cargo assemble init`")]
+    #[error("no assembly.toml in {} (nor a Cargo.toml with [package.metadata.image])", dir.display())]
+    #[diagnostic(help("run `cargo assemble init` to write one, or give the declaration's path"))]
     NotFound {
         /// The directory searched.
         dir: PathBuf,
+    },
+    /// The declaration given does not exist.
+    #[error("{}: {error}", path.display())]
+    #[diagnostic(help("give the path of an assembly.toml (or a Cargo.toml with [package.metadata.image]), or a directory holding one"))]
+    Missing {
+        /// The path given.
+        path: PathBuf,
+        /// Why it cannot be read.
+        error: std::io::Error,
     },
     /// The current directory is unknown.
     #[error("cannot read the current directory")]
@@ -51,7 +61,16 @@ impl Project {
     /// the current directory.
     pub fn find(path: Option<&Path>) -> Result<PathBuf, ProjectError> {
         if let Some(p) = path {
-            return Ok(p.to_owned());
+            return match std::fs::metadata(p) {
+                Ok(m) if m.is_dir() => {
+                    config::discover(p).ok_or_else(|| ProjectError::NotFound { dir: p.to_owned() })
+                }
+                Ok(_) => Ok(p.to_owned()),
+                Err(error) => Err(ProjectError::Missing {
+                    path: p.to_owned(),
+                    error,
+                }),
+            };
         }
         let dir = std::env::current_dir().map_err(ProjectError::CurrentDir)?;
         config::discover(&dir).ok_or(ProjectError::NotFound { dir })
@@ -79,6 +98,11 @@ impl Project {
             });
         }
         Ok(())
+    }
+
+    /// The names of its images.
+    pub fn names(&self) -> Vec<&str> {
+        self.images.iter().map(|i| i.name.as_str()).collect()
     }
 
     /// The directory of the declaration.

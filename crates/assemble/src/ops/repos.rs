@@ -51,6 +51,7 @@ pub enum RepositoryArgsError {
     Fetcher(#[source] FetchError),
     /// An index cannot be used.
     #[error("repository {repository}")]
+    #[diagnostic(help("{}", trust_help(error, KeySource::CommandLine).unwrap_or_default()))]
     Index {
         /// The repository, credentials redacted.
         repository: String,
@@ -58,6 +59,50 @@ pub enum RepositoryArgsError {
         #[source]
         error: IndexError,
     },
+}
+
+/// Where a command's trusted keys come from, for the fix a signature
+/// error suggests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// `--keyring` and `--allow-untrusted` (search, resolve, verify).
+    CommandLine,
+    /// `keyring = [...]` in the declaration (build, plan, apply, validate).
+    Declaration,
+}
+
+/// The fix for a signature failure somewhere in `error`'s chain (the
+/// message of [`apk::signature::SignatureError`] says only what is wrong),
+/// phrased for where the command's keys come from; `None` for other
+/// errors.
+pub fn trust_help(error: &dyn std::error::Error, keys: KeySource) -> Option<String> {
+    let mut text = String::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        text.push_str(&e.to_string());
+        next = e.source();
+    }
+    trust_help_text(&text, keys)
+}
+
+/// [`trust_help`] for a message already rendered to text.
+pub fn trust_help_text(text: &str, keys: KeySource) -> Option<String> {
+    use apk::signature::SignatureError;
+    let unknown = text.contains(SignatureError::UNKNOWN_KEY);
+    let unsigned = text.contains(SignatureError::UNSIGNED);
+    Some(match (keys, unknown, unsigned) {
+        (_, false, false) => return None,
+        (KeySource::CommandLine, true, _) => "add the signer's public key with --keyring".into(),
+        (KeySource::CommandLine, false, true) => {
+            "sign it, or pass --allow-untrusted to accept unsigned content".into()
+        }
+        (KeySource::Declaration, true, _) => "add the signer's public key to `keyring = [...]` \
+             in the declaration (a key file, or a directory of *.pub keys)"
+            .into(),
+        (KeySource::Declaration, false, true) => {
+            "sign the repository's index: images are built only from signed repositories".into()
+        }
+    })
 }
 
 impl RepositoryArgs {

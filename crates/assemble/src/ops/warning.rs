@@ -48,6 +48,12 @@ pub enum Warning {
         /// What is wrong.
         message: String,
     },
+    /// A git ref lock left by an interrupted apply was removed before the
+    /// state was recorded.
+    StaleRefLock {
+        /// The lock file.
+        path: std::path::PathBuf,
+    },
     /// The indexes hold packages that cannot be installed here (malformed,
     /// or for another architecture).
     Uninstallable {
@@ -65,7 +71,8 @@ impl fmt::Display for Warning {
                 error,
             } => write!(
                 f,
-                "{arch}: skipping the source image's repository {repository}: {error}"
+                "{arch}: skipping the source image's repository {repository}: {}",
+                one_line(error.as_ref())
             ),
             Warning::Layer { arch, warning } => write!(f, "{arch}: {warning}"),
             Warning::IndexNotUtf8 { index } => write!(
@@ -84,16 +91,46 @@ impl fmt::Display for Warning {
                 }
                 write!(f, " {message}")
             }
+            Warning::StaleRefLock { path } => write!(
+                f,
+                "removed {}: a git ref lock left by an interrupted apply (no apply was running)",
+                path.display()
+            ),
             Warning::Uninstallable { count } => write!(
                 f,
-                "the indexes contain {count} packages which are not installable here (malformed or for \
-                 another architecture; see `cargo assemble search`)"
+                "the indexes contain {} not installable here (malformed or for another \
+                 architecture; see `cargo assemble search`)",
+                crate::plan::count(*count, "package")
             ),
         }
     }
 }
 
 /// Warnings serialize as their text (the shape `build --json` always had).
+/// An error and its causes on one line, line breaks folded.
+fn one_line(error: &dyn std::error::Error) -> String {
+    chain(error)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An error and each of its causes not already quoted by the message
+/// before it, joined with `: `.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 impl Serialize for Warning {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)

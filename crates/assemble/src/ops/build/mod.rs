@@ -262,6 +262,11 @@ pub enum BuildError {
     },
     /// A configured repository's index cannot be used.
     #[error("{arch}: repository {repository}")]
+    #[diagnostic(help(
+        "{}",
+        crate::ops::repos::trust_help(error, crate::ops::repos::KeySource::Declaration)
+            .unwrap_or_default()
+    ))]
     Index {
         /// APK architecture.
         arch: String,

@@ -84,10 +84,8 @@ pub(super) fn write(
         move |error| BuildError::Write { path, error }
     };
     std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-    let work = tempfile::Builder::new()
-        .prefix(".assemble-")
-        .tempdir_in(parent)
-        .map_err(io_err(parent))?;
+    remove_leftovers(out_path);
+    let work = assemble_io::atomic::temp_dir_in(parent, ".assemble-").map_err(io_err(parent))?;
     let layout_dir = match output {
         Output::Layout(p) => p.clone(),
         Output::Archive(_) | Output::Registry(_) => work.path().join("layout"),
@@ -143,17 +141,38 @@ pub(super) fn write(
         a.artifact_type = Some(media::SPDX.into());
         entries.push(a);
     }
-    writer.finish(&entries).map_err(BuildError::Image)?;
-    if let Output::Archive(file) = output {
-        oci_image::write::write_archive(&layout_dir, file).map_err(BuildError::Image)?;
-    }
     let mut platforms = Vec::new();
+    assemble_io::crash_point("layout-written");
+    match output {
+        // The SBOMs go inside the layout, swapped in with the image as one
+        // unit; the documented paths beside it are links into it that
+        // never change, so they always name the SBOM of the image there.
+        Output::Layout(dir) => {
+            for w in &written {
+                let (path, bytes) = &w.sbom;
+                let name = file_name(path);
+                writer.add_file(&name, bytes).map_err(BuildError::Image)?;
+                let target = Path::new(&file_name(dir)).join(&name);
+                assemble_io::atomic::symlink(&target, path).map_err(io_err(path))?;
+            }
+            writer.finish(&entries).map_err(BuildError::Image)?;
+        }
+        Output::Archive(file) => {
+            writer.finish(&entries).map_err(BuildError::Image)?;
+            oci_image::write::write_archive(&layout_dir, file).map_err(BuildError::Image)?;
+            for w in &written {
+                let (path, bytes) = &w.sbom;
+                assemble_io::atomic::write_file::<_, std::io::Error>(path, |f| {
+                    std::io::Write::write_all(f, bytes)
+                })
+                .map_err(io_err(path))?;
+            }
+        }
+        // Turned into a temporary layout by the caller before building;
+        // its SBOMs travel as referrers.
+        Output::Registry(_) => writer.finish(&entries).map_err(BuildError::Image)?,
+    }
     for w in written {
-        let (path, bytes) = &w.sbom;
-        assemble_io::atomic::write_file::<_, std::io::Error>(path, |f| {
-            std::io::Write::write_all(f, bytes)
-        })
-        .map_err(io_err(path))?;
         platforms.push(w.report);
     }
     Ok(BuildReport {
@@ -394,6 +413,32 @@ fn created_by(layer: &layer::Layer, part: &layer::LayerPart) -> String {
         ),
         _ => format!("cargo-assemble: apk add {}", names.join(" ")),
     }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Removes what killed builds of `output` left beside it: their work
+/// directories, half-written layouts, old layouts not yet deleted,
+/// temporary files (only those no running build holds).
+fn remove_leftovers(output: &Path) {
+    let parent = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = file_name(output);
+    assemble_io::atomic::remove_leftovers(
+        parent,
+        &[
+            ".assemble-",
+            ".tmp-",
+            &format!(".{name}.tmp-"),
+            &format!(".{name}.old-"),
+        ],
+    );
 }
 
 /// `<output>.spdx.json`, or `<output>.<arch>.spdx.json` for several
