@@ -12,7 +12,8 @@ for tool in docker-registry skopeo; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install $tool)" >&2; exit 1; }
 done
 cd "$root"
-cargo build --release -q -p cargo-assemble -p oci-image --example registry_copy
+cargo build --release -q -p cargo-assemble
+cargo build --release -q -p oci-image --example registry_copy
 bin="$root/target/release/cargo-assemble"
 copy="$root/target/release/examples/registry_copy"
 work=$(mktemp -d)
@@ -49,9 +50,14 @@ TOML
 (cd "$work" && "$bin" build --quiet --output "oci:$work/layout")
 echo "image: $(du -sm "$work/layout" | cut -f1) MB in $work/layout"
 
-# A loopback registry.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat > "$work/registry.yml" <<YML
+# A fresh loopback registry per run: nothing already there for either tool
+# (skopeo's blob-info cache would otherwise mount blobs pushed by an earlier
+# run from another repository).
+start_registry() {
+  [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null || true
+  rm -rf "$work/registry"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  cat > "$work/registry.yml" <<YML
 version: 0.1
 log:
   level: error
@@ -61,16 +67,18 @@ storage:
 http:
   addr: 127.0.0.1:$port
 YML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 1 50); do
-  curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break
-  sleep 0.1
-done
-host="127.0.0.1:$port"
+  docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+  registry_pid=$!
+  for _ in $(seq 1 50); do
+    curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break
+    sleep 0.1
+  done
+  host="127.0.0.1:$port"
+}
 
 ms() { echo $(( ($2 - $1) / 1000000 )); }
 for run in $(seq 1 "$runs"); do
+  start_registry
   t0=$(date +%s%N)
   "$copy" "oci:$work/layout" "docker://$host/ours$run" >/dev/null
   t1=$(date +%s%N)

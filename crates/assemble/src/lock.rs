@@ -174,8 +174,8 @@ pub fn changes(old: &Lock, new: &Lock) -> Vec<String> {
             };
             if b.source_digest != p.source_digest {
                 out.push(format!(
-                    "{at}: source image {} -> {}",
-                    b.source_digest, p.source_digest
+                    "{at}: the source image is now {}, but assembly.lock records {}",
+                    p.source_digest, b.source_digest
                 ));
             }
             for k in &b.packages {

@@ -102,11 +102,13 @@ pub fn prepare<'p>(
     // temporary files); outputs' leftovers are removed by their build.
     assemble_io::atomic::remove_leftovers(project.dir(), &[".tmp-"]);
     let lock = lock::read(&project.declaration).map_err(PlanError::from)?;
+    // With --locked, what would change is judged on the whole lock below
+    // (every difference named), not by the first pin the resolver breaks.
     let (want, warnings) = plan::desired(
         project,
         &lock,
         &options.update,
-        options.locked,
+        false,
         &options.fetch,
         progress,
     )?;
