@@ -404,22 +404,10 @@ impl BuildError {
     /// The error with the solver's explanation, or else its causes, as one
     /// message.
     pub fn explain(&self) -> String {
-        let mut text = self.to_string();
-        if let Some(report) = self.resolve_report() {
-            text.push('\n');
-            text.push_str(report.render(usize::MAX).trim_end());
-            return text;
+        match self.resolve_report() {
+            Some(report) => format!("{self}\n{}", report.render(usize::MAX).trim_end()),
+            None => super::warning::chain(self),
         }
-        let mut cause = std::error::Error::source(self);
-        while let Some(c) = cause {
-            let said = c.to_string();
-            if !text.contains(&said) {
-                text.push_str(": ");
-                text.push_str(&said);
-            }
-            cause = c.source();
-        }
-        text
     }
 }
 
