@@ -98,31 +98,17 @@ val=$(median "$work/validate.ms")
 # --- build --------------------------------------------------------------------
 if [[ ${SKIP_BUILD:-} != 1 ]]; then
   total_mb=${BUILD_MB:-300}
-  count=10
-  per=$(( total_mb / count ))
   echo "build: making ${total_mb} MB of packages…" >&2
   b="$work/build"
-  mkdir -p "$b/repo/x86_64" "$b/trees"
   export SOURCE_DATE_EPOCH=1735689600
-  "$bin" keygen bench -d "$b" --bits 2048 >/dev/null
-  list=""
-  for i in $(seq 1 "$count"); do
-    tree="$b/trees/pkg$i/usr/share/bench$i"
-    mkdir -p "$tree"
-    # Half incompressible, half text: roughly what real packages hold.
-    head -c $(( per * 512 * 1024 )) /dev/urandom > "$tree/random.bin"
-    { yes "cargo-assemble benchmark line $i" || true; } | head -c $(( per * 512 * 1024 )) > "$tree/text.txt"
-    "$bin" package "$b/trees/pkg$i" --name "bench$i" --pkgver 1.0-r0 --arch x86_64 \
-      --sign-key "$b/bench.rsa" -o "$b/repo/x86_64/bench$i-1.0-r0.apk" >/dev/null
-    list="$list\"bench$i\", "
-  done
-  "$bin" index "$b"/repo/x86_64/*.apk -o "$b/repo/x86_64/APKINDEX.tar.gz" --sign-key "$b/bench.rsa" >/dev/null
+  . "$root/benches/bench-packages.sh"
+  bench_packages "$bin" "$b" 10 "$total_mb"
   cat > "$b/assembly.toml" <<TOML
 [image]
 name = "bench"
 source = "scratch"
 architectures = ["x86_64"]
-packages = [${list%, }]
+packages = [$bench_list]
 repositories = ["./repo"]
 keyring = ["bench.rsa.pub"]
 TOML

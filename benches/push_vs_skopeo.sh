@@ -23,26 +23,14 @@ export SOURCE_DATE_EPOCH=1735689600 CARGO_ASSEMBLE_CACHE="$work/cache"
 
 # The image: six packages of half random, half text data, one layer each.
 count=6
-per=$(( total_mb / count ))
-"$bin" keygen bench -d "$work" --bits 2048 >/dev/null
-mkdir -p "$work/repo/x86_64" "$work/trees"
-list=""
-for i in $(seq 1 "$count"); do
-  tree="$work/trees/pkg$i/usr/share/bench$i"
-  mkdir -p "$tree"
-  head -c $(( per * 512 * 1024 )) /dev/urandom > "$tree/random.bin"
-  { yes "cargo-assemble benchmark line $i" || true; } | head -c $(( per * 512 * 1024 )) > "$tree/text.txt"
-  "$bin" package "$work/trees/pkg$i" --name "bench$i" --pkgver 1.0-r0 --arch x86_64 \
-    --sign-key "$work/bench.rsa" -o "$work/repo/x86_64/bench$i-1.0-r0.apk" >/dev/null
-  list="$list\"bench$i\", "
-done
-"$bin" index "$work"/repo/x86_64/*.apk -o "$work/repo/x86_64/APKINDEX.tar.gz" --sign-key "$work/bench.rsa" >/dev/null
+. "$root/benches/bench-packages.sh"
+bench_packages "$bin" "$work" "$count" "$total_mb"
 cat > "$work/assembly.toml" <<TOML
 [image]
 name = "bench"
 source = "scratch"
 architectures = ["x86_64"]
-packages = [${list%, }]
+packages = [$bench_list]
 repositories = ["./repo"]
 keyring = ["bench.rsa.pub"]
 layers = $count

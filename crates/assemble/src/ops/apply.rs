@@ -104,14 +104,8 @@ pub fn prepare<'p>(
     let lock = lock::read(&project.declaration).map_err(PlanError::from)?;
     // With --locked, what would change is judged on the whole lock below
     // (every difference named), not by the first pin the resolver breaks.
-    let (want, warnings) = plan::desired(
-        project,
-        &lock,
-        &options.update,
-        false,
-        &options.fetch,
-        progress,
-    )?;
+    let (want, warnings) =
+        plan::desired(project, &lock, &options.update, &options.fetch, progress)?;
     if options.locked {
         let mut new = lock.clone();
         for image in &want {

@@ -98,14 +98,7 @@ pub fn plan(
     progress: &dyn Progress,
 ) -> Result<PlanReport, PlanError> {
     let lock = lock::read(&project.declaration)?;
-    let (want, warnings) = desired(
-        project,
-        &lock,
-        &options.update,
-        false,
-        &options.fetch,
-        progress,
-    )?;
+    let (want, warnings) = desired(project, &lock, &options.update, &options.fetch, progress)?;
     let old = match &options.base {
         Some(rev) => Some(state_at(&project.declaration, rev)?),
         None => state::read(&project.declaration, &project.names())?.map(|s| s.images),
@@ -209,13 +202,12 @@ fn dry_run(
     build::build(image, &options, progress)
 }
 
-/// The desired state of every image of the project; `strict` (`--locked`):
-/// refused unless it equals the lock.
+/// The desired state of every image of the project, resolved with the
+/// lock's pins (`--locked` is judged on the whole lock by the caller).
 pub(crate) fn desired(
     project: &Project,
     lock: &Lock,
     update: &Update,
-    strict: bool,
     fetch: &FetchSettings,
     progress: &dyn Progress,
 ) -> Result<(Vec<ImageState>, Vec<Warning>), PlanError> {
@@ -248,8 +240,7 @@ pub(crate) fn desired(
     let mut states = Vec::new();
     let mut warnings = Vec::new();
     for image in &project.images {
-        let strict = strict && lock.has_image(&image.name);
-        let report = resolve_image(image, lock, update, strict, fetch, progress)
+        let report = resolve_image(image, lock, update, false, fetch, progress)
             .map_err(|e| ImageError::new(image, e))?;
         warnings.extend(report.warnings);
         states.push(image_state(
