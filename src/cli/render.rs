@@ -156,6 +156,10 @@ impl Progress for Terminal {
                 assemble::plan::count(total, "package")
             )),
             Event::Warning(w) if self.warnings => self.line(&format!("warning: {w}")),
+            Event::Note { image, arch, text } if self.warnings => {
+                self.line(&format!("{image}: {arch}: {text}"))
+            }
+            Event::Cargo { line } => self.step(line.trim().to_owned()),
             Event::Built { image, output } if self.warnings => {
                 self.out(&format!("built {image} → {output}"))
             }

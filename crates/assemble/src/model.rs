@@ -125,6 +125,8 @@ pub struct Image {
     pub publish: Vec<Spanned<RegistryRef>>,
     /// How many layers the added packages are split into (at least 1).
     pub layers: usize,
+    /// The application: binaries, files and run settings.
+    pub app: App,
 }
 
 impl Image {
@@ -150,6 +152,7 @@ impl Image {
             environment: BTreeMap::new(),
             publish: Vec::new(),
             layers: 1,
+            app: App::default(),
         }
     }
 
@@ -157,6 +160,75 @@ impl Image {
     pub fn dir(&self) -> &Path {
         self.file.path.parent().unwrap_or(Path::new("."))
     }
+}
+
+/// The application part of an image (issue 13): the crate's binaries or
+/// prebuilt files in a layer of their own, and how the image runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct App {
+    /// The cargo package declaring the image (`[package.metadata.image]`).
+    pub package: Option<CargoPackage>,
+    /// `binaries`: the `[[bin]]` targets to build; `None`: every one.
+    pub binaries: Option<Vec<Spanned<String>>>,
+    /// `install_dir`: where binaries go (`/usr/bin` when `None`).
+    pub install_dir: Option<Spanned<String>>,
+    /// `target`: the Rust target triple, instead of the one chosen for
+    /// the base.
+    pub target: Option<Spanned<String>>,
+    /// `files`: local files and directories to add.
+    pub files: Vec<Spanned<AppFile>>,
+    /// `entrypoint` (default `["<install_dir>/<bin>"]` with exactly one
+    /// binary).
+    pub entrypoint: Option<Spanned<Vec<String>>>,
+    /// `cmd`.
+    pub cmd: Option<Spanned<Vec<String>>>,
+    /// `workdir`: an absolute path.
+    pub workdir: Option<Spanned<String>>,
+    /// `user`: a name (which must exist in the image's `/etc/passwd`) or
+    /// `uid[:gid]`.
+    pub user: Option<Spanned<String>>,
+    /// `ports`: `PORT[/tcp|/udp]`, normalised to `PORT/PROTO`.
+    pub ports: Vec<Spanned<String>>,
+    /// `stop_signal`: `SIGTERM`-style names or numbers.
+    pub stop_signal: Option<Spanned<String>>,
+    /// `volumes`: absolute paths.
+    pub volumes: Vec<Spanned<String>>,
+}
+
+impl App {
+    /// True when the image gets an application layer or run settings.
+    pub fn is_empty(&self) -> bool {
+        *self == App::default()
+    }
+
+    /// The install directory of binaries.
+    pub fn install_dir(&self) -> &str {
+        self.install_dir
+            .as_deref()
+            .map_or("/usr/bin", |d| d.as_str())
+    }
+}
+
+/// The cargo package an image is declared in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CargoPackage {
+    /// Its name.
+    pub name: String,
+    /// The workspace's target directory (outputs go to
+    /// `<target dir>/assemble/<image>`).
+    pub target_dir: PathBuf,
+}
+
+/// One entry of `files`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppFile {
+    /// The local file or directory, resolved against the declaring file.
+    pub src: PathBuf,
+    /// Where it goes in the image (absolute; ending in `/`: into that
+    /// directory under the source's name).
+    pub dst: String,
+    /// The mode of files (`None`: 0755 for executables, else 0644).
+    pub mode: Option<u32>,
 }
 
 /// The base image.

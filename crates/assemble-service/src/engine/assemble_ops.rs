@@ -137,6 +137,7 @@ impl Engine for AssembleEngine {
                 ..LockPins::default()
             },
             dry_run: false,
+            compile: true,
         };
         let progress = LogProgress(Mutex::new(log));
         let report = build::build(image, &options, &progress).map_err(|e| {

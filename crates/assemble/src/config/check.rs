@@ -15,6 +15,8 @@ use apk::dependency::Atom;
 use oci_image::registry::RegistryRef;
 use oci_image::ImageRef;
 
+mod app;
+
 use super::document::{Entry, Kind, Node};
 use super::errors::{line_column, ConfigErrors};
 use super::suggest;
@@ -130,6 +132,88 @@ pub const IMAGE_KEYS: &[ImageKey] = &[
         required: None,
         check: |c, node, at, image| c.layers(node, at, image),
     },
+    // The application keys (issue 13), checked in check/app.rs.
+    ImageKey {
+        name: "binaries",
+        doc: "Binaries of the crate to build into the image ([[bin]] names); default: every one. Only in [package.metadata.image].",
+        shape: Shape::Strings,
+        required: None,
+        check: |c, node, at, image| c.binaries(node, at, image),
+    },
+    ImageKey {
+        name: "install_dir",
+        doc: "Where the binaries go in the image; default /usr/bin.",
+        shape: Shape::String,
+        required: None,
+        check: |c, node, at, image| {
+            image.app.install_dir = c.absolute_path(node, at, "install_dir");
+        },
+    },
+    ImageKey {
+        name: "target",
+        doc: "The Rust target triple to build for; default: chosen per architecture for the base (musl or static for musl-based bases).",
+        shape: Shape::String,
+        required: None,
+        check: |c, node, at, image| c.rust_target(node, at, image),
+    },
+    ImageKey {
+        name: "files",
+        doc: "Local files or directories to add: [{ src = \"dist/app\", dst = \"/usr/bin/app\", mode = \"0755\" }].",
+        shape: Shape::Table,
+        required: None,
+        check: |c, node, at, image| c.files(node, at, image),
+    },
+    ImageKey {
+        name: "entrypoint",
+        doc: "The config's Entrypoint; default [\"/usr/bin/<bin>\"] when the image has exactly one binary.",
+        shape: Shape::Strings,
+        required: None,
+        check: |c, node, at, image| image.app.entrypoint = c.command(node, at, "entrypoint"),
+    },
+    ImageKey {
+        name: "cmd",
+        doc: "The config's Cmd (arguments to the entrypoint).",
+        shape: Shape::Strings,
+        required: None,
+        check: |c, node, at, image| image.app.cmd = c.command(node, at, "cmd"),
+    },
+    ImageKey {
+        name: "workdir",
+        doc: "The config's WorkingDir (absolute).",
+        shape: Shape::String,
+        required: None,
+        check: |c, node, at, image| {
+            image.app.workdir = c.absolute_path(node, at, "workdir");
+        },
+    },
+    ImageKey {
+        name: "user",
+        doc: "The config's User: a name in the image's /etc/passwd, or uid[:gid].",
+        shape: Shape::String,
+        required: None,
+        check: |c, node, at, image| c.user(node, at, image),
+    },
+    ImageKey {
+        name: "ports",
+        doc: "The config's ExposedPorts: \"8080\", \"8080/tcp\", \"53/udp\".",
+        shape: Shape::Strings,
+        required: None,
+        check: |c, node, at, image| c.ports(node, at, image),
+    },
+    ImageKey {
+        name: "stop_signal",
+        doc: "The config's StopSignal: SIGTERM, SIGINT, … or a number.",
+        shape: Shape::String,
+        required: None,
+        check: |c, node, at, image| c.stop_signal(node, at, image),
+    },
+    ImageKey {
+        name: "volumes",
+        doc: "The config's Volumes (absolute paths).",
+        shape: Shape::Strings,
+        required: None,
+        check: |c, node, at, image| c.volumes(node, at, image),
+    },
 ];
 
 /// Most layers `layers` may ask for.
@@ -150,6 +234,9 @@ pub(crate) struct Checker<'a> {
     base: &'a Path,
     seen: &'a mut Seen,
     pub errors: ConfigErrors,
+    /// The cargo package whose `[package.metadata.image]` is checked
+    /// (its name is the default image name).
+    pub package: Option<String>,
 }
 
 impl<'a> Checker<'a> {
@@ -160,6 +247,7 @@ impl<'a> Checker<'a> {
             base,
             seen,
             errors,
+            package: None,
         }
     }
 
@@ -237,6 +325,12 @@ impl<'a> Checker<'a> {
         }
         for key in IMAGE_KEYS {
             if let Some(help) = key.required {
+                if key.name == "name" && self.package.is_some() {
+                    if !entries.iter().any(|e| e.key == "name") {
+                        self.default_name(&header, &mut image);
+                    }
+                    continue;
+                }
                 if !entries.iter().any(|e| e.key == key.name) {
                     self.error(
                         header.clone(),
@@ -247,6 +341,7 @@ impl<'a> Checker<'a> {
             }
         }
         self.cross_checks(&image);
+        self.app_cross_checks(&image);
         (self.errors.errors.len() == before).then_some(image)
     }
 

@@ -46,11 +46,12 @@ use check::{Checker, Seen};
 pub const ASSEMBLY_FILE: &str = "assembly.toml";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Route {
+enum Route<'a> {
     /// assembly.toml: `[image]` / `[[image]]` at the top.
     Assembly,
-    /// Cargo.toml: `[package.metadata.image]`, other keys ignored.
-    Cargo,
+    /// Cargo.toml of this package: `[package.metadata.image]`, other keys
+    /// ignored.
+    Cargo(&'a str),
 }
 
 /// Loads the images declared in `path`: a file named `Cargo.toml` goes
@@ -116,9 +117,17 @@ pub fn load_cargo(manifest_path: &Path) -> Result<Vec<Image>, ConfigErrors> {
             }
         };
         let base = absolute_dir(manifest);
-        let (found, errors) = check_file(text, manifest, &base, Route::Cargo, &mut seen);
+        let route = Route::Cargo(&package.name);
+        let (found, errors) = check_file(text, manifest, &base, route, &mut seen);
         if errors.is_empty() {
-            images.extend(found);
+            let cargo = crate::model::CargoPackage {
+                name: package.name.to_string(),
+                target_dir: metadata.target_directory.clone().into_std_path_buf(),
+            };
+            images.extend(found.into_iter().map(|mut image| {
+                image.app.package = Some(cargo.clone());
+                image
+            }));
         } else {
             failed.push(errors);
         }
@@ -180,7 +189,7 @@ fn check_file(
     text: String,
     file: &Path,
     base: &Path,
-    route: Route,
+    route: Route<'_>,
     seen: &mut Seen,
 ) -> (Vec<Image>, ConfigErrors) {
     let root = document::parse(&text);
@@ -189,6 +198,9 @@ fn check_file(
         text,
     });
     let mut c = Checker::new(file, base, seen);
+    if let Route::Cargo(package) = route {
+        c.package = Some(package.to_owned());
+    }
     let root = match root {
         Ok(root) => root,
         Err(e) => {
@@ -208,7 +220,7 @@ fn check_file(
                 }
             }
         }
-        Route::Cargo => {
+        Route::Cargo(_) => {
             let image = root
                 .get("package")
                 .and_then(|p| p.value.get("metadata"))

@@ -17,6 +17,14 @@ pub(crate) fn key<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
         ("platforms", "architectures"),
         ("from", "source"),
         ("base", "source"),
+        ("working_dir", "workdir"),
+        ("workingdir", "workdir"),
+        ("expose", "ports"),
+        ("exposed_ports", "ports"),
+        ("command", "cmd"),
+        ("stopsignal", "stop_signal"),
+        ("bins", "binaries"),
+        ("bin", "binaries"),
     ];
     let lower = word.to_ascii_lowercase();
     if let Some((_, to)) = ALIASES.iter().find(|(from, _)| *from == lower) {

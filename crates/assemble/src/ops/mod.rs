@@ -105,6 +105,21 @@ pub enum Event<'a> {
     },
     /// Something the user should know (also listed in the report).
     Warning(&'a Warning),
+    /// What the build decided for one architecture of an image (the Rust
+    /// target, a `so:` atom a binary needs): plan output, not a warning.
+    Note {
+        /// Image name.
+        image: &'a str,
+        /// APK architecture.
+        arch: &'a str,
+        /// The decision.
+        text: &'a str,
+    },
+    /// A line cargo printed while building an image's crate.
+    Cargo {
+        /// The line.
+        line: &'a str,
+    },
     /// `apply` built an image.
     Built {
         /// Image name.

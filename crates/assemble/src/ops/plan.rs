@@ -134,7 +134,7 @@ pub fn plan_image(
         keep: applied.map(ImageState::versions).unwrap_or_default(),
         ..LockPins::default()
     };
-    let report = dry_run(image, pins, fetch, progress)?;
+    let report = dry_run(image, pins, fetch, true, progress)?;
     let state = image_state(
         image,
         report.platforms.into_iter().map(platform_state).collect(),
@@ -166,13 +166,27 @@ pub fn compare(old: Option<Vec<ImageState>>, want: Vec<ImageState>) -> Plan {
     diff::diff(old.map(strip).as_deref(), &strip(want))
 }
 
-/// A dry-run build of `image` with `lock`'s pins.
+/// A dry-run build of `image` with `lock`'s pins (compiling the image's
+/// crate, if any: what its binaries need is resolved too).
 pub(crate) fn resolve_image(
     image: &Image,
     lock: &Lock,
     update: &Update,
     strict: bool,
     fetch: &FetchSettings,
+    progress: &dyn Progress,
+) -> Result<BuildReport, BuildError> {
+    resolve_image_with(image, lock, update, strict, fetch, true, progress)
+}
+
+/// [`resolve_image`], compiling the crate only when `compile`.
+pub(crate) fn resolve_image_with(
+    image: &Image,
+    lock: &Lock,
+    update: &Update,
+    strict: bool,
+    fetch: &FetchSettings,
+    compile: bool,
     progress: &dyn Progress,
 ) -> Result<BuildReport, BuildError> {
     let pins = if strict {
@@ -183,7 +197,7 @@ pub(crate) fn resolve_image(
             ..LockPins::default()
         }
     };
-    dry_run(image, pins, fetch, progress)
+    dry_run(image, pins, fetch, compile, progress)
 }
 
 /// Resolves `image` with `pins`: nothing fetched or written.
@@ -191,12 +205,14 @@ fn dry_run(
     image: &Image,
     pins: LockPins,
     fetch: &FetchSettings,
+    compile: bool,
     progress: &dyn Progress,
 ) -> Result<BuildReport, BuildError> {
     let options = BuildOptions {
         fetch: fetch.clone(),
         pins,
         dry_run: true,
+        compile,
         ..BuildOptions::new(image)
     };
     build::build(image, &options, progress)

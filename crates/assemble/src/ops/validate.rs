@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::build::BuildError;
-use super::plan::resolve_image;
+use super::plan::resolve_image_with;
 use super::{FetchSettings, Progress, Update, Warning};
 use crate::config::{self, ConfigErrors};
 use crate::lock::{self, LockError};
@@ -82,8 +82,12 @@ pub fn validate(
         // The usual case, a valid declaration, costs one resolution; only a
         // failure is resolved again without the lock's strictness to tell a
         // stale lock from a declaration that cannot resolve at all.
-        let strict = lock.has_image(&image.name);
-        if locked && !strict {
+        let in_lock = lock.has_image(&image.name);
+        // The crate is not compiled here, so the packages its binaries
+        // need are unknown: a Rust image's lock is judged by plan and
+        // build, not against this partial resolution.
+        let strict = in_lock && image.app.package.is_none();
+        if locked && !in_lock {
             report(
                 image.name.span.clone(),
                 format!("image '{}' is not in assembly.lock", image.name),
@@ -91,16 +95,17 @@ pub fn validate(
             );
         }
         let fetch = &options.fetch;
-        let first = match resolve_image(image, &lock, &Update::Keep, strict, fetch, progress) {
+        let resolve = |strict| {
+            resolve_image_with(image, &lock, &Update::Keep, strict, fetch, false, progress)
+        };
+        let first = match resolve(strict) {
             Ok(r) => {
                 warnings.extend(r.warnings);
                 continue;
             }
             Err(e) => e,
         };
-        let error = match strict
-            .then(|| resolve_image(image, &lock, &Update::Keep, false, fetch, progress))
-        {
+        let error = match strict.then(|| resolve(false)) {
             Some(Ok(_)) => {
                 report(
                     image.name.span.clone(),

@@ -26,7 +26,7 @@ use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use flate2::Compression;
+use assemble_io::gzip::{self, ParallelGzip};
 
 use assemble_io::hash::Sha256Writer;
 use assemble_io::tarball::{self, EntryHeader, EntryKind};
@@ -454,9 +454,7 @@ pub fn write(contents: &Contents, mtime: u64, dir: &Path) -> Result<AppLayer, Ap
         .tempfile_in(dir)
         .map_err(io_err(dir))?;
     let compressed = Sha256Writer::new(BufWriter::new(file.as_file()));
-    let gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(compressed, Compression::new(6));
+    let gz = ParallelGzip::new(compressed, 6, gzip::default_threads());
     let mut tar = Sha256Writer::new(gz);
     let out = file.path().to_owned();
     for (path, e) in &contents.entries {

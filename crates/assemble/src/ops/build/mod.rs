@@ -12,6 +12,7 @@
 //!    output. Everything goes into a temporary layout that replaces the
 //!    output only when complete.
 
+mod app;
 mod image;
 mod platform;
 mod source;
@@ -22,6 +23,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+pub use app::{AppError, AppReport};
 
 use super::publish::{self, PublishError, Published};
 use super::{FetchSettings, IndexError, Progress, Warning};
@@ -88,9 +91,15 @@ impl Output {
         }
     }
 
-    /// `target/assemble/<name>`, the default output of an image.
+    /// `target/assemble/<name>`, the default output of an image; for an
+    /// image declared in a Cargo.toml, under the workspace's target
+    /// directory wherever the command runs.
     pub fn default_for(image: &Image) -> Output {
-        Output::Layout(Path::new("target/assemble").join(&*image.name))
+        let target = match &image.app.package {
+            Some(cargo) => cargo.target_dir.clone(),
+            None => PathBuf::from("target"),
+        };
+        Output::Layout(target.join("assemble").join(&*image.name))
     }
 
     /// The directory or file written (`None` for a registry).
@@ -141,6 +150,9 @@ pub struct BuildOptions {
     pub pins: LockPins,
     /// Stop after resolving: nothing is fetched or written.
     pub dry_run: bool,
+    /// Compile the image's crate (off: `validate`, which checks the target
+    /// choice but not what the binaries need).
+    pub compile: bool,
 }
 
 impl BuildOptions {
@@ -152,6 +164,7 @@ impl BuildOptions {
             source_date_epoch: None,
             pins: LockPins::default(),
             dry_run: false,
+            compile: true,
         }
     }
 }
@@ -174,6 +187,9 @@ pub struct PlatformReport {
     /// The added packages with identity and repository, sorted by name
     /// (what the lock records).
     pub packages: Vec<LockedPackage>,
+    /// The application: target, binaries, what they need.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub application: Option<AppReport>,
 }
 
 /// The result of a build.
@@ -334,6 +350,10 @@ pub enum BuildError {
     #[error("{0}")]
     #[diagnostic(help("shorten or fix the `environment` and `annotations` of the image"))]
     Limit(String),
+    /// The application part (crate, binaries, files, run settings).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    App(Box<AppError>),
     /// Writing the image failed.
     #[error("writing the image")]
     Image(#[source] OciError),
@@ -441,10 +461,17 @@ pub fn build(
         progress,
         warnings: Vec::new(),
     };
+    let krate = app::open(image)?;
     let mut plans = Vec::new();
     for arch in &archs {
         plans.push(platform::plan(
-            image, &source, arch, &fetcher, options, &mut log,
+            image,
+            &source,
+            krate.as_ref(),
+            arch,
+            &fetcher,
+            options,
+            &mut log,
         )?);
     }
     if options.dry_run {

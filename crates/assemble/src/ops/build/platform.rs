@@ -16,6 +16,7 @@ use apk_solve::Policy;
 use oci_image::layout::PlatformImage;
 use oci_image::rootfs::RootFs;
 
+use super::app::{self, Crate, PlatformApp};
 use super::source::{self, SourceImage};
 use super::{BuildError, BuildOptions, Log, PlatformReport};
 use crate::layer::BaseState;
@@ -42,6 +43,8 @@ pub(super) struct PlatformPlan<'s> {
     pub packages: Vec<PlannedPackage>,
     /// Manifest digest of the source image (`scratch` for none).
     pub source_digest: String,
+    /// The application: built binaries, their needs, run settings.
+    pub app: PlatformApp,
 }
 
 /// One package to add.
@@ -85,7 +88,13 @@ impl PlatformPlan<'_> {
             sbom: Default::default(),
             source_digest: self.source_digest.clone(),
             packages,
+            application: self.application(),
         }
+    }
+
+    /// The application part of the report, when the image has one.
+    pub fn application(&self) -> Option<app::AppReport> {
+        (self.app.report != app::AppReport::default()).then(|| self.app.report.clone())
     }
 }
 
@@ -93,6 +102,7 @@ impl PlatformPlan<'_> {
 pub(super) fn plan<'s>(
     image: &Image,
     source: &'s SourceImage,
+    krate: Option<&Crate>,
     arch: &str,
     fetcher: &Fetcher,
     options: &BuildOptions,
@@ -107,8 +117,11 @@ pub(super) fn plan<'s>(
     log.step(image, arch, Step::LoadingIndexes);
     let (repos, indexes) = load_indexes(image, arch, &base, &keyring, fetcher, options, log)?;
 
+    let passwd = files.get("etc/passwd").map(Vec::as_slice);
+    let app = app::prepare(image, krate, arch, &fs, &base, passwd, options, log)?;
+
     log.step(image, arch, Step::Resolving);
-    let packages = resolve(image, arch, &base, &repos, &indexes, options)?;
+    let packages = resolve(image, arch, &base, &repos, &indexes, options, &app)?;
     Ok(PlatformPlan {
         arch: arch.to_owned(),
         image: platform,
@@ -118,6 +131,7 @@ pub(super) fn plan<'s>(
         repos,
         packages,
         source_digest: source::digest(platform),
+        app,
     })
 }
 
@@ -233,6 +247,7 @@ fn resolve(
     repos: &[Repository],
     indexes: &[LoadedIndex],
     options: &BuildOptions,
+    app: &PlatformApp,
 ) -> Result<Vec<PlannedPackage>, BuildError> {
     let universe_indexes: Vec<Index<'_, '_>> = indexes
         .iter()
@@ -254,8 +269,24 @@ fn resolve(
         arch: arch.to_owned(),
         error,
     })?;
+    // What the binaries need: a library no package provides is named as
+    // such rather than as the solver's failure.
+    app.check_providers(|atom| {
+        db.lookup(atom)
+            .is_some_and(|name| db.provider_pkgs(name).len() > 0)
+    })?;
+    let needed: Vec<apk::dependency::Atom> = app
+        .atoms
+        .iter()
+        .filter_map(|a| apk::dependency::Atom::parse(a).ok())
+        .collect();
     let request = ResolveRequest {
-        world: image.packages.iter().map(|a| a.dependency()).collect(),
+        world: image
+            .packages
+            .iter()
+            .map(|a| a.dependency())
+            .chain(needed.iter().map(|a| a.dependency()))
+            .collect(),
         policy: Policy::Image,
         pins: Some(Pins {
             keep: options.pins.keep.get(arch).unwrap_or(&NONE),

@@ -128,7 +128,7 @@ fn captured(path: &str) -> bool {
     in_db
         || matches!(
             path,
-            "etc/apk/world" | "etc/apk/repositories" | "etc/apk/arch"
+            "etc/apk/world" | "etc/apk/repositories" | "etc/apk/arch" | "etc/passwd"
         )
         || path.starts_with("etc/apk/keys/")
 }

@@ -11,6 +11,7 @@ use oci_image::write::LayoutWriter;
 use oci_image::{Descriptor, Platform, REF_NAME_ANNOTATION};
 use serde_json::Value;
 
+use super::app;
 use super::image::{self, media, ConfigChange};
 use super::platform::PlatformPlan;
 use super::source::SourceImage;
@@ -288,8 +289,30 @@ fn platform(
         ));
         history.push((part.diff_id.clone(), created_by(&layer, part)));
     }
+    // The application layer on top of the packages.
+    if let Some(app_layer) = app::layer(image, &plan.app, &plan.fs, layer.mtime, work)? {
+        let file =
+            std::fs::File::open(app_layer.file.path()).map_err(|error| BuildError::Write {
+                path: app_layer.file.path().to_owned(),
+                error,
+            })?;
+        let desc = writer
+            .add_blob_from_reader(media::LAYER_GZIP, std::io::BufReader::new(file))
+            .map_err(image_err)?;
+        if desc.digest.to_string() != app_layer.digest {
+            return Err(BuildError::LayerChanged {
+                arch: arch.to_owned(),
+            });
+        }
+        layers.push(image::descriptor(
+            media::LAYER_GZIP,
+            &desc.digest.to_string(),
+            desc.size,
+        ));
+        history.push((app_layer.diff_id.clone(), app::created_by(image, &plan.app)));
+    }
     let created = sbom::rfc3339(layer.mtime);
-    let config = image::config(
+    let mut config = image::config(
         plan.image.map(|i| &i.config_json),
         arch,
         &ConfigChange {
@@ -299,6 +322,15 @@ fn platform(
             labels: &image.annotations,
         },
     );
+    let run = app::run_settings(image, &plan.app);
+    if let Some(c) = config.get_mut("config").and_then(Value::as_object_mut) {
+        for (k, v) in run {
+            match v {
+                Value::Null => c.remove(&k),
+                v => c.insert(k, v),
+            };
+        }
+    }
     let config_desc = writer.add_json(media::CONFIG, &config).map_err(image_err)?;
     let mut annotations = image.annotations.clone();
     annotations.insert("org.opencontainers.image.created".into(), created.clone());
@@ -346,12 +378,23 @@ fn platform(
             (info, origin)
         })
         .collect();
-    let doc = sbom::document(
+    let mut doc = sbom::document(
         &image.name,
         manifest_digest.trim_start_matches("sha256:"),
         layer.mtime,
         &packages,
     );
+    if let Some(crates) = &plan.app.sbom {
+        let part = crate::rust::sbom::spdx(crates);
+        for (key, items) in [
+            ("packages", part.packages),
+            ("relationships", part.relationships),
+        ] {
+            if let Some(list) = doc.get_mut(key).and_then(Value::as_array_mut) {
+                list.extend(items);
+            }
+        }
+    }
     let sbom_bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     let sbom_desc = writer
         .add_blob_bytes(media::SPDX, &sbom_bytes)
@@ -393,6 +436,7 @@ fn platform(
             sbom: sbom_file,
             source_digest: plan.source_digest.clone(),
             packages: plan.locked_packages(),
+            application: plan.application(),
         },
     })
 }
