@@ -9,6 +9,7 @@ use assemble::ops::{self, FetchSettings, Project};
 use assemble::plan::count;
 use miette::{IntoDiagnostic, Result};
 
+use super::cargo_args::CargoArgs;
 use super::render::Terminal;
 
 #[derive(clap::Args, Debug)]
@@ -35,6 +36,8 @@ pub struct Args {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub cargo: CargoArgs,
     /// In GitHub Actions: append the `digest` and `images` outputs to $GITHUB_OUTPUT
     /// and a summary to $GITHUB_STEP_SUMMARY.
     #[arg(long)]
@@ -42,7 +45,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let mut project = Project::load(args.path.as_deref())?;
+    let mut project = Project::load_selected(args.path.as_deref(), &args.cargo.selection())?;
     if let Some(name) = &args.image {
         project.select(name)?;
     }

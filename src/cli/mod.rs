@@ -5,6 +5,7 @@
 
 mod build;
 mod builds;
+mod cargo_args;
 mod github;
 mod init;
 mod login;

@@ -15,6 +15,7 @@ use assemble_service::remote;
 use miette::{IntoDiagnostic, Result};
 
 use super::builds::EscapedLines;
+use super::cargo_args::CargoArgs;
 use super::github;
 use super::render::{self, Terminal};
 use super::serve::Remote;
@@ -79,6 +80,8 @@ pub struct PlanArgs {
     pub github_output: bool,
     #[command(flatten)]
     pub resolution: Resolution,
+    #[command(flatten)]
+    pub cargo: CargoArgs,
     /// Plan against a build service (--server URL or CARGO_ASSEMBLE_SERVER): its stored
     /// declarations and last successful builds.
     #[command(flatten)]
@@ -106,6 +109,8 @@ pub struct ApplyArgs {
     pub github_output: bool,
     #[command(flatten)]
     pub resolution: Resolution,
+    #[command(flatten)]
+    pub cargo: CargoArgs,
     /// Submit to a build service (--server URL or CARGO_ASSEMBLE_SERVER) instead of
     /// building locally.
     #[command(flatten)]
@@ -125,6 +130,8 @@ pub struct OutdatedArgs {
     /// Exit with status 1 when something is outdated (for CI), like `git diff --exit-code`.
     #[arg(long)]
     pub exit_code: bool,
+    #[command(flatten)]
+    pub cargo: CargoArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -134,6 +141,10 @@ pub struct ValidateArgs {
     /// Use only cached indexes.
     #[arg(long)]
     pub offline: bool,
+    /// The Cargo.toml to start from (default: the nearest one at or above the current
+    /// directory); every image of its workspace is checked.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
     /// `github` adds an `::error file=…,line=…::` annotation per problem on stdout
     /// (default: `github` when GITHUB_ACTIONS=true, else `human`).
     #[arg(long, value_enum)]
@@ -150,7 +161,8 @@ pub enum ValidateFormat {
 }
 
 pub fn plan(args: PlanArgs) -> Result<ExitCode> {
-    let declaration = Project::find(args.path.as_deref())?;
+    let selection = args.cargo.selection();
+    let declaration = Project::find_with(args.path.as_deref(), &selection)?;
     let remote = args.remote.requested();
     if remote {
         local_only(&[
@@ -164,7 +176,11 @@ pub fn plan(args: PlanArgs) -> Result<ExitCode> {
         update: Update::from_args(args.resolution.update.clone()),
         fetch: args.resolution.fetch(),
     };
-    let planned = Project::load(Some(&declaration))
+    let selection = ops::project::CargoSelection {
+        manifest_path: None,
+        ..selection
+    };
+    let planned = Project::load_selected(Some(&declaration), &selection)
         .map_err(miette::Report::new)
         .and_then(|project| {
             if remote {
@@ -212,7 +228,7 @@ fn local_only(flags: &[(&str, bool)]) -> Result<()> {
 }
 
 pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
-    let project = Project::load(args.path.as_deref())?;
+    let project = Project::load_selected(args.path.as_deref(), &args.cargo.selection())?;
     if args.remote.requested() {
         return apply_remote(&args, &project);
     }
@@ -336,7 +352,7 @@ fn confirm() -> Result<bool> {
 }
 
 pub fn outdated(args: OutdatedArgs) -> Result<ExitCode> {
-    let project = Project::load(args.path.as_deref())?;
+    let project = Project::load_selected(args.path.as_deref(), &args.cargo.selection())?;
     let options = OutdatedOptions {
         fetch: fetch(args.offline),
     };
@@ -371,7 +387,11 @@ pub fn outdated(args: OutdatedArgs) -> Result<ExitCode> {
 }
 
 pub fn validate(args: ValidateArgs) -> Result<ExitCode> {
-    let path = Project::find(args.path.as_deref())?;
+    let selection = ops::project::CargoSelection {
+        manifest_path: args.manifest_path.clone(),
+        packages: Vec::new(),
+    };
+    let path = Project::declaration_of(&Project::find_with(args.path.as_deref(), &selection)?)?;
     let options = ValidateOptions {
         fetch: fetch(args.offline),
     };

@@ -20,7 +20,7 @@ pub mod keygen;
 pub mod outdated;
 pub mod package;
 pub mod plan;
-mod project;
+pub mod project;
 pub mod publish;
 mod repos;
 pub mod resolve;
