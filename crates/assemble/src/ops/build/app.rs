@@ -176,7 +176,11 @@ pub(super) fn prepare(
     let installed = InstalledTargets::detect(&krate.workspace.root).map_err(AppError::from)?;
     let declared = image.app.target.as_ref().map(|t| t.as_str());
     let choice = target::choose(rust_arch, libc, declared, &installed).map_err(AppError::from)?;
-    note(image, arch, log, &format!("target {choice}"));
+    let decision = choice.to_string();
+    let decision = decision
+        .strip_prefix(&format!("{arch}: "))
+        .unwrap_or(&decision);
+    note(image, arch, log, &format!("Rust target {decision}"));
     app.report.target = Some(choice.to_string());
     app.report.binaries = krate
         .bins
