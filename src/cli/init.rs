@@ -15,7 +15,8 @@ use super::render;
 pub struct Args {
     /// Directory to write assembly.toml into (created if missing; default: the current directory).
     pub dir: Option<PathBuf>,
-    /// The template to start from (see `cargo assemble templates`).
+    /// The template to start from (see `cargo assemble templates`); `rust-app` adds a
+    /// [package.metadata.image] table to the Cargo.toml of the crate in the directory.
     #[arg(long, short, default_value = "static")]
     pub template: String,
     /// The image name (default: the directory's name, made a valid image name).

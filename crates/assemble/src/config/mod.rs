@@ -84,6 +84,16 @@ pub fn parse_str(text: &str, file: &Path) -> Result<Vec<Image>, ConfigErrors> {
     finish(images, errors)
 }
 
+/// Checks the `[package.metadata.image]` of the Cargo.toml text of
+/// `package` (without running cargo: `init --template rust-app`).
+pub fn parse_cargo_str(text: &str, file: &Path, package: &str) -> Result<Vec<Image>, ConfigErrors> {
+    let base = file.parent().unwrap_or(Path::new("")).to_owned();
+    let mut seen = BTreeMap::new();
+    let route = Route::Cargo(package);
+    let (images, errors) = check_file(text.to_owned(), file, &base, route, &mut seen);
+    finish(images, errors)
+}
+
 /// Loads the `[package.metadata.image]` declarations (table or array of
 /// tables) of every package of the workspace `manifest_path` belongs to,
 /// found with `cargo metadata --no-deps`. Spans point into each manifest.

@@ -4,6 +4,8 @@
 //! `[image]` table with `toml_edit`, keeping its comments and layout; the
 //! keys and their shapes come from [`IMAGE_KEYS`].
 
+mod rust_app;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -149,6 +151,17 @@ pub enum InitError {
         #[diagnostic_source]
         errors: ConfigErrors,
     },
+    /// `--template rust-app` needs a crate's Cargo.toml.
+    #[error("{}: {reason}", file.display())]
+    #[diagnostic(help(
+        "run it in a crate's directory (`cargo new NAME` makes one), or give that directory"
+    ))]
+    NotACrate {
+        /// The manifest.
+        file: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The file exists and `force` is off.
     #[error("{} already exists; not overwriting it", .0.display())]
     #[diagnostic(help("pass --force to replace it"))]
@@ -166,12 +179,19 @@ pub enum InitError {
 
 /// Writes a starter assembly.toml.
 pub fn init(options: &InitOptions) -> Result<InitReport, InitError> {
+    if options.template == rust_app::NAME {
+        return rust_app::init(options);
+    }
     let template = TEMPLATES
         .iter()
         .find(|t| t.name == options.template)
         .ok_or_else(|| InitError::UnknownTemplate {
             name: options.template.clone(),
-            available: TEMPLATES.iter().map(|t| t.name).collect(),
+            available: TEMPLATES
+                .iter()
+                .map(|t| t.name)
+                .chain([rust_app::NAME])
+                .collect(),
         })?;
     let dir = options.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let file = dir.join(ASSEMBLY_FILE);
