@@ -357,3 +357,67 @@ impl Checker<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{parse_cargo_str, parse_str};
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn application_keys_are_read_and_normalised() {
+        let text = r#"[package]
+name = "My_Server"
+
+[package.metadata.image]
+source = "scratch"
+binaries = ["server"]
+install_dir = "/opt/app/bin/"
+files = [{ src = "dist/static", dst = "/srv/www" }, { src = "conf.toml", dst = "/etc/app/", mode = "0640" }]
+entrypoint = ["/opt/app/bin/server", "--serve"]
+cmd = []
+workdir = "/srv"
+user = "65532:65532"
+ports = ["8080", "53/UDP"]
+stop_signal = "SIGINT"
+volumes = ["/data"]
+"#;
+        let images = parse_cargo_str(text, Path::new("/p/Cargo.toml"), "My_Server").unwrap();
+        let img = &images[0];
+        assert_eq!(*img.name, "my_server");
+        let app = &img.app;
+        assert_eq!(app.install_dir(), "/opt/app/bin");
+        assert_eq!(app.binaries.as_ref().unwrap()[0].value, "server");
+        assert_eq!(app.files[0].src, PathBuf::from("/p/dist/static"));
+        assert_eq!(app.files[1].dst, "/etc/app/");
+        assert_eq!(app.files[1].mode, Some(0o640));
+        assert_eq!(app.entrypoint.as_ref().unwrap().value[1], "--serve");
+        assert!(app.cmd.as_ref().unwrap().is_empty());
+        let ports: Vec<&str> = app.ports.iter().map(|p| p.as_str()).collect();
+        assert_eq!(ports, ["8080/tcp", "53/udp"]);
+        assert_eq!(app.user.as_deref().map(String::as_str), Some("65532:65532"));
+    }
+
+    #[test]
+    fn bad_values_point_at_themselves() {
+        let text = "[image]\nname = \"x\"\nsource = \"scratch\"\nfiles = [{ src = \"a\", dst = \"rel\", mod = \"1\" }, \"b\"]\nvolumes = [\"/\", \"/v\", \"/v\"]\nuser = \"a b\"\ntarget = \"x86_64-unknown-linux-musl\"\n";
+        let errs = parse_str(text, Path::new("assembly.toml")).unwrap_err();
+        let shown = errs.to_string();
+        for want in [
+            "'files[0].dst' must be an absolute path",
+            "unknown key 'mod' in a 'files' entry (did you mean 'mode'?)",
+            "'files' entries must be tables, found a string",
+            "volume '/' is not an absolute path below /",
+            "duplicate volume '/v'",
+            "invalid user 'a b'",
+            "'target' is only for [package.metadata.image]",
+        ] {
+            assert!(shown.contains(want), "{want} in {shown}");
+        }
+        let dst = errs
+            .errors
+            .iter()
+            .find(|e| e.message.contains("files[0].dst"))
+            .unwrap();
+        assert_eq!(&text[dst.span.clone()], "\"rel\"");
+    }
+}
