@@ -204,9 +204,48 @@ pub fn init(options: &InitOptions) -> Result<InitReport, InitError> {
             .unwrap_or_else(|| "my-image".into()),
     };
 
-    // The settings, `name` first; repeating an array key adds elements.
-    let mut sets: Vec<(&'static str, Vec<String>)> = vec![("name", vec![name.clone()])];
-    for s in &options.set {
+    apply_settings(&mut doc["image"], Some(&name), &options.set)?;
+    let text = doc.to_string();
+
+    // The result must be a valid declaration (relative paths resolve
+    // against the file, as `load` does; nothing is read from them).
+    config::parse_str(&text, &file).map_err(|errors| InitError::Invalid {
+        template: template.name,
+        errors,
+    })?;
+    std::fs::create_dir_all(&dir).map_err(|error| InitError::Write {
+        path: dir.clone(),
+        error,
+    })?;
+    let workflow = match options.ci {
+        Some(Ci::Github) => Some(github_workflow(&dir, options.force)?),
+        None => None,
+    };
+    write_new(&file, &text, options.force)?;
+    if let Some((path, text)) = &workflow {
+        write_new(path, text, options.force)?;
+    }
+    let gitignore = gitignore(&dir)?;
+    let in_git = in_git(&dir);
+    Ok(InitReport {
+        gitignore,
+        in_git,
+        file,
+        template: template.name,
+        name,
+        cd: options.dir.as_ref().filter(|d| !is_current_dir(d)).cloned(),
+        workflow: workflow.map(|(path, _)| path),
+    })
+}
+
+/// Sets `name` (if given) and the `--set KEY=VALUE` settings in `table`;
+/// repeating an array key adds elements.
+fn apply_settings(table: &mut Item, name: Option<&str>, set: &[String]) -> Result<(), InitError> {
+    let mut sets: Vec<(&'static str, Vec<String>)> = Vec::new();
+    if let Some(n) = name {
+        sets.push(("name", vec![n.to_owned()]));
+    }
+    for s in set {
         let (key, value) = s
             .split_once('=')
             .ok_or_else(|| InitError::SetSyntax(s.clone()))?;
@@ -229,42 +268,9 @@ pub fn init(options: &InitOptions) -> Result<InitReport, InitError> {
         let array = IMAGE_KEYS
             .iter()
             .any(|k| k.name == *key && k.shape == Shape::Strings);
-        doc["image"][*key] = Item::Value(toml_value(key, array, values)?);
+        table[*key] = Item::Value(toml_value(key, array, values)?);
     }
-    let text = doc.to_string();
-
-    // The result must be a valid declaration (relative paths resolve
-    // against the file, as `load` does; nothing is read from them).
-    config::parse_str(&text, &file).map_err(|errors| InitError::Invalid {
-        template: template.name,
-        errors,
-    })?;
-    std::fs::create_dir_all(&dir).map_err(|error| InitError::Write {
-        path: dir.clone(),
-        error,
-    })?;
-    let workflow = match options.ci {
-        Some(Ci::Github) => Some(github_workflow(&dir, options.force)?),
-        None => None,
-    };
-    write_new(&file, &text, options.force)?;
-    if let Some((path, text)) = &workflow {
-        write_new(path, text, options.force)?;
-    }
-    let gitignore = gitignore(&dir)?;
-    let in_git = dir
-        .canonicalize()
-        .map(|d| d.ancestors().any(|a| a.join(".git").exists()))
-        .unwrap_or(false);
-    Ok(InitReport {
-        gitignore,
-        in_git,
-        file,
-        template: template.name,
-        name,
-        cd: options.dir.as_ref().filter(|d| !is_current_dir(d)).cloned(),
-        workflow: workflow.map(|(path, _)| path),
-    })
+    Ok(())
 }
 
 /// Where the GitHub workflow for a declaration in `dir` goes and its text:
@@ -391,6 +397,13 @@ fn gitignore(dir: &Path) -> Result<Option<PathBuf>, InitError> {
     }
     assemble_io::atomic::write_file(&path, |f| f.write_all(text.as_bytes())).map_err(err)?;
     Ok(Some(path))
+}
+
+/// Whether `dir` is inside a git work tree.
+fn in_git(dir: &Path) -> bool {
+    dir.canonicalize()
+        .map(|d| d.ancestors().any(|a| a.join(".git").exists()))
+        .unwrap_or(false)
 }
 
 fn is_current_dir(dir: &Path) -> bool {

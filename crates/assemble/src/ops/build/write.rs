@@ -270,45 +270,13 @@ fn platform(
     }
     let mut history = Vec::new();
     for part in &layer.parts {
-        let file = std::fs::File::open(part.file.path()).map_err(|error| BuildError::Write {
-            path: part.file.path().to_owned(),
-            error,
-        })?;
-        let desc = writer
-            .add_blob_from_reader(media::LAYER_GZIP, std::io::BufReader::new(file))
-            .map_err(image_err)?;
-        if desc.digest.to_string() != part.digest {
-            return Err(BuildError::LayerChanged {
-                arch: arch.to_owned(),
-            });
-        }
-        layers.push(image::descriptor(
-            media::LAYER_GZIP,
-            &desc.digest.to_string(),
-            desc.size,
-        ));
+        layers.push(add_layer(writer, part.file.path(), &part.digest, arch)?);
         history.push((part.diff_id.clone(), created_by(&layer, part)));
     }
     // The application layer on top of the packages.
     if let Some(app_layer) = app::layer(image, &plan.app, &plan.fs, layer.mtime, work)? {
-        let file =
-            std::fs::File::open(app_layer.file.path()).map_err(|error| BuildError::Write {
-                path: app_layer.file.path().to_owned(),
-                error,
-            })?;
-        let desc = writer
-            .add_blob_from_reader(media::LAYER_GZIP, std::io::BufReader::new(file))
-            .map_err(image_err)?;
-        if desc.digest.to_string() != app_layer.digest {
-            return Err(BuildError::LayerChanged {
-                arch: arch.to_owned(),
-            });
-        }
-        layers.push(image::descriptor(
-            media::LAYER_GZIP,
-            &desc.digest.to_string(),
-            desc.size,
-        ));
+        let path = app_layer.file.path();
+        layers.push(add_layer(writer, path, &app_layer.digest, arch)?);
         history.push((app_layer.diff_id.clone(), app::created_by(image, &plan.app)));
     }
     let created = sbom::rfc3339(layer.mtime);
@@ -439,6 +407,33 @@ fn platform(
             application: plan.application(),
         },
     })
+}
+
+/// Copies the layer file `path` into the layout; its digest must still be
+/// the one its writer computed. Returns its descriptor.
+fn add_layer(
+    writer: &mut LayoutWriter,
+    path: &Path,
+    digest: &str,
+    arch: &str,
+) -> Result<Value, BuildError> {
+    let file = std::fs::File::open(path).map_err(|error| BuildError::Write {
+        path: path.to_owned(),
+        error,
+    })?;
+    let desc = writer
+        .add_blob_from_reader(media::LAYER_GZIP, std::io::BufReader::new(file))
+        .map_err(BuildError::Image)?;
+    if desc.digest.to_string() != digest {
+        return Err(BuildError::LayerChanged {
+            arch: arch.to_owned(),
+        });
+    }
+    Ok(image::descriptor(
+        media::LAYER_GZIP,
+        &desc.digest.to_string(),
+        desc.size,
+    ))
 }
 
 /// The history entry of a layer: one layer lists every added package,

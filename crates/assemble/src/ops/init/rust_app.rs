@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{DocumentMut, Item};
 
-use super::{settable, toml_value, InitError, InitOptions, InitReport};
-use crate::config::{Shape, IMAGE_KEYS};
+use super::{InitError, InitOptions, InitReport};
 use crate::model;
 
 /// The template's name.
@@ -100,35 +99,11 @@ pub(super) fn init(options: &InitOptions) -> Result<InitReport, InitError> {
         Some(n) => return Err(InitError::InvalidName(n.clone())),
         None => None,
     };
-    let mut sets: Vec<(&'static str, Vec<String>)> = Vec::new();
-    if let Some(n) = &name {
-        sets.push(("name", vec![n.clone()]));
-    }
-    for s in &options.set {
-        let (key, value) = s
-            .split_once('=')
-            .ok_or_else(|| InitError::SetSyntax(s.clone()))?;
-        let key = settable(key.trim()).ok_or_else(|| InitError::NotSettable {
-            set: s.clone(),
-            key: key.trim().to_owned(),
-            settable: IMAGE_KEYS
-                .iter()
-                .filter(|k| k.shape != Shape::Table)
-                .map(|k| k.name)
-                .collect(),
-        })?;
-        match sets.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, values)) if key != "name" => values.push(value.to_owned()),
-            Some((_, values)) => *values = vec![value.to_owned()],
-            None => sets.push((key, vec![value.to_owned()])),
-        }
-    }
-    for (key, values) in &sets {
-        let array = IMAGE_KEYS
-            .iter()
-            .any(|k| k.name == *key && k.shape == Shape::Strings);
-        doc["package"]["metadata"]["image"][*key] = Item::Value(toml_value(key, array, values)?);
-    }
+    super::apply_settings(
+        &mut doc["package"]["metadata"]["image"],
+        name.as_deref(),
+        &options.set,
+    )?;
     let text = doc.to_string();
     crate::config::parse_cargo_str(&text, &file, &package_name).map_err(|errors| {
         InitError::Invalid {
@@ -142,10 +117,7 @@ pub(super) fn init(options: &InitOptions) -> Result<InitReport, InitError> {
             error,
         }
     })?;
-    let in_git = dir
-        .canonicalize()
-        .map(|d| d.ancestors().any(|a| a.join(".git").exists()))
-        .unwrap_or(false);
+    let in_git = super::in_git(&dir);
     Ok(InitReport {
         file,
         template: NAME,
