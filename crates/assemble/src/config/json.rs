@@ -142,7 +142,49 @@ pub fn image_to_value(image: &Image) -> Value {
             out.insert(key.into(), serde_json::json!(map));
         }
     }
+    app_to_value(image, &mut out);
     Value::Object(out)
+}
+
+/// The application keys that mean something without a crate (the build
+/// service has no crate to compile): files and run settings.
+fn app_to_value(image: &Image, out: &mut serde_json::Map<String, Value>) {
+    use serde_json::json;
+    let app = &image.app;
+    if !app.files.is_empty() {
+        let files: Vec<Value> = app
+            .files
+            .iter()
+            .map(|f| {
+                let mut v = json!({"src": f.src.display().to_string(), "dst": f.dst});
+                if let Some(mode) = f.mode {
+                    v["mode"] = json!(format!("{mode:04o}"));
+                }
+                v
+            })
+            .collect();
+        out.insert("files".into(), Value::Array(files));
+    }
+    for (key, value) in [("entrypoint", &app.entrypoint), ("cmd", &app.cmd)] {
+        if let Some(v) = value {
+            out.insert(key.into(), json!(v.value));
+        }
+    }
+    for (key, value) in [
+        ("workdir", &app.workdir),
+        ("user", &app.user),
+        ("stop_signal", &app.stop_signal),
+    ] {
+        if let Some(v) = value {
+            out.insert(key.into(), json!(v.value));
+        }
+    }
+    for (key, list) in [("ports", &app.ports), ("volumes", &app.volumes)] {
+        if !list.is_empty() {
+            let values: Vec<&str> = list.iter().map(|v| v.as_str()).collect();
+            out.insert(key.into(), json!(values));
+        }
+    }
 }
 
 /// The node of `value` at `pointer`, its span the pointer's line of `text`.
@@ -279,5 +321,31 @@ mod tests {
         );
         let again = image_from_value(&value, Path::new("/elsewhere"), "body").unwrap();
         assert_eq!(image_to_value(&again), value);
+    }
+}
+
+#[cfg(test)]
+mod app_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn run_settings_and_files_round_trip() {
+        let value = json!({
+            "name": "app",
+            "source": "scratch",
+            "tags": ["latest"],
+            "files": [{"src": "/proj/dist/app", "dst": "/usr/bin/app", "mode": "0755"}],
+            "entrypoint": ["/usr/bin/app"],
+            "cmd": ["--serve"],
+            "workdir": "/srv",
+            "user": "65532",
+            "stop_signal": "SIGINT",
+            "ports": ["8080/tcp"],
+            "volumes": ["/data"],
+        });
+        let image = image_from_value(&value, Path::new("/proj"), "body").unwrap();
+        assert_eq!(image.app.files[0].mode, Some(0o755));
+        assert_eq!(image_to_value(&image), value);
     }
 }
