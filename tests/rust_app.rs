@@ -142,7 +142,10 @@ fn cargo_new_hello_becomes_an_image_that_runs() {
     // validate checks without compiling.
     let o = assemble(&project, &["validate"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(!project.join("target").exists(), "validate compiled the crate");
+    assert!(
+        !project.join("target").exists(),
+        "validate compiled the crate"
+    );
 
     // From a subdirectory: the manifest is found upward, the output goes
     // under the workspace's target directory.
