@@ -5,10 +5,13 @@
 //!
 //! The library never prints: callers render its reports and errors.
 
+pub mod accounts;
 pub mod build;
+pub mod certs;
 pub mod config;
 pub mod layer;
 pub mod lock;
 pub mod plan;
+pub mod reserved;
 pub mod sbom;
 pub mod state;
