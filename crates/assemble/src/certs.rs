@@ -207,35 +207,7 @@ const PEM_HELP: Option<&str> =
 /// The DER of the one `CERTIFICATE` block of `text` (text around it is
 /// allowed and ignored, as OpenSSL does).
 fn single_pem_certificate(text: &str) -> Result<Vec<u8>, String> {
-    let mut blocks = Vec::new();
-    let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
-    while let Some(line) = lines.next() {
-        let Some(label) = line
-            .trim()
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
-        else {
-            continue;
-        };
-        let end = format!("-----END {label}-----");
-        let mut body = String::new();
-        let mut closed = false;
-        for l in lines.by_ref() {
-            let l = l.trim();
-            if l == end {
-                closed = true;
-                break;
-            }
-            if l.contains(':') {
-                return Err(format!("PEM block `{label}` has headers (encrypted?)"));
-            }
-            body.push_str(l);
-        }
-        if !closed {
-            return Err(format!("PEM block `{label}` has no END line"));
-        }
-        blocks.push((label.to_owned(), body));
-    }
+    let mut blocks = pem_blocks(text)?;
     match blocks.len() {
         0 => return Err("no PEM block found".into()),
         1 => {}
@@ -246,18 +218,63 @@ fn single_pem_certificate(text: &str) -> Result<Vec<u8>, String> {
             ))
         }
     }
-    let (label, body) = blocks.pop().expect("one block");
+    let (label, der) = blocks.pop().expect("one block");
     if label != "CERTIFICATE" {
-        let what = if label.contains("PRIVATE KEY") {
-            "a private key (never put it in an image)".to_owned()
-        } else {
-            format!("a `{}` block", escape(&label))
-        };
-        return Err(format!("expected a CERTIFICATE block, found {what}"));
+        return Err(format!(
+            "expected a CERTIFICATE block, found {}",
+            pem_label_text(&label)
+        ));
     }
-    base64::engine::general_purpose::STANDARD
-        .decode(body.as_bytes())
-        .map_err(|e| format!("invalid base64 in the PEM block: {e}"))
+    Ok(der)
+}
+
+/// What a PEM block of `label` is, for messages.
+pub(crate) fn pem_label_text(label: &str) -> String {
+    if label.contains("PRIVATE KEY") {
+        "a private key (never put it in an image)".to_owned()
+    } else {
+        format!("a `{}` block", escape(label))
+    }
+}
+
+/// Every PEM block of `text` as (label, decoded bytes). Lines outside
+/// blocks are ignored; base64 lines of any width are accepted; a block with
+/// headers (an encrypted key) or without its END line is an error.
+pub(crate) fn pem_blocks(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut blocks = Vec::new();
+    let mut lines = text.lines().map(str::trim);
+    while let Some(line) = lines.next() {
+        let Some(label) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        else {
+            continue;
+        };
+        let end = format!("-----END {label}-----");
+        let mut body = String::new();
+        let mut closed = false;
+        for l in lines.by_ref() {
+            if l == end {
+                closed = true;
+                break;
+            }
+            if l.contains(':') {
+                return Err(format!(
+                    "PEM block `{}` has headers (encrypted?)",
+                    escape(label)
+                ));
+            }
+            body.push_str(l);
+        }
+        if !closed {
+            return Err(format!("PEM block `{}` has no END line", escape(label)));
+        }
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body.as_bytes())
+            .map_err(|e| format!("invalid base64 in the PEM block: {e}"))?;
+        blocks.push((label.to_owned(), der));
+    }
+    Ok(blocks)
 }
 
 /// Canonical PEM of a certificate's DER.

@@ -13,5 +13,6 @@ pub mod layer;
 pub mod lock;
 pub mod plan;
 pub mod reserved;
+pub mod runtime;
 pub mod sbom;
 pub mod state;
