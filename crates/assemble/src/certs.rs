@@ -51,6 +51,45 @@ pub const MAX_CERT_BYTES: usize = 64 * 1024;
 /// A certificate expiring within this many seconds gives a warning.
 pub const EXPIRY_WARNING_SECS: u64 = 30 * 86_400;
 
+/// An `[[image.certificates]]` entry as declared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateEntry {
+    /// The file is `<name>.crt`.
+    pub name: String,
+    /// Where the PEM is.
+    pub source: EntrySource,
+}
+
+/// Inline PEM or a file holding it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntrySource {
+    /// `content = "-----BEGIN …"`.
+    Content(String),
+    /// `path = "certs/corp.pem"`, resolved against the declaring file.
+    Path(std::path::PathBuf),
+}
+
+/// Reads (at most [`MAX_CERT_BYTES`] from a file) and [`check`]s `entry`.
+pub fn load(entry: &CertificateEntry, now: u64) -> Result<CaCertificate, CertError> {
+    match &entry.source {
+        EntrySource::Content(text) => check(&entry.name, text.as_bytes(), now),
+        EntrySource::Path(path) => {
+            let bytes =
+                crate::runtime::read_limited(path, MAX_CERT_BYTES, "certificate").map_err(|e| {
+                    CertError {
+                        name: escape(&entry.name),
+                        message: format!(
+                            "cannot read {}: {e}",
+                            escape(&path.display().to_string())
+                        ),
+                        help: None,
+                    }
+                })?;
+            check(&entry.name, &bytes, now)
+        }
+    }
+}
+
 /// A certificate entry that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("certificate `{name}`: {message}")]
@@ -511,6 +550,36 @@ pub(crate) mod tests {
         p.is_ca = IsCa::NoCa;
         let c = p.self_signed(&KeyPair::generate().unwrap()).unwrap();
         assert!(fails("x", c.pem().as_bytes(), NOW).contains("no basic constraints"));
+    }
+
+    #[test]
+    fn loads_inline_and_from_files() {
+        let pem = ca("Root").0.pem();
+        let inline = CertificateEntry {
+            name: "corp".into(),
+            source: EntrySource::Content(pem.clone()),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("corp.pem");
+        std::fs::write(&path, &pem).unwrap();
+        let file = CertificateEntry {
+            name: "corp".into(),
+            source: EntrySource::Path(path.clone()),
+        };
+        assert_eq!(load(&inline, NOW).unwrap(), load(&file, NOW).unwrap());
+        std::fs::write(&path, vec![b'x'; MAX_CERT_BYTES + 1]).unwrap();
+        assert!(load(&file, NOW)
+            .unwrap_err()
+            .message
+            .contains("larger than the limit"));
+        let missing = CertificateEntry {
+            name: "corp".into(),
+            source: EntrySource::Path(dir.path().join("nope.pem")),
+        };
+        assert!(load(&missing, NOW)
+            .unwrap_err()
+            .message
+            .contains("cannot read"));
     }
 
     #[test]

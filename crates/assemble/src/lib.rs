@@ -11,6 +11,7 @@ pub mod certs;
 pub mod config;
 pub mod layer;
 pub mod lock;
+pub mod overlay;
 pub mod plan;
 pub mod reserved;
 pub mod runtime;
