@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod build;
 pub mod certs;
 pub mod config;
+pub mod cyclonedx;
 pub mod layer;
 pub mod lock;
 pub mod overlay;
