@@ -408,7 +408,8 @@ pub fn apply(
         let resolved = base_fs.resolve_parents(rel);
         match base_fs.kind(&resolved) {
             Some(BaseKind::Dir) => {}
-            Some(BaseKind::Symlink) if base_fs.kind(&format!("{resolved}/.")).is_some() => {}
+            // A link to a directory of the base is that directory.
+            Some(BaseKind::Symlink) if links_to_dir(base_fs, &resolved) => {}
             Some(kind) => errors.push(AccountError {
                 item: Item::User(i),
                 message: format!(
@@ -569,6 +570,13 @@ fn resolve_run_as(
     Ok(format!("{uid}:{gid}"))
 }
 
+/// True when the symlink at `path` leads to a directory of the base.
+fn links_to_dir(base_fs: &dyn BaseFs, path: &str) -> bool {
+    let inside = base_fs.resolve_parents(&format!("{path}/x"));
+    let target = inside.strip_suffix("/x").unwrap_or(&inside);
+    target != path && base_fs.kind(target) == Some(BaseKind::Dir)
+}
+
 /// `base` (a trailing newline added when missing) followed by `lines`.
 fn append_lines(base: Option<&[u8]>, lines: &[String]) -> Vec<u8> {
     let mut out = base.unwrap_or_default().to_vec();
@@ -721,6 +729,10 @@ mod tests {
         }
     }
 
+    fn group_(name: &str, gid: u32) -> Group {
+        group(name, gid, &[])
+    }
+
     fn group(name: &str, gid: u32, members: &[&str]) -> Group {
         Group {
             groupname: name.into(),
@@ -752,11 +764,15 @@ mod tests {
             match path {
                 "home" | "srv" | "srv/app" | "" => Some(BaseKind::Dir),
                 "srv/file" => Some(BaseKind::File),
+                "srv/link" | "srv/dangling" => Some(BaseKind::Symlink),
                 _ => None,
             }
         }
         fn resolve_parents(&self, path: &str) -> String {
-            path.into()
+            match path.strip_prefix("srv/link/") {
+                Some(rest) => format!("srv/app/{rest}"),
+                None => path.into(),
+            }
         }
     }
 
@@ -943,16 +959,57 @@ mod tests {
     }
 
     #[test]
-    fn home_that_is_a_file_is_an_error() {
-        let accounts = Accounts {
+    fn homes_that_are_not_directories() {
+        let with_home = |home: &str| Accounts {
             users: vec![User {
-                home: Some("/srv/file".into()),
+                home: Some(home.into()),
                 ..user("a", 10)
             }],
             ..Default::default()
         };
-        let errors = apply(&accounts, &base(), &Fs).unwrap_err();
+        let errors = apply(&with_home("/srv/file"), &base(), &Fs).unwrap_err();
         assert!(errors[0].message.contains("is a file"), "{errors:?}");
+        let errors = apply(&with_home("/srv/dangling"), &base(), &Fs).unwrap_err();
+        assert!(errors[0].message.contains("symbolic link"), "{errors:?}");
+        // A link to a directory is fine, and nothing is created.
+        let out = apply(&with_home("/srv/link"), &base(), &Fs).unwrap();
+        assert!(out.homes.is_empty());
+        // Under a linked directory: created at the path as written.
+        let out = apply(&with_home("/srv/link/a"), &base(), &Fs).unwrap();
+        assert_eq!(out.homes[0].path, "srv/link/a");
+    }
+
+    proptest::proptest! {
+        /// Whatever the base files hold, they stay a byte-for-byte prefix
+        /// of what is written, and each new entry is one whole line.
+        #[test]
+        fn base_bytes_are_a_prefix(passwd in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+                                   group in "[a-z0-9:,\\n]{0,80}") {
+            let base = BaseAccounts {
+                passwd: Some(&passwd),
+                group: Some(group.as_bytes()),
+                shadow: Some(&passwd),
+                gshadow: None,
+            };
+            let accounts = Accounts {
+                users: vec![user("zz-new", 4_000_000)],
+                groups: vec![group_("zz-new", 4_000_000)],
+                run_as: None,
+            };
+            if let Ok(out) = apply(&accounts, &base, &EmptyBase) {
+                for (path, content) in &out.files {
+                    let before: &[u8] = match path.as_str() {
+                        "etc/passwd" | "etc/shadow" => &passwd,
+                        _ => group.as_bytes(),
+                    };
+                    proptest::prop_assert!(content.starts_with(before));
+                    let added = &content[before.len()..];
+                    let added = added.strip_prefix(b"\n").unwrap_or(added);
+                    proptest::prop_assert!(added.ends_with(b"\n"));
+                    proptest::prop_assert!(std::str::from_utf8(added).unwrap().starts_with("zz-new:"));
+                }
+            }
+        }
     }
 
     #[test]
