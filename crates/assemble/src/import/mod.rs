@@ -566,18 +566,12 @@ pub fn render_toml(imported: &Imported, opts: &RenderOptions<'_>) -> Result<Stri
         .iter()
         .all(|k| matches!(k, KeyEntry::Inline { .. }))
     {
-        let mut keys = ArrayOfTables::new();
-        for k in &n.runtime_keyring {
+        insert_tables(&mut image, "runtime_keyring", &n.runtime_keyring, |k, t| {
             if let KeyEntry::Inline { name, content } = k {
-                let mut t = Table::new();
                 t.insert("name", toml_edit::value(name.as_str()));
                 t.insert("content", Item::Value(multiline(content)));
-                keys.push(t);
             }
-        }
-        if !keys.is_empty() {
-            image.insert("runtime_keyring", Item::ArrayOfTables(keys));
-        }
+        });
     } else {
         let mut arr = Array::new();
         for k in &n.runtime_keyring {
@@ -621,55 +615,34 @@ pub fn render_toml(imported: &Imported, opts: &RenderOptions<'_>) -> Result<Stri
         if let Some(r) = &a.run_as {
             accounts.insert("run_as", toml_edit::value(r.as_str()));
         }
-        if !a.users.is_empty() {
-            let mut users = ArrayOfTables::new();
-            for u in &a.users {
-                let mut t = Table::new();
-                t.insert("username", toml_edit::value(u.username.as_str()));
-                t.insert("uid", toml_edit::value(i64::from(u.uid)));
-                if let Some(g) = u.gid {
-                    t.insert("gid", toml_edit::value(i64::from(g)));
-                }
-                if let Some(h) = &u.home {
-                    t.insert("home", toml_edit::value(h.as_str()));
-                }
-                if let Some(s) = &u.shell {
-                    t.insert("shell", toml_edit::value(s.as_str()));
-                }
-                users.push(t);
+        insert_tables(&mut accounts, "users", &a.users, |u, t| {
+            t.insert("username", toml_edit::value(u.username.as_str()));
+            t.insert("uid", toml_edit::value(i64::from(u.uid)));
+            if let Some(g) = u.gid {
+                t.insert("gid", toml_edit::value(i64::from(g)));
             }
-            accounts.insert("users", Item::ArrayOfTables(users));
-        }
-        if !a.groups.is_empty() {
-            let mut groups = ArrayOfTables::new();
-            for g in &a.groups {
-                let mut t = Table::new();
-                t.insert("groupname", toml_edit::value(g.groupname.as_str()));
-                t.insert("gid", toml_edit::value(i64::from(g.gid)));
-                let mut m = Array::new();
-                for member in &g.members {
-                    m.push(member.as_str());
-                }
-                t.insert("members", Item::Value(m.into()));
-                groups.push(t);
+            if let Some(h) = &u.home {
+                t.insert("home", toml_edit::value(h.as_str()));
             }
-            accounts.insert("groups", Item::ArrayOfTables(groups));
-        }
+            if let Some(s) = &u.shell {
+                t.insert("shell", toml_edit::value(s.as_str()));
+            }
+        });
+        insert_tables(&mut accounts, "groups", &a.groups, |g, t| {
+            t.insert("groupname", toml_edit::value(g.groupname.as_str()));
+            t.insert("gid", toml_edit::value(i64::from(g.gid)));
+            let members: Array = g.members.iter().map(String::as_str).collect();
+            t.insert("members", Item::Value(members.into()));
+        });
         image.insert("accounts", Item::Table(accounts));
     }
-    if !n.certificates.is_empty() {
-        let mut certs = ArrayOfTables::new();
-        for c in &n.certificates {
-            let mut t = Table::new();
-            t.insert("name", toml_edit::value(c.name.as_str()));
-            match &c.source {
-                EntrySource::Content(pem) => t.insert("content", Item::Value(multiline(pem))),
-                EntrySource::Path(p) => t.insert("path", toml_edit::value(p.display().to_string())),
-            };
-            certs.push(t);
-        }
-        image.insert("certificates", Item::ArrayOfTables(certs));
-    }
+    insert_tables(&mut image, "certificates", &n.certificates, |c, t| {
+        t.insert("name", toml_edit::value(c.name.as_str()));
+        match &c.source {
+            EntrySource::Content(pem) => t.insert("content", Item::Value(multiline(pem))),
+            EntrySource::Path(p) => t.insert("path", toml_edit::value(p.display().to_string())),
+        };
+    });
     doc.insert("image", Item::Table(image));
     Ok(doc.to_string())
 }
@@ -677,6 +650,20 @@ pub fn render_toml(imported: &Imported, opts: &RenderOptions<'_>) -> Result<Stri
 /// Text safe inside a `#` comment line.
 fn comment_text(s: &str) -> String {
     assemble_io::escape::escape(s).replace(['\n', '\r'], " ")
+}
+
+/// `[[key]]` tables, one per item, filled by `fill` (nothing when empty).
+fn insert_tables<T>(t: &mut Table, key: &str, items: &[T], fill: impl Fn(&T, &mut Table)) {
+    if items.is_empty() {
+        return;
+    }
+    let mut tables = ArrayOfTables::new();
+    for item in items {
+        let mut table = Table::new();
+        fill(item, &mut table);
+        tables.push(table);
+    }
+    t.insert(key, Item::ArrayOfTables(tables));
 }
 
 /// A list of declarations: one per line when there are more than three.
