@@ -27,6 +27,10 @@ pub struct Args {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// In GitHub Actions: append the `digest` and `images` outputs to $GITHUB_OUTPUT
+    /// and a summary to $GITHUB_STEP_SUMMARY.
+    #[arg(long)]
+    pub github_output: bool,
 }
 
 /// The declaration file to use.
@@ -162,6 +166,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let mut w = stdout.lock();
         serde_json::to_writer_pretty(&mut w, &out).into_diagnostic()?;
         writeln!(w).into_diagnostic()?;
+    }
+    if args.github_output {
+        super::github::write_build_outputs(&reports)?;
     }
     Ok(ExitCode::SUCCESS)
 }

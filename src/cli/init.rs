@@ -75,6 +75,10 @@ pub struct Args {
     /// tags) becomes one element, and repeating --set for that key adds elements.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Also write a CI workflow: `github` writes .github/workflows/assemble.yml at the root
+    /// of the git work tree (plan comments on pull requests, apply on merge, daily updates).
+    #[arg(long, value_enum, value_name = "CI")]
+    pub ci: Option<super::github::Ci>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -164,7 +168,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
     std::fs::create_dir_all(&dir)
         .into_diagnostic()
         .map_err(|e| e.wrap_err(format!("cannot create {}", dir.display())))?;
+    let workflow = args
+        .ci
+        .map(|ci| ci.workflow(&dir, args.force))
+        .transpose()?;
     write_file(&file, &text, args.force)?;
+    if let Some((path, text)) = workflow {
+        write_file(&path, &text, args.force)?;
+        println!("wrote {}", path.display());
+    }
 
     let shown = file.display();
     println!(

@@ -3,6 +3,7 @@
 //! that into output and an exit code.
 
 mod build;
+mod github;
 mod hints;
 mod init;
 mod login;

@@ -19,6 +19,7 @@ use assemble::state::{self, AppliedState, ImageState, PlatformState};
 use miette::{miette, IntoDiagnostic, Result};
 
 use super::build::{declaration, load, source_date_epoch, spec};
+use super::github;
 
 /// Output format of `plan`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,6 +57,15 @@ pub struct PlanArgs {
     /// Exit 0 when nothing changes, 2 when something does, 1 on errors.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// In GitHub Actions: also write the plan (or its failure) as the pull request's
+    /// comment, edited on later runs (GITHUB_TOKEN, GITHUB_EVENT_PATH, GITHUB_REPOSITORY,
+    /// GITHUB_API_URL).
+    #[arg(long)]
+    pub github_comment: bool,
+    /// In GitHub Actions: append the `changes` output (`true`/`false`) to $GITHUB_OUTPUT
+    /// and the Markdown plan to $GITHUB_STEP_SUMMARY.
+    #[arg(long)]
+    pub github_output: bool,
     #[command(flatten)]
     pub resolution: Resolution,
 }
@@ -70,6 +80,10 @@ pub struct ApplyArgs {
     /// Fail if assembly.lock would change (for CI).
     #[arg(long)]
     pub locked: bool,
+    /// In GitHub Actions: append the `changes`, `digest` and `images` outputs to
+    /// $GITHUB_OUTPUT and a summary to $GITHUB_STEP_SUMMARY.
+    #[arg(long)]
+    pub github_output: bool,
     #[command(flatten)]
     pub resolution: Resolution,
 }
@@ -90,6 +104,19 @@ pub struct ValidateArgs {
     /// Use only cached indexes.
     #[arg(long)]
     pub offline: bool,
+    /// `github` adds an `::error file=…,line=…::` annotation per problem on stdout
+    /// (default: `github` when GITHUB_ACTIONS=true, else `human`).
+    #[arg(long, value_enum)]
+    pub format: Option<ValidateFormat>,
+}
+
+/// Output format of `validate`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValidateFormat {
+    /// Errors on stderr.
+    Human,
+    /// Errors on stderr and GitHub Actions annotations on stdout.
+    Github,
 }
 
 /// The lock's pins per architecture for `image`, minus `--update` ones.
@@ -246,14 +273,25 @@ fn compute_plan(
 
 pub fn plan(args: PlanArgs) -> Result<ExitCode> {
     let decl = declaration(args.path.as_deref())?;
-    let images = load(&decl)?;
-    let plan = compute_plan(&decl, &images, args.base.as_deref(), &args.resolution)?;
+    let plan = load(&decl)
+        .and_then(|images| compute_plan(&decl, &images, args.base.as_deref(), &args.resolution));
+    if args.github_comment {
+        let markdown = match &plan {
+            Ok(plan) => plan::render_markdown(plan),
+            Err(e) => assemble::github::failure_markdown(&github::plain(e)),
+        };
+        github::comment(&decl, &markdown)?;
+    }
+    let plan = plan?;
     let text = match args.format {
         Format::Human => plan::render_human(&plan),
         Format::Json => plan::render_json(&plan),
         Format::Markdown => plan::render_markdown(&plan),
     };
     print!("{text}");
+    if args.github_output {
+        github::write_plan_outputs(&plan)?;
+    }
     Ok(if args.detailed_exitcode && !plan.is_empty() {
         ExitCode::from(2)
     } else {
@@ -298,6 +336,9 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
     let plan = compute_plan(&decl, &images, None, &args.resolution)?;
     if plan.is_empty() {
         println!("No changes. Nothing to apply.");
+        if args.github_output {
+            github::write_apply_outputs(&plan, &[])?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", plan::render_human(&plan));
@@ -325,6 +366,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
             .unwrap_or(0),
         images: Vec::new(),
     };
+    let mut built = Vec::new();
     for image in &images {
         let options = BuildOptions {
             offline: args.resolution.offline,
@@ -345,6 +387,7 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
         }
         println!("built {} → {}", image.name, report.output.display());
         state.images.push(applied);
+        built.push((image.name.clone(), report));
     }
     let names: Vec<&str> = images.iter().map(|i| i.name.as_str()).collect();
     lock.retain_images(&names);
@@ -357,6 +400,9 @@ pub fn apply(args: ApplyArgs) -> Result<ExitCode> {
         "Applied. The state is recorded in {} (push it with `git push origin 'refs/assembly/*'`).",
         state::STATE_REF
     );
+    if args.github_output {
+        github::write_apply_outputs(&plan, &built)?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -406,12 +452,20 @@ pub fn outdated(args: OutdatedArgs) -> Result<ExitCode> {
 
 pub fn validate(args: ValidateArgs) -> Result<ExitCode> {
     let decl = declaration(args.path.as_deref())?;
+    let annotate = match args.format {
+        Some(f) => f == ValidateFormat::Github,
+        None => github::in_actions(),
+    };
+    let report = |errors: &config::ConfigErrors| {
+        eprintln!("{errors}");
+        if annotate {
+            github::annotate(errors);
+        }
+        ExitCode::FAILURE
+    };
     let images = match config::load(&decl) {
         Ok(i) => i,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(errors) => return Ok(report(&errors)),
     };
     let text = std::fs::read_to_string(&decl).unwrap_or_default();
     let mut errors = config::ConfigErrors::new(&decl, text);
@@ -458,7 +512,6 @@ pub fn validate(args: ValidateArgs) -> Result<ExitCode> {
         println!("{}: valid", decl.display());
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("{errors}");
-        Ok(ExitCode::FAILURE)
+        Ok(report(&errors))
     }
 }

@@ -5,6 +5,7 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 pub use testkit::corpus;
 #[allow(unused_imports)]
@@ -26,4 +27,17 @@ pub fn base_316(dir: &Path) -> PathBuf {
         }
     }
     panic!("no installed database in the minirootfs");
+}
+
+/// Runs git in `dir` with a test identity and `main` as the first branch;
+/// panics with git's output when it fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    let o = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.email=t@example.org", "-c", "user.name=T"])
+        .args(["-c", "init.defaultBranch=main"])
+        .args(args)
+        .output()
+        .expect("git is needed by this test");
+    assert!(o.status.success(), "git {args:?}: {}", text(&o));
 }

@@ -10,6 +10,7 @@ pub mod build;
 pub mod certs;
 pub mod config;
 pub mod cyclonedx;
+pub mod github;
 pub mod import;
 pub mod layer;
 pub mod lock;

@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+pub mod github;
+pub mod http;
 pub mod registry;
 pub mod repo;
 
