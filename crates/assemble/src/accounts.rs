@@ -193,7 +193,7 @@ pub fn validate(accounts: &Accounts) -> Vec<AccountError> {
         })
     };
     const NAME_HELP: &str =
-        "use 1 to 32 of a-z A-Z 0-9 _ . -, not starting with - or a digit-only name";
+        "use 1 to 32 of a-z A-Z 0-9 _ . -, not starting with `-` and not only digits";
     for (i, u) in accounts.users.iter().enumerate() {
         if !is_valid_name(&u.username) {
             err(

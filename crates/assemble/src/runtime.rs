@@ -115,7 +115,7 @@ pub fn check_repositories<S: AsRef<str>>(
                 help: None,
             }),
             Ok(r) => ok.push(r),
-            Err((message, help)) => errors.push(RepositoryError {
+            Err(Refused { message, help }) => errors.push(RepositoryError {
                 index,
                 shown: shown(text),
                 message,
@@ -134,8 +134,25 @@ fn shown(text: &str) -> String {
     assemble_io::escape::escape(&redact(text)).into_owned()
 }
 
+/// Why one runtime repository is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: Option<&'static str>,
+}
+
+fn refused(message: impl Into<String>, help: Option<&'static str>) -> Refused {
+    Refused {
+        message: message.into(),
+        help,
+    }
+}
+
 /// Checks one `[@tag ]https://…` entry.
-pub fn check_repository(text: &str) -> Result<RuntimeRepository, (String, Option<&'static str>)> {
+pub fn check_repository(text: &str) -> Result<RuntimeRepository, Refused> {
     let (tag, location) = match text.strip_prefix('@') {
         Some(rest) => match rest.split_once(' ') {
             Some((tag, loc))
@@ -146,8 +163,8 @@ pub fn check_repository(text: &str) -> Result<RuntimeRepository, (String, Option
             {
                 (Some(tag.to_owned()), loc.trim_start_matches(' '))
             }
-            _ => return Err((
-                "invalid `@tag` prefix".into(),
+            _ => return Err(refused(
+                "invalid `@tag` prefix",
                 Some("write `@tag https://host/path` with a tag of letters, digits, `.`, `_`, `-`"),
             )),
         },
@@ -158,38 +175,38 @@ pub fn check_repository(text: &str) -> Result<RuntimeRepository, (String, Option
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
     {
-        return Err((
-            "spaces, control characters or backslashes in the URL".into(),
+        return Err(refused(
+            "spaces, control characters or backslashes in the URL",
             Some("write one plain https URL"),
         ));
     }
     let url = Url::parse(location).map_err(|e| {
-        (
+        refused(
             format!("not a URL: {e}"),
             Some("write an absolute URL such as https://packages.example.com/alpine/v3.20/main"),
         )
     })?;
     if url.scheme() != "https" {
-        return Err((
+        return Err(refused(
             format!("scheme `{}` is not allowed", url.scheme()),
             Some("runtime repositories must use https"),
         ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err((
-            "credentials in the URL would be stored in the image".into(),
+        return Err(refused(
+            "credentials in the URL would be stored in the image",
             Some("remove the user name and password; give the image's users their own credentials at run time"),
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err((
-            "query or fragment in the URL".into(),
+        return Err(refused(
+            "query or fragment in the URL",
             Some("apk appends the architecture and index name to the path; drop `?…` and `#…`"),
         ));
     }
-    let host = url.host().ok_or(("no host".to_owned(), None))?;
+    let host = url.host().ok_or(refused("no host", None))?;
     if let Some(problem) = host_problem(&host) {
-        return Err((
+        return Err(refused(
             problem,
             Some("runtime repositories must be reachable on the public internet by a public name"),
         ));
@@ -500,10 +517,10 @@ mod tests {
     use super::*;
     use rsa::pkcs1::EncodeRsaPublicKey as _;
 
-    fn refused(text: &str) -> String {
+    fn refusal(text: &str) -> String {
         match check_repository(text) {
             Ok(r) => panic!("{text} accepted as {}", r.url),
-            Err((m, _)) => m,
+            Err(e) => e.message,
         }
     }
 
@@ -597,7 +614,7 @@ mod tests {
             ("", "spaces"),
         ];
         for (text, needle) in cases {
-            let m = refused(text);
+            let m = refusal(text);
             assert!(m.contains(needle), "{text:?}: {m}");
         }
     }

@@ -153,7 +153,7 @@ fn contents(v: &Value, r: &mut Reader, n: &mut Neutral) {
                 for (i, repo) in r.string_list(val, &p).into_iter().enumerate() {
                     match crate::runtime::check_repository(&repo) {
                         Ok(_) => n.runtime_repositories.push(repo.clone()),
-                        Err((why, _)) => r.left_out(
+                        Err(why) => r.left_out(
                             format!("{p}[{i}]"),
                             format!("used for the build only, not written into the image's etc/apk/repositories ({why})"),
                         ),
