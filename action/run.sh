@@ -96,6 +96,12 @@ case "$COMMAND" in
     echo "plan-file=$plan_file" >> "$GITHUB_OUTPUT"
     ;;
   apply)
+    if [ -n "${SERVER:-}" ]; then
+      # The service builds and keeps the state: follow the builds, fail with them.
+      cargo-assemble apply "${target[@]}" --auto-approve --wait "${extra[@]}" ||
+        { status=$?; annotate; exit "$status"; }
+      exit 0
+    fi
     cargo-assemble apply "${target[@]}" --auto-approve --github-output "${publish[@]}" "${extra[@]}" ||
       { status=$?; annotate; exit "$status"; }
     if [ "$with_state" = true ]; then

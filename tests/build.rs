@@ -6,7 +6,6 @@
 //! when the tool is missing or we are not root).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -524,118 +523,161 @@ fn file_conflict_fails_cleanly() {
     );
 }
 
-/// Builds a signed repository holding one package whose data tar is made
-/// by hand, so it can contain what our writer never writes.
-/// A hand-made data tar entry: path, type, content, link target.
-type RawEntry<'a> = (&'a str, tar::EntryType, &'a [u8], &'a str);
-
-fn hostile_repo(dir: &Path, entries: &[RawEntry<'_>]) -> PathBuf {
-    use apk::index::archive;
-    use apk::package::{write_pkginfo, PackageInfo};
-    use apk::signature::SigningKey;
-    use flate2::write::GzEncoder;
-    use sha2::{Digest, Sha256};
-
-    let gz = |data: &[u8]| {
-        let mut e = GzEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
-    };
-    let mut data = Vec::new();
-    for (path, kind, content, link) in entries {
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(*kind);
-        h.set_size(content.len() as u64);
-        h.set_mode(0o644);
-        h.set_mtime(0);
-        let name = path.as_bytes();
-        h.as_old_mut().name[..name.len()].copy_from_slice(name);
-        if !link.is_empty() {
-            h.set_link_name(link).unwrap();
-        }
-        h.set_cksum();
-        data.extend_from_slice(h.as_bytes());
-        data.extend_from_slice(content);
-        data.extend(std::iter::repeat_n(0u8, (512 - content.len() % 512) % 512));
-    }
-    data.extend([0u8; 1024]);
-    let data_gz = gz(&data);
-    let info = PackageInfo {
-        name: "hostile".into(),
-        version: "1-r0".into(),
-        arch: "x86_64".into(),
-        datahash: Some(Sha256::digest(&data_gz).into()),
-        ..Default::default()
-    };
-    let pkginfo = write_pkginfo(&info);
-    let mut control = Vec::new();
-    let mut h = tar::Header::new_gnu();
-    h.set_path(".PKGINFO").unwrap();
-    h.set_size(pkginfo.len() as u64);
-    h.set_mode(0o644);
-    h.set_cksum();
-    control.extend_from_slice(h.as_bytes());
-    control.extend_from_slice(pkginfo.as_bytes());
-    control.extend(std::iter::repeat_n(0u8, (512 - pkginfo.len() % 512) % 512));
-    let control_gz = gz(&control);
-    let identity = apk::checksum::Checksum::Sha1(sha1::Sha1::digest(&control_gz).into());
-    let repo = dir.join("hrepo/x86_64");
-    std::fs::create_dir_all(&repo).unwrap();
-    let mut file = control_gz.clone();
-    file.extend_from_slice(&data_gz);
-    std::fs::write(repo.join("hostile-1-r0.apk"), &file).unwrap();
-    let key = SigningKey::generate("hostile.rsa.pub", 2048).unwrap();
-    std::fs::write(dir.join("hostile.rsa.pub"), key.public_pem().unwrap()).unwrap();
-    let record = PackageInfo {
-        checksum: Some(identity),
-        size: Some(file.len() as u64),
-        datahash: None,
-        ..info
-    };
-    let mut idx = Vec::new();
-    archive::write(&mut idx, [&record], "hostile", Some(&key), 0).unwrap();
-    std::fs::write(repo.join("APKINDEX.tar.gz"), idx).unwrap();
-    dir.join("hrepo")
-}
-
 #[test]
 fn hostile_tar_entries_are_refused() {
-    let cases: Vec<(&str, Vec<RawEntry<'_>>)> = vec![
-        ("..", vec![("../evil", tar::EntryType::Regular, b"x", "")]),
+    use testkit::repo::{Pkg, RawEntry, Repo};
+    // Each case: raw entries and what the refusal must say.
+    let cases: Vec<(&str, Vec<RawEntry<'_>>, &str)> = vec![
+        (
+            "dotdot",
+            vec![("../evil", tar::EntryType::Regular, b"x", "")],
+            "refusing entry '../evil'",
+        ),
         (
             "absolute",
             vec![("/etc/evil", tar::EntryType::Regular, b"x", "")],
+            "absolute paths are not allowed",
         ),
-        ("device", vec![("dev/null2", tar::EntryType::Char, b"", "")]),
         (
-            "symlink",
+            "device",
+            vec![("dev/null2", tar::EntryType::Char, b"", "")],
+            "device nodes",
+        ),
+        (
+            "late-link",
             vec![
-                ("escape", tar::EntryType::Symlink, b"", "/"),
-                ("escape/etc/evil", tar::EntryType::Regular, b"x", ""),
+                ("x/", tar::EntryType::Directory, b"", ""),
+                ("x/f", tar::EntryType::Regular, b"x", ""),
+                ("x", tar::EntryType::Symlink, b"", "/etc"),
             ],
+            "`x`: a symbolic link cannot replace the directory",
+        ),
+        (
+            "whiteout",
+            vec![("etc/.wh.passwd", tar::EntryType::Regular, b"", "")],
+            "whiteouts",
         ),
     ];
-    for (label, entries) in cases {
+    for (label, entries, why) in cases {
         let tmp = tempfile::tempdir().unwrap();
-        let repo = hostile_repo(tmp.path(), &entries);
+        let mut repo = Repo::new(&tmp.path().join("hrepo"), "hostile");
+        repo.add_raw(Pkg::new("hostile", "1-r0"), &entries);
+        repo.write_index();
         write(
             &tmp.path().join("assembly.toml"),
             &format!(
                 "[image]\nname = \"h\"\nsource = \"scratch\"\narchitectures = [\"x86_64\"]\npackages = [\"hostile\"]\n\
-                 repositories = [\"{}\"]\nkeyring = [\"hostile.rsa.pub\"]\n",
-                repo.display()
+                 repositories = [\"{}\"]\nkeyring = [\"{}\"]\n",
+                repo.root().display(),
+                repo.key_path().display()
             ),
         );
         let o = assemble(tmp.path(), &["build"]);
-        assert_ne!(
-            o.status.code(),
-            Some(0),
-            "{label}: hostile package accepted"
-        );
-        assert!(text(&o).contains("hostile"), "{label}: {}", text(&o));
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{label}: {out}");
         assert!(
-            !tmp.path().join("target/assemble/h").exists(),
-            "{label}: output written"
+            out.contains("hostile-1-r0") && out.contains(why),
+            "{label}: wanted '{why}': {out}"
         );
+        let target = tmp.path().join("target");
+        assert!(
+            !target.exists() || snapshot(&target).is_empty(),
+            "{label}: something was written: {:?}",
+            snapshot(&target).keys()
+        );
+    }
+}
+
+/// Every file and directory under `dir` with its permission bits.
+fn modes(dir: &Path) -> Vec<(PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.file_type().is_symlink() {
+                // The SBOM beside a layout links into it: judged there.
+                continue;
+            }
+            out.push((p.clone(), m.permissions().mode() & 0o7777));
+            if m.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Runs cargo-assemble under `umask`.
+fn assemble_with_umask(dir: &Path, umask: &str, args: &[&str]) -> Output {
+    Command::new("sh")
+        .current_dir(dir)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_cargo-assemble"))
+        .args(args)
+        .output()
+        .expect("run cargo-assemble")
+}
+
+#[test]
+fn outputs_get_normal_modes_and_private_keys_stay_private() {
+    for (umask, file, dir) in [("022", 0o644, 0o755), ("027", 0o640, 0o750)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = |args: &[&str]| {
+            let o = assemble_with_umask(tmp.path(), umask, args);
+            assert!(o.status.success(), "{args:?}: {}", text(&o));
+        };
+        let layout = tmp.path().join("out/layout");
+        let archive = tmp.path().join("out/image.tar");
+        let quickstart = example().join("assembly.toml");
+        let q = quickstart.to_str().unwrap();
+        run(&["build", q, "-o", &format!("oci:{}", layout.display()), "-q"]);
+        run(&[
+            "build",
+            q,
+            "-o",
+            &format!("oci-archive:{}", archive.display()),
+            "-q",
+        ]);
+        run(&["keygen", "k", "-d", "out", "--bits", "2048"]);
+        std::fs::create_dir_all(tmp.path().join("tree/etc")).unwrap();
+        std::fs::write(tmp.path().join("tree/etc/x"), "x").unwrap();
+        run(&[
+            "package",
+            "tree",
+            "--name",
+            "x",
+            "--pkgver",
+            "1-r0",
+            "--sign-key",
+            "out/k.rsa",
+            "-o",
+            "out/x-1-r0.apk",
+        ]);
+        run(&[
+            "index",
+            "out/x-1-r0.apk",
+            "--sign-key",
+            "out/k.rsa",
+            "-o",
+            "out/APKINDEX.tar.gz",
+        ]);
+        let all = modes(&tmp.path().join("out"));
+        assert!(all.len() > 10, "{all:?}");
+        for (path, mode) in all {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let want = if name == "k.rsa" {
+                0o600 & file
+            } else if path.is_dir() {
+                dir
+            } else {
+                file
+            };
+            assert_eq!(mode, want, "umask {umask}: {} is {mode:o}", path.display());
+        }
     }
 }

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use assemble::config;
+use assemble::model::Location;
+use oci_image::ImageRef;
 
 mod common;
 use common::{base_316, corpus, text};
@@ -85,7 +87,7 @@ fn init_writes_a_valid_declaration_for_each_template() {
         let file = dir.join("assembly.toml");
         let images = config::load(&file).unwrap_or_else(|e| panic!("{t}: {e:?}"));
         assert_eq!(images.len(), 1);
-        assert_eq!(images[0].name, name);
+        assert_eq!(*images[0].name, name);
         // The comments of the template are kept.
         let written = std::fs::read_to_string(&file).unwrap();
         assert!(written.starts_with('#'), "{written}");
@@ -100,8 +102,8 @@ fn init_defaults_to_static_in_the_current_dir_named_after_it() {
     let o = assemble(&dir, &["init"]);
     assert!(o.status.success(), "{}", text(&o));
     let images = config::load(&dir.join("assembly.toml")).unwrap();
-    assert_eq!(images[0].name, "my-project_2");
-    assert_eq!(images[0].source, "scratch");
+    assert_eq!(*images[0].name, "my-project_2");
+    assert_eq!(images[0].source.as_written, "scratch");
 }
 
 #[test]
@@ -117,7 +119,7 @@ fn init_refuses_to_overwrite_without_force() {
     let o = assemble(tmp.path(), &["init", "--template", "python", "--force"]);
     assert!(o.status.success(), "{}", text(&o));
     let images = config::load(&file).unwrap();
-    assert!(images[0].packages.iter().any(|p| p == "python3"));
+    assert!(images[0].packages.iter().any(|p| p.as_str() == "python3"));
 }
 
 #[test]
@@ -203,18 +205,20 @@ fn alpine_templates_resolve_against_the_alpine_316_index() {
         let images = config::load(&dir.join("assembly.toml")).unwrap();
         let spec = &images[0];
         assert_eq!(
-            spec.source_kind,
-            config::Source::Oci {
+            spec.source.reference,
+            ImageRef::Layout {
                 path: image.clone(),
                 reference: Some("alpine-3.16.9".into())
             }
         );
-        assert_eq!(spec.repositories, [repo.display().to_string()]);
+        let locations: Vec<&Location> = spec.repositories.iter().map(|r| &r.location).collect();
+        assert_eq!(locations, [&Location::Local(repo.clone())]);
 
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-assemble"));
-        cmd.arg("resolve").args(&spec.packages);
+        cmd.arg("resolve")
+            .args(spec.packages.iter().map(|p| p.as_str()));
         for r in &spec.repositories {
-            cmd.arg("--repository").arg(r);
+            cmd.arg("--repository").arg(&r.as_written);
         }
         cmd.arg("--keyring").arg(corpus("apk/keys/alpine"));
         cmd.args(["--arch", "x86_64", "--installed"])
@@ -228,7 +232,10 @@ fn alpine_templates_resolve_against_the_alpine_316_index() {
             .map(str::to_owned)
             .collect();
         for p in &spec.packages {
-            assert!(added.contains(p), "{t}: {p} not added: {added:?}");
+            assert!(
+                added.iter().any(|a| a == p.as_str()),
+                "{t}: {p} not added: {added:?}"
+            );
         }
         assert!(added.iter().any(|a| a == wanted), "{t}: {added:?}");
     }

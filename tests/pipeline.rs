@@ -2,182 +2,10 @@
 //! plan again, add/remove packages, a newer version in the repository,
 //! a fresh clone reading the state, `--base`, a killed apply, validate.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_cargo-assemble")
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .current_dir(dir)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .args(args)
-        .output()
-        .expect("run cargo-assemble")
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = run(dir, args);
-    assert!(
-        o.status.success(),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let o = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.email=test@example.org",
-            "-c",
-            "user.name=Test",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .expect("git");
-    assert!(
-        o.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A project: a git repository with a signed local repository of small
-/// packages and an assembly.toml building on scratch.
-struct Project {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-}
-
-impl Project {
-    fn new() -> Project {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("project");
-        std::fs::create_dir_all(dir.join("repo/x86_64")).unwrap();
-        git(&dir, &["init", "-q"]);
-        ok(
-            &dir,
-            &[
-                "keygen",
-                "test",
-                "-d",
-                dir.to_str().unwrap(),
-                "--bits",
-                "2048",
-            ],
-        );
-        let p = Project { _tmp: tmp, dir };
-        p.package("base-files", "1.0-r0", &[("etc/base", "base\n")], &[]);
-        p.package(
-            "tool",
-            "1.0-r0",
-            &[("usr/bin/tool", "#tool 1\n")],
-            &["libtool"],
-        );
-        p.package("libtool", "1.0-r0", &[("usr/lib/libtool", "lib\n")], &[]);
-        p.package("extra", "3.1-r0", &[("usr/share/extra", "extra\n")], &[]);
-        p.index();
-        std::fs::write(
-            p.dir.join("assembly.toml"),
-            "[image]\nname = \"app\"\nsource = \"scratch\"\narchitectures = [\"x86_64\"]\n\
-             packages = [\"base-files\", \"tool\"]\nrepositories = [\"./repo\"]\nkeyring = [\"test.rsa.pub\"]\n",
-        )
-        .unwrap();
-        std::fs::write(
-            p.dir.join(".gitignore"),
-            "target/\n.assembly-apply.lock\ntest.rsa\n",
-        )
-        .unwrap();
-        p
-    }
-
-    fn package(&self, name: &str, version: &str, files: &[(&str, &str)], depends: &[&str]) {
-        let root = self.dir.join("src").join(format!("{name}-{version}"));
-        for (path, content) in files {
-            let f = root.join(path);
-            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-            std::fs::write(f, content).unwrap();
-        }
-        let out = self.dir.join(format!("repo/x86_64/{name}-{version}.apk"));
-        let mut args = vec![
-            "package".to_owned(),
-            root.to_string_lossy().into_owned(),
-            "--name".into(),
-            name.into(),
-            "--pkgver".into(),
-            version.into(),
-            "--arch".into(),
-            "x86_64".into(),
-            "--sign-key".into(),
-            "test.rsa".into(),
-            "-o".into(),
-            out.to_string_lossy().into_owned(),
-        ];
-        for d in depends {
-            args.extend(["--depend".into(), d.to_string()]);
-        }
-        ok(
-            &self.dir,
-            &args.iter().map(String::as_str).collect::<Vec<_>>(),
-        );
-    }
-
-    fn index(&self) {
-        let repo = self.dir.join("repo/x86_64");
-        let mut args = vec!["index".to_owned()];
-        for e in std::fs::read_dir(&repo).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "apk") {
-                args.push(p.to_string_lossy().into_owned());
-            }
-        }
-        args.extend([
-            "-o".into(),
-            repo.join("APKINDEX.tar.gz").to_string_lossy().into_owned(),
-        ]);
-        args.extend(["--sign-key".into(), "test.rsa".into()]);
-        ok(
-            &self.dir,
-            &args.iter().map(String::as_str).collect::<Vec<_>>(),
-        );
-    }
-
-    fn set_packages(&self, list: &str) {
-        let p = self.dir.join("assembly.toml");
-        let t = std::fs::read_to_string(&p).unwrap();
-        let start = t.find("packages = ").unwrap();
-        let end = start + t[start..].find('\n').unwrap();
-        std::fs::write(&p, format!("{}packages = {list}{}", &t[..start], &t[end..])).unwrap();
-    }
-
-    fn plan(&self, args: &[&str]) -> (i32, String) {
-        let mut a = vec!["plan", "--detailed-exitcode"];
-        a.extend(args);
-        let o = run(&self.dir, &a);
-        (
-            o.status.code().unwrap_or(-1),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        )
-    }
-
-    fn commit(&self, message: &str) {
-        git(&self.dir, &["add", "-A"]);
-        git(&self.dir, &["commit", "-q", "-m", message]);
-    }
-}
+mod project;
+use project::{bin, git, ok, run, Project};
 
 #[test]
 fn plan_apply_cycle() {
@@ -329,19 +157,7 @@ fn a_killed_apply_leaves_everything_intact() {
 
     // A big package makes the layer write take a while; kill the apply
     // once its temporary layer file exists.
-    let big = p.dir.join("src/big-1.0-r0/usr/share/big");
-    std::fs::create_dir_all(&big).unwrap();
-    let mut data = vec![0u8; 64 << 20];
-    let mut x: u32 = 1;
-    for b in data.iter_mut() {
-        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-        *b = (x >> 24) as u8;
-    }
-    std::fs::write(big.join("blob"), &data).unwrap();
-    drop(data);
-    p.package("big", "1.0-r0", &[], &[]);
-    p.index();
-    p.set_packages("[\"base-files\", \"tool\", \"big\"]");
+    p.add_big_package(64);
     let mut child = Command::new(bin())
         .current_dir(&p.dir)
         .args(["apply", "--auto-approve"])
@@ -430,4 +246,105 @@ fn validate_reports_every_problem() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("update assembly.lock"), "{err}");
+}
+
+#[test]
+fn each_declaration_keeps_its_own_applied_state() {
+    let p = Project::new();
+    for svc in ["svc-a", "svc-b"] {
+        let dir = p.dir.join(svc);
+        std::fs::create_dir_all(&dir).unwrap();
+        let packages = if svc == "svc-a" {
+            "\"tool\""
+        } else {
+            "\"extra\""
+        };
+        std::fs::write(
+            dir.join("assembly.toml"),
+            format!(
+                "[image]\nname = \"{svc}\"\nsource = \"scratch\"\narchitectures = [\"x86_64\"]\n\
+                 packages = [{packages}]\nrepositories = [\"../repo\"]\nkeyring = [\"../test.rsa.pub\"]\n"
+            ),
+        )
+        .unwrap();
+    }
+    p.commit("two services");
+    ok(&p.dir, &["apply", "--auto-approve", "svc-a/assembly.toml"]);
+    ok(&p.dir, &["apply", "--auto-approve", "svc-b/assembly.toml"]);
+    for svc in ["svc-a", "svc-b"] {
+        let o = run(&p.dir.join(svc), &["plan", "--detailed-exitcode"]);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{svc}: {out}");
+        assert!(out.contains("No changes."), "{svc}: {out}");
+    }
+    // The project at the root is a third declaration with its own state.
+    let (code, text) = p.plan(&[]);
+    assert_eq!(code, 2, "never applied: {text}");
+}
+
+#[test]
+fn locked_fails_on_any_change_and_never_writes_the_lock() {
+    let p = Project::new();
+    p.commit("declare");
+    // No lock yet: --locked cannot keep it.
+    let o = run(&p.dir, &["apply", "--auto-approve", "--locked"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not in the lock"));
+    assert!(!p.dir.join("assembly.lock").exists());
+    ok(&p.dir, &["apply", "--auto-approve"]);
+    let lock = std::fs::read(p.dir.join("assembly.lock")).unwrap();
+    // An unchanged declaration applies with --locked, lock untouched.
+    ok(&p.dir, &["apply", "--auto-approve", "--locked"]);
+    assert_eq!(std::fs::read(p.dir.join("assembly.lock")).unwrap(), lock);
+    // A package added to the declaration: the message says which.
+    p.set_packages("[\"base-files\", \"tool\", \"extra\"]");
+    let o = run(&p.dir, &["apply", "--auto-approve", "--locked"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("extra 3.1-r0 would be added"), "{err}");
+    assert_eq!(std::fs::read(p.dir.join("assembly.lock")).unwrap(), lock);
+    let o = run(&p.dir, &["validate"]);
+    assert_eq!(o.status.code(), Some(1));
+    // A package removed.
+    p.set_packages("[\"base-files\"]");
+    let o = run(&p.dir, &["apply", "--auto-approve", "--locked"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("tool 1.0-r0 would be removed"), "{err}");
+    assert_eq!(std::fs::read(p.dir.join("assembly.lock")).unwrap(), lock);
+    let o = run(&p.dir, &["validate"]);
+    assert_eq!(o.status.code(), Some(1));
+    // An image renamed: validate names both sides.
+    p.set_packages("[\"base-files\", \"tool\"]");
+    let decl = std::fs::read_to_string(p.dir.join("assembly.toml")).unwrap();
+    std::fs::write(
+        p.dir.join("assembly.toml"),
+        decl.replace("name = \"app\"", "name = \"app2\""),
+    )
+    .unwrap();
+    let o = run(&p.dir, &["validate"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("'app2' is not in assembly.lock"), "{err}");
+    assert!(err.contains("'app', which is no longer declared"), "{err}");
+}
+
+#[test]
+fn validate_does_not_stop_at_a_missing_source_image() {
+    let p = Project::new();
+    std::fs::write(p.dir.join("bad.rsa.pub"), "not a key\n").unwrap();
+    std::fs::write(
+        p.dir.join("assembly.toml"),
+        "[image]\nname = \"app\"\nsource = \"oci:./no-such-layout\"\narchitectures = [\"x86_64\"]\n\
+         packages = [\"tool\", \"no-such-package\"]\nrepositories = [\"./repo\"]\n\
+         keyring = [\"test.rsa.pub\", \"bad.rsa.pub\"]\n",
+    )
+    .unwrap();
+    let o = run(&p.dir, &["validate"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("no-such-layout"), "the source: {err}");
+    assert!(err.contains("unknown package 'no-such-package'"), "{err}");
+    assert!(err.contains("bad.rsa.pub"), "the bad key: {err}");
+    assert!(!err.contains("unknown package 'tool'"), "{err}");
 }

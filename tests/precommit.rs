@@ -45,9 +45,9 @@ fn try_repo(project: &Path, tools: &Path) -> Output {
         .env("PRE_COMMIT_HOME", project.join(".pre-commit-home"))
         .env("CARGO_TARGET_DIR", target)
         // A hook build, not a release: quick to compile, fast enough to run.
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1")
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0")
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256")
         .env("CARGO_PROFILE_RELEASE_LTO", "false");
     for keep in [
         "HOME",

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use assemble::build::BuildReport;
 use assemble::config::ConfigErrors;
 use assemble::github::{self, Context, ImageOutput, Outcome};
+use assemble::ops::build::BuildReport;
 use assemble::plan::Plan;
 use miette::{miette, Result};
 
@@ -41,18 +41,6 @@ pub fn comment(decl: &Path, markdown: &str) -> Result<()> {
         Err(e) => return Err(miette!("cannot write the pull request's comment: {e}")),
     }
     Ok(())
-}
-
-/// The plain-text report of `error` for a comment (no colours, no hook).
-pub fn plain(error: &miette::Report) -> String {
-    let mut out = String::new();
-    let handler =
-        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-            .with_width(usize::MAX);
-    if handler.render_report(&mut out, error.as_ref()).is_err() {
-        out = format!("{error}");
-    }
-    out
 }
 
 /// Prints an `::error file=…,line=…::` line per error.
@@ -128,44 +116,11 @@ pub enum Ci {
     Github,
 }
 
-/// The workflow template (`templates/github/assemble.yml`).
-const WORKFLOW: &str = include_str!("../../templates/github/assemble.yml");
-
 impl Ci {
-    /// Where the workflow for a declaration in `dir` goes and its text:
-    /// GitHub reads workflows only at the root of the repository, so at the
-    /// root of the git work tree holding `dir` (else in `dir`), naming
-    /// `dir` relative to it. Refuses to replace a file unless `force`.
-    pub fn workflow(self, dir: &Path, force: bool) -> Result<(PathBuf, String)> {
-        let dir = dir
-            .canonicalize()
-            .map_err(|e| miette!("cannot read {}: {e}", dir.display()))?;
-        let root = dir
-            .ancestors()
-            .find(|a| a.join(".git").exists())
-            .unwrap_or(&dir);
-        let relative = github::workspace_path(&dir, Some(root));
-        let relative = if relative.is_empty() {
-            ".".into()
-        } else {
-            relative
-        };
-        // A YAML single-quoted scalar holds any path.
-        let value = format!("'{}'", relative.replace('\'', "''"));
-        let text = WORKFLOW.replace(
-            "\n  ASSEMBLY_PATH: .\n",
-            &format!("\n  ASSEMBLY_PATH: {value}\n"),
-        );
-        let path = root.join(".github/workflows/assemble.yml");
-        if path.exists() && !force {
-            return Err(miette!(
-                help = "pass --force to replace it",
-                "{} already exists; not overwriting it",
-                path.display()
-            ));
+    /// The library's name for it.
+    pub fn into_ops(self) -> assemble::ops::init::Ci {
+        match self {
+            Ci::Github => assemble::ops::init::Ci::Github,
         }
-        std::fs::create_dir_all(path.parent().unwrap_or(root))
-            .map_err(|e| miette!("cannot create {}: {e}", path.display()))?;
-        Ok((path, text))
     }
 }

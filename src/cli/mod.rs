@@ -1,16 +1,20 @@
 //! Command-line interface: argument definitions and dispatch. Each verb
-//! lives in its own module and returns a `miette` result; this module turns
-//! that into output and an exit code.
+//! lives in its own module: it parses its arguments into the options of
+//! one `assemble::ops` operation, calls it and renders the report; errors
+//! come back as `miette` reports, which [`render::error`] shows.
 
 mod build;
+mod builds;
 mod github;
-mod hints;
 mod init;
 mod login;
 mod pipeline;
+mod render;
 mod repo_args;
 mod resolve;
 mod search;
+mod serve;
+mod token;
 mod verify;
 mod watch;
 mod write;
@@ -62,6 +66,14 @@ enum Command {
     Login(login::LoginArgs),
     /// Remove the stored credentials of a registry.
     Logout(login::LogoutArgs),
+    /// Run the build service: API, build queue, build reports.
+    Serve(serve::Args),
+    /// Manage the build service's tokens.
+    #[command(subcommand)]
+    Token(token::Command),
+    /// List build reports of the build service, read their logs.
+    #[command(subcommand)]
+    Builds(builds::Command),
 }
 
 /// Parses `args` and runs the verb.
@@ -77,10 +89,6 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
             };
         }
     };
-    // Long key names and paths must stay greppable: never wrap them.
-    let _ = miette::set_hook(Box::new(|_| {
-        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
-    }));
     let result = match cli.command {
         Command::Build(a) => build::run(a),
         Command::Plan(a) => pipeline::plan(a),
@@ -98,11 +106,14 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Command::Watch(a) => watch::run(a),
         Command::Login(a) => login::login(a),
         Command::Logout(a) => login::logout(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Token(c) => token::run(c),
+        Command::Builds(c) => builds::run(c),
     };
     match result {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("{report:?}");
+            render::error(&report);
             ExitCode::FAILURE
         }
     }

@@ -1,17 +1,16 @@
-//! Arguments shared by verbs that read repositories.
+//! Arguments shared by the verbs that read repositories.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use apk::index::text::{self, IndexText, Strictness};
 use apk::index::Trust;
-use apk::signature::Keyring;
-use apk_repo::repository::{self, LoadedIndex, Repository};
-use miette::{IntoDiagnostic, Result};
+use assemble::model::Repository;
+use assemble::ops::{FetchSettings, RepositoryArgs};
+use miette::Result;
 
 /// Where packages come from and who is trusted.
 #[derive(clap::Args, Debug)]
 pub struct RepoArgs {
-    /// Repository: a directory holding ARCH/APKINDEX.tar.gz or APKINDEX.tar.gz, an index file, or a file:// URL.
+    /// Repository: a directory holding ARCH/APKINDEX.tar.gz or APKINDEX.tar.gz, an index file, a file:// or http(s):// URL; "@tag URL" for a tagged one.
     #[arg(
         long = "repository",
         short = 'X',
@@ -28,53 +27,42 @@ pub struct RepoArgs {
     /// Accept unsigned indexes and signatures by unknown keys.
     #[arg(long)]
     pub allow_untrusted: bool,
+    /// Use only cached indexes of remote repositories.
+    #[arg(long)]
+    pub offline: bool,
 }
 
 impl RepoArgs {
-    pub fn arch(&self) -> &str {
-        self.arch.as_deref().unwrap_or(repository::host_arch())
-    }
-
-    pub fn trust(&self) -> Trust {
-        if self.allow_untrusted {
-            Trust::AllowUntrusted
-        } else {
-            Trust::Verify
-        }
-    }
-
-    pub fn keyring(&self) -> Result<Keyring> {
-        Keyring::load(&self.keyring).into_diagnostic()
-    }
-
-    /// Loads every repository's index, verified.
-    pub fn load(&self) -> Result<Vec<LoadedIndex>> {
-        let keyring = self.keyring()?;
-        self.repositories
+    /// The typed arguments of the operations.
+    pub fn to_ops(&self) -> Result<RepositoryArgs> {
+        let repositories = self
+            .repositories
             .iter()
             .map(|r| {
-                let repo = Repository::parse(r).into_diagnostic()?;
-                repo.load_index(self.arch(), &keyring, self.trust())
-                    .into_diagnostic()
+                Repository::parse(r, Path::new(""))
+                    .map_err(|e| miette::Report::new(e).wrap_err("--repository"))
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        if let Some(arch) = &self.arch {
+            assemble::model::check_arch(arch)
+                .map_err(|e| miette::Report::new(e).wrap_err("--arch"))?;
+        }
+        Ok(RepositoryArgs {
+            repositories,
+            keyring: self.keyring.clone(),
+            arch: self
+                .arch
+                .clone()
+                .unwrap_or_else(|| apk_repo::repository::host_arch().to_owned()),
+            trust: if self.allow_untrusted {
+                Trust::AllowUntrusted
+            } else {
+                Trust::Verify
+            },
+            fetch: FetchSettings {
+                offline: self.offline,
+                cache_dir: None,
+            },
+        })
     }
-}
-
-/// Parses a loaded index leniently and prints its warnings to stderr.
-pub fn parse_with_warnings(index: &LoadedIndex) -> Result<IndexText<'_>> {
-    let name = format!("{}:APKINDEX", index.path.display());
-    if index.archive.lossy {
-        eprintln!("warning: {name}: text is not valid UTF-8; invalid bytes were replaced");
-    }
-    let parsed = text::parse(&index.archive.text, &name, Strictness::Lenient).into_diagnostic()?;
-    for w in &parsed.warnings {
-        let pkg = w
-            .package
-            .as_deref()
-            .map(|p| format!(" {p}:"))
-            .unwrap_or_default();
-        eprintln!("warning: {name}:{}:{pkg} {}", w.line, w.message);
-    }
-    Ok(parsed)
 }

@@ -4,18 +4,16 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use apk::database::InstalledDb;
-use apk::dependency::{Context, Dependency};
-use apk::index::text::{self, Strictness, Validation};
-use apk_solve::{self as solve, ChangeKind, Db, Policy, Request, DEFAULT_TAG};
-use miette::{miette, IntoDiagnostic, Result};
-use serde::Serialize;
+use apk::dependency::Atom;
+use assemble::ops::resolve::{self, Action, ResolveOpError, ResolveOptions};
+use miette::{Context, IntoDiagnostic, Result};
 
+use super::render::{self, write_escaped, Terminal};
 use super::repo_args::RepoArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Packages to add (dependency atoms: name, name>=1.2, so:libz.so.1, …).
+    /// Packages to add (dependency atoms: name, name@tag, name>=1.2, so:libz.so.1, …).
     #[arg(required = true, value_name = "PKG")]
     pub packages: Vec<String>,
     #[command(flatten)]
@@ -28,163 +26,43 @@ pub struct Args {
     pub json: bool,
 }
 
-#[derive(Serialize)]
-struct JsonChange<'a> {
-    action: &'static str,
-    name: &'a str,
-    version: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    old_version: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct JsonOutput<'a> {
-    changes: Vec<JsonChange<'a>>,
-}
-
-fn action(kind: ChangeKind) -> Option<&'static str> {
-    Some(match kind {
-        ChangeKind::Install => "install",
-        ChangeKind::Upgrade => "upgrade",
-        ChangeKind::Downgrade => "downgrade",
-        ChangeKind::Purge => "remove",
-        ChangeKind::Replace | ChangeKind::Reinstall | ChangeKind::UpdatePinning => "replace",
-        ChangeKind::None => return None,
-    })
-}
-
 pub fn run(args: Args) -> Result<ExitCode> {
-    let atoms: Vec<Dependency<'_>> = args
+    let atoms = args
         .packages
         .iter()
         .map(|p| {
-            Dependency::parse(p, Context::World)
-                .map_err(|e| miette!("{e}; the form is name(@tag)([<>~=]version)"))
+            Atom::parse(p)
+                .into_diagnostic()
+                .wrap_err("packages are written name(@tag)([<>~=]version)")
         })
         .collect::<Result<_>>()?;
-    let indexes = args.repo.load()?;
-    let names: Vec<String> = indexes
-        .iter()
-        .map(|i| format!("{}:APKINDEX", i.path.display()))
-        .collect();
-    let parsed: Vec<_> = indexes
-        .iter()
-        .zip(&names)
-        .map(|(i, n)| {
-            text::parse_with(
-                &i.archive.text,
-                n,
-                Strictness::Lenient,
-                Validation::Deferred,
-            )
-            .into_diagnostic()
-        })
-        .collect::<Result<_>>()?;
-    let installed_text = match &args.installed {
-        Some(p) => Some(std::fs::read(p).map_err(|e| miette!("cannot read {}: {e}", p.display()))?),
-        None => None,
+    let options = ResolveOptions {
+        atoms,
+        repositories: args.repo.to_ops()?,
+        installed: args.installed,
     };
-    let installed = match (&installed_text, &args.installed) {
-        (Some(bytes), Some(path)) => {
-            InstalledDb::from_bytes(bytes, &path.display().to_string()).into_diagnostic()?
-        }
-        _ => InstalledDb::new(),
-    };
-    let installed_infos: Vec<_> = installed.records.iter().map(|r| r.info()).collect();
-
-    let arch = args.repo.arch().to_owned();
-    let mut db = Db::new(&[arch.as_str(), "noarch"]);
-    for (idx, loaded) in parsed.iter().zip(&indexes) {
-        db.add_repository(
-            &loaded.path.display().to_string(),
-            None,
-            true,
-            false,
-            idx.records.iter(),
-        )
-        .into_diagnostic()?;
-    }
-    for info in &installed_infos {
-        db.add_installed(info, None);
-    }
-    db.finish();
-    let broken = db
-        .packages
-        .iter()
-        .filter(|p| p.installed.is_none() && !p.uninstallable.is_empty())
-        .count();
-    if broken > 0 {
-        eprintln!(
-            "warning: the indexes contain {broken} packages which are not installable here (malformed or for \
-             another architecture; see `cargo assemble search`)"
-        );
-    }
-
-    // The base stays: every installed package is in the world, then the
-    // requested atoms replace same-named entries.
-    let mut request = Request {
-        policy: Policy::Image,
-        ..Default::default()
-    };
-    let mut world_atoms: Vec<Dependency<'_>> = installed_infos
-        .iter()
-        .map(|i| Dependency {
-            name: &i.name,
-            tag: None,
-            conflict: false,
-            constraint: apk::dependency::Constraint::Any,
-        })
-        .collect();
-    for a in &atoms {
-        world_atoms.retain(|w| w.name != a.name);
-        world_atoms.push(*a);
-    }
-    for a in world_atoms {
-        let tag = a.tag.and_then(|t| db.find_tag(t)).unwrap_or(DEFAULT_TAG);
-        request.world.push((db.world_dep(a), tag));
-    }
-    let solution = match solve::solve(&db, &request) {
-        Ok(s) => s,
-        Err(e) => {
-            let mut report = e.report.clone();
-            report
-                .hints
-                .extend(super::hints::missing_name_hints(&args.repo, &report));
-            eprint!("{}", report.render(usize::MAX));
+    let report = match resolve::resolve(&options, &Terminal::new(false, false)) {
+        Ok(r) => r,
+        Err(ResolveOpError::Unsatisfiable(explanation)) => {
+            render::eprint(&explanation.render(usize::MAX));
             return Ok(ExitCode::FAILURE);
         }
+        Err(e) => return Err(e.into()),
     };
-
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let changes: Vec<JsonChange<'_>> = solution
-        .changes
-        .iter()
-        .filter_map(|c| {
-            let action = action(c.kind(&db))?;
-            let shown = &db.packages[c.new.or(c.old)?];
-            Some(JsonChange {
-                action,
-                name: db.name_str(shown.name),
-                version: shown.version,
-                old_version: match (c.old, c.new) {
-                    (Some(o), Some(_)) => Some(db.packages[o].version),
-                    _ => None,
-                },
-            })
-        })
-        .collect();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &JsonOutput { changes }).into_diagnostic()?;
+        serde_json::to_writer_pretty(&mut out, &report).into_diagnostic()?;
         writeln!(out).into_diagnostic()?;
     } else {
-        for c in &changes {
+        for c in &report.changes {
             let sign = match c.action {
-                "install" => "+",
-                "remove" => "-",
+                Action::Install => "+",
+                Action::Remove => "-",
                 _ => "~",
             };
-            writeln!(out, "{sign} {} {}", c.name, c.version).into_diagnostic()?;
+            write_escaped(&mut out, &format!("{sign} {} {}", c.name, c.version))
+                .into_diagnostic()?;
         }
     }
     out.flush().into_diagnostic()?;

@@ -1,15 +1,13 @@
 //! `cargo assemble verify`: check .apk files end to end.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use apk::checksum::Checksum;
-use apk::index::archive::{self, Trust};
-use apk::index::text::{self, Strictness};
-use apk::package::read::{self, ReadOptions, SignatureCheck, VerifyOnly};
-use apk::signature::Keyring;
-use miette::{IntoDiagnostic, Result};
+use assemble::ops::verify::{self, Verdict, VerifyOptions};
+use assemble::ops::{trust_help_text, KeySource};
+use miette::Result;
+
+use super::render;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -27,70 +25,25 @@ pub struct Args {
     pub allow_untrusted: bool,
 }
 
-/// `(name, version)` → identity from the index.
-fn index_identities(
-    path: &Path,
-    keyring: &Keyring,
-    trust: Trust,
-) -> Result<HashMap<(String, String), Checksum>> {
-    let archive = archive::read_file(path, keyring, trust).into_diagnostic()?;
-    let name = format!("{}:APKINDEX", path.display());
-    let parsed = text::parse(&archive.text, &name, Strictness::Lenient).into_diagnostic()?;
-    Ok(parsed
-        .records
-        .iter()
-        .filter_map(|r| {
-            Some((
-                (r.info.name.to_string(), r.info.version.to_string()),
-                r.info.checksum?,
-            ))
-        })
-        .collect())
-}
-
 pub fn run(args: Args) -> Result<ExitCode> {
-    let keyring = Keyring::load(&args.keyring).into_diagnostic()?;
-    let (trust, signature) = if args.allow_untrusted {
-        (Trust::AllowUntrusted, SignatureCheck::Skip)
-    } else {
-        (Trust::Verify, SignatureCheck::Required)
-    };
-    let index = match &args.index {
-        Some(p) => Some(index_identities(p, &keyring, trust)?),
-        None => None,
-    };
-    let options = ReadOptions {
-        keyring: &keyring,
-        signature,
-        expected_identity: None,
-    };
-    let mut failed = 0;
-    for file in &args.files {
-        let verdict = read::read_file(file, &options, &mut VerifyOnly)
-            .map_err(|e| e.to_string())
-            .and_then(|contents| {
-                let nv = contents.info.name_version();
-                let Some(index) = &index else { return Ok(nv) };
-                let key = (contents.info.name.to_string(), contents.info.version.to_string());
-                match index.get(&key) {
-                    None => Err(format!("{}: {nv}: checksum: the index has no record of {nv}", file.display())),
-                    Some(want) if !want.same_identity(&contents.identity) => Err(format!(
-                        "{}: {nv}: checksum: the package identity is {} but the index record says {want}",
-                        file.display(),
-                        contents.identity
-                    )),
-                    Some(_) => Ok(nv),
-                }
-            });
+    let report = verify::verify(&VerifyOptions {
+        files: args.files,
+        keyring: args.keyring,
+        index: args.index,
+        allow_untrusted: args.allow_untrusted,
+    })?;
+    for (_, verdict) in &report.verdicts {
         match verdict {
-            Ok(nv) => println!("OK {nv}"),
-            Err(why) => {
-                failed += 1;
-                println!("FAIL {why}");
+            Verdict::Ok(package) => render::print(&format!("OK {package}")),
+            Verdict::Failed(why) => {
+                let fix = trust_help_text(&why.to_string(), KeySource::CommandLine)
+                    .map(|h| format!("; {h}"))
+                    .unwrap_or_default();
+                render::print(&format!("FAIL {why}{fix}"))
             }
         }
     }
-    Ok(if failed == 0 {
+    Ok(if report.all_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -9,12 +9,10 @@ use std::process::{Command, ExitCode};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use assemble::config;
+use assemble::lock::LOCK_FILE;
+use assemble::ops::Project;
 use miette::{miette, IntoDiagnostic, Result};
 use notify::{RecursiveMode, Watcher};
-
-/// The lock file watched next to the declaration.
-const LOCK_FILE: &str = "assembly.lock";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -29,15 +27,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let path = match &args.path {
-        Some(p) => p.clone(),
-        None => {
-            let cwd = std::env::current_dir().into_diagnostic()?;
-            config::discover(&cwd).ok_or_else(|| {
-                miette!("no assembly.toml here (nor a Cargo.toml with [package.metadata.image]); run `cargo assemble init`")
-            })?
-        }
-    };
+    let path = Project::find(args.path.as_deref())?;
     if !path.is_file() {
         return Err(miette!("{}: no such file", path.display()));
     }

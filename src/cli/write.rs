@@ -1,32 +1,21 @@
 //! `package`, `index` and `keygen`: make signed repositories with our own
 //! writer (tests, the bundled example, small in-house packages).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use apk::index::archive::{self, WriteError};
-use apk::package::read::{self, ReadOptions, Script, SignatureCheck, VerifyOnly};
-use apk::package::{write as pkgwrite, PackageInfo};
-use apk::signature::{Keyring, SigningKey};
-use miette::{miette, IntoDiagnostic, Result};
+use apk::package::PackageInfo;
+use assemble::ops::{self, index::IndexOptions, keygen::KeygenOptions, package::PackageOptions};
+use miette::Result;
+
+use super::render;
 
 /// Build time: `--mtime`, else `SOURCE_DATE_EPOCH`, else 0 (reproducible).
 fn build_time(explicit: Option<u64>) -> Result<u64> {
-    if let Some(t) = explicit {
-        return Ok(t);
+    match explicit {
+        Some(t) => Ok(t),
+        None => Ok(ops::source_date_epoch()?.unwrap_or(0)),
     }
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => v.trim().parse().map_err(|_| {
-            miette!("SOURCE_DATE_EPOCH must be a whole number of seconds, found '{v}'")
-        }),
-        Err(_) => Ok(0),
-    }
-}
-
-fn signing_key(path: &Option<PathBuf>) -> Result<Option<SigningKey>> {
-    path.as_ref()
-        .map(|p| SigningKey::load(p, None).into_diagnostic())
-        .transpose()
 }
 
 #[derive(clap::Args, Debug)]
@@ -88,11 +77,10 @@ pub struct PackageArgs {
 
 pub fn package(a: PackageArgs) -> Result<ExitCode> {
     let info = PackageInfo {
-        name: a.name.clone().into(),
-        version: a.version.clone().into(),
+        name: a.name.into(),
+        version: a.version.into(),
         arch: a
             .arch
-            .clone()
             .unwrap_or_else(|| apk_repo::repository::host_arch().to_owned())
             .into(),
         description: a.description.into(),
@@ -107,43 +95,20 @@ pub fn package(a: PackageArgs) -> Result<ExitCode> {
         triggers: a.triggers.join(" ").into(),
         ..Default::default()
     };
-    if let Some(p) = info.problems().first() {
-        return Err(miette!("package {}: {p}", info.name_version()));
-    }
-    let scripts = a
-        .scripts
-        .iter()
-        .map(|s| {
-            let (kind, file) = s
-                .split_once('=')
-                .ok_or_else(|| miette!("--script takes KIND=FILE, got '{s}'"))?;
-            let content =
-                std::fs::read(file).map_err(|e| miette!("cannot read script {file}: {e}"))?;
-            Ok(Script {
-                kind: kind.to_owned(),
-                content,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let out = a
-        .output
-        .unwrap_or_else(|| PathBuf::from(format!("{}.apk", info.name_version())));
-    let key = signing_key(&a.sign_key)?;
-    let meta = pkgwrite::build(
-        &a.root,
-        &info,
-        &scripts,
-        key.as_ref(),
-        build_time(a.mtime)?,
-        &out,
-    )
-    .map_err(|e| miette!("cannot write {}: {e}", out.display()))?;
-    println!(
+    let report = ops::package::package(&PackageOptions {
+        root: a.root,
+        info,
+        scripts: a.scripts,
+        sign_key: a.sign_key,
+        mtime: build_time(a.mtime)?,
+        output: a.output,
+    })?;
+    render::print(&format!(
         "wrote {} ({} bytes, {})",
-        out.display(),
-        meta.size.unwrap_or(0),
-        meta.checksum.map(|c| c.to_string()).unwrap_or_default()
-    );
+        report.path.display(),
+        report.size,
+        report.checksum.map(|c| c.to_string()).unwrap_or_default()
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -167,29 +132,18 @@ pub struct IndexArgs {
 }
 
 pub fn index(a: IndexArgs) -> Result<ExitCode> {
-    let keyring = Keyring::new();
-    let options = ReadOptions {
-        keyring: &keyring,
-        signature: SignatureCheck::Skip,
-        expected_identity: None,
-    };
-    let mut infos = a
-        .files
-        .iter()
-        .map(|f| {
-            read::read_file(f, &options, &mut VerifyOnly)
-                .map(|c| c.info)
-                .into_diagnostic()
-        })
-        .collect::<Result<Vec<_>>>()?;
-    infos.sort_by(|x, y| (&x.name, &x.version).cmp(&(&y.name, &y.version)));
-    let key = signing_key(&a.sign_key)?;
-    let mtime = build_time(a.mtime)?;
-    assemble_io::atomic::write_file::<_, WriteError>(&a.output, |w| {
-        archive::write(w, infos.iter(), &a.description, key.as_ref(), mtime)
-    })
-    .map_err(|e| miette!("cannot write {}: {e}", a.output.display()))?;
-    println!("wrote {} ({} packages)", a.output.display(), infos.len());
+    let report = ops::index::index(&IndexOptions {
+        files: a.files,
+        output: a.output,
+        sign_key: a.sign_key,
+        description: a.description,
+        mtime: build_time(a.mtime)?,
+    })?;
+    render::print(&format!(
+        "wrote {} ({})",
+        report.path.display(),
+        assemble::plan::count(report.packages, "package")
+    ));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -200,39 +154,25 @@ pub struct KeygenArgs {
     /// Directory to write into.
     #[arg(long, short = 'd', default_value = ".")]
     pub dir: PathBuf,
-    /// Key size in bits.
+    /// Key size in bits (at least 2048).
     #[arg(long, default_value_t = 4096)]
     pub bits: usize,
-}
-
-fn write_text(path: &Path, text: &str, mode: u32) -> Result<()> {
-    assemble_io::atomic::write_file::<_, std::io::Error>(path, |w| {
-        use std::io::Write;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            w.get_ref()
-                .set_permissions(std::fs::Permissions::from_mode(mode))?;
-        }
-        w.write_all(text.as_bytes())
-    })
-    .map_err(|e| miette!("cannot write {}: {e}", path.display()))
+    /// Replace existing key files of that name.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn keygen(a: KeygenArgs) -> Result<ExitCode> {
-    let public_name = format!("{}.rsa.pub", a.name);
-    let key = SigningKey::generate(&public_name, a.bits).into_diagnostic()?;
-    let private = a.dir.join(format!("{}.rsa", a.name));
-    write_text(&private, &key.private_pem().into_diagnostic()?, 0o600)?;
-    write_text(
-        &a.dir.join(&public_name),
-        &key.public_pem().into_diagnostic()?,
-        0o644,
-    )?;
-    println!(
+    let report = ops::keygen::keygen(&KeygenOptions {
+        name: a.name,
+        dir: a.dir,
+        bits: a.bits,
+        force: a.force,
+    })?;
+    render::print(&format!(
         "wrote {} and {}",
-        private.display(),
-        a.dir.join(&public_name).display()
-    );
+        report.private.display(),
+        report.public.display()
+    ));
     Ok(ExitCode::SUCCESS)
 }

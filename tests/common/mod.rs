@@ -29,9 +29,9 @@ pub fn base_316(dir: &Path) -> PathBuf {
     panic!("no installed database in the minirootfs");
 }
 
-/// Runs git in `dir` with a test identity and `main` as the first branch;
-/// panics with git's output when it fails.
-pub fn git(dir: &Path, args: &[&str]) {
+/// Runs git in `dir` with a test identity and `main` as the first branch
+/// and returns its standard output; panics with git's output when it fails.
+pub fn git(dir: &Path, args: &[&str]) -> String {
     let o = Command::new("git")
         .current_dir(dir)
         .args(["-c", "user.email=t@example.org", "-c", "user.name=T"])
@@ -40,4 +40,5 @@ pub fn git(dir: &Path, args: &[&str]) {
         .output()
         .expect("git is needed by this test");
     assert!(o.status.success(), "git {args:?}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }

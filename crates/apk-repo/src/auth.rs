@@ -8,39 +8,13 @@
 //! `default` entry. `HTTP_AUTH` wins over `.netrc`; a `machine` entry wins
 //! over `default`.
 //!
-//! Secrets are wrapped in [`Secret`], whose `Debug` and `Display` print
-//! `***`, and no error here quotes the text it failed to parse.
+//! Secrets are wrapped in [`Secret`] (assemble-io's), whose `Debug` and
+//! `Display` print `****`, and no error here quotes the text it failed to
+//! parse.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// A password (or other secret) that never shows in `Debug`/`Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself; only for building a request header.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use assemble_io::secret::Secret;
 
 /// Where a credential came from (for messages).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -306,20 +280,6 @@ impl Credentials {
     }
 }
 
-/// `url` with any `user:password@` removed, for messages and logs.
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => (&url[..i + 3], &url[i + 3..]),
-        None => return url.to_owned(),
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rfind('@') {
-        Some(at) => format!("{scheme}{}{tail}", &authority[at + 1..]),
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,15 +352,5 @@ mod tests {
         assert_eq!(c.lookup("other", None).unwrap().user, "d");
         let c = Credentials::load(None, Some(&dir.path().join("missing"))).unwrap();
         assert!(c.is_empty());
-    }
-
-    #[test]
-    fn redacts_userinfo() {
-        assert_eq!(
-            redact_url("https://u:p@w@h.example:8080/a/b@c?x=@"),
-            "https://h.example:8080/a/b@c?x=@"
-        );
-        assert_eq!(redact_url("http://h/x"), "http://h/x");
-        assert_eq!(redact_url("/local/path"), "/local/path");
     }
 }

@@ -11,19 +11,25 @@
 //! file. A package entry is verified every time it is read: the package is
 //! read in full with [`ReadOptions`] expecting the identity (which
 //! recomputes the SHA-1 of the control member and also checks the data
-//! hash), and an entry that fails is deleted. Cached indexes are only used
-//! offline; their signature is checked by whoever loads them.
+//! hash), and an entry that fails is deleted. An index enters the cache
+//! only after its signature verified, and is verified again whenever it is
+//! read (offline); one that fails is deleted. Temporary files that a killed
+//! run left behind are removed by a later one once they are an hour old.
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
-use super::auth::redact_url;
 use apk::checksum::Checksum;
 use apk::package::read::{read_file, PackageError, ReadOptions, SignatureCheck, VerifyOnly};
 use apk::signature::Keyring;
+use assemble_io::url::strip_credentials;
+
+/// Age after which a temporary file in the cache is considered abandoned.
+const STALE_AFTER: Duration = Duration::from_secs(3600);
 
 /// Environment variable overriding the cache root.
 pub const CACHE_ENV: &str = "CARGO_ASSEMBLE_CACHE";
@@ -83,7 +89,28 @@ impl Cache {
         let root = root
             .or_else(Cache::default_root)
             .ok_or(CacheError::NoCacheDir)?;
-        Ok(Cache { root })
+        let cache = Cache { root };
+        cache.remove_stale_temporaries(STALE_AFTER);
+        Ok(cache)
+    }
+
+    /// Deletes `.tmp-*` files older than `age` (left by a killed run; a
+    /// running one renames or deletes its own long before).
+    fn remove_stale_temporaries(&self, age: Duration) {
+        for dir in [self.packages_dir(), self.indexes_dir()] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let stale = e.file_name().to_string_lossy().starts_with(".tmp-")
+                    && e.metadata()
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t.elapsed().is_ok_and(|a| a >= age));
+                if stale {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
     }
 
     /// The root directory.
@@ -157,7 +184,7 @@ impl Cache {
     /// Where the index downloaded from `url` is (or would be) stored. The
     /// key ignores credentials in the URL.
     pub fn index_path(&self, url: &str) -> PathBuf {
-        let digest = Sha256::digest(redact_url(url).as_bytes());
+        let digest = Sha256::digest(strip_credentials(url).as_bytes());
         self.indexes_dir()
             .join(format!("{}.tar.gz", hex::encode(digest)))
     }
@@ -168,12 +195,17 @@ impl Cache {
         path.is_file().then_some(path)
     }
 
+    /// Deletes the cached index for `url` (it failed verification).
+    pub fn evict_index(&self, url: &str) {
+        let _ = std::fs::remove_file(self.index_path(url));
+    }
+
     /// A temporary file next to the index entries, for a download.
     pub fn temp_index(&self) -> Result<NamedTempFile, CacheError> {
         temp_in(&self.indexes_dir())
     }
 
-    /// Moves a downloaded index into place for `url`.
+    /// Moves a downloaded, verified index into place for `url`.
     pub fn commit_index(&self, url: &str, tmp: NamedTempFile) -> Result<PathBuf, CacheError> {
         commit(tmp, self.index_path(url))
     }
@@ -185,10 +217,7 @@ fn temp_in(dir: &Path) -> Result<NamedTempFile, CacheError> {
         error,
     };
     std::fs::create_dir_all(dir).map_err(io_err)?;
-    tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io_err)
+    assemble_io::atomic::temp_file_in(dir, ".tmp-").map_err(io_err)
 }
 
 fn commit(tmp: NamedTempFile, dest: PathBuf) -> Result<PathBuf, CacheError> {
@@ -196,21 +225,21 @@ fn commit(tmp: NamedTempFile, dest: PathBuf) -> Result<PathBuf, CacheError> {
         path: dest.clone(),
         error,
     };
-    tmp.as_file().sync_all().map_err(io_err)?;
-    tmp.persist(&dest).map_err(|e| io_err(e.error))?;
+    assemble_io::atomic::persist(tmp, &dest).map_err(io_err)?;
     Ok(dest)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::corpus_packages;
+    use crate::tests::fixture;
 
     #[test]
     fn put_get_and_evict() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(Some(dir.path().to_owned())).unwrap();
-        let (path, identity) = corpus_packages().into_iter().next().unwrap();
+        let fx = fixture();
+        let (path, _, identity, _) = fx.packages[0].clone();
         assert!(cache.get(&identity).is_none());
         let cached = cache.put(&identity, &path).unwrap();
         assert_eq!(cache.get(&identity), Some(cached.clone()));
@@ -237,6 +266,27 @@ mod tests {
             Err(CacheError::Verify(_))
         ));
         assert!(!cache.package_path(&other).exists());
+    }
+
+    #[test]
+    fn abandoned_temporary_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(Some(dir.path().to_owned())).unwrap();
+        let old = cache.temp_package().unwrap().keep().unwrap().1;
+        let young = cache.temp_index().unwrap().keep().unwrap().1;
+        let entry = cache.package_path(&Checksum::Sha1([1; 20]));
+        std::fs::write(&entry, b"x").unwrap();
+        let long_ago = std::time::SystemTime::now() - 2 * STALE_AFTER;
+        for p in [&old, &entry] {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        Cache::open(Some(dir.path().to_owned())).unwrap();
+        assert!(!old.exists() && young.exists() && entry.exists());
     }
 
     #[test]

@@ -2,15 +2,22 @@
 //! with exponential backoff, Basic auth per host, bodies streamed to files.
 //!
 //! Connection failures, timeouts, bodies cut short and `5xx` answers are
-//! retried; any other status (`4xx`) fails at once. Errors name the URL
-//! with any userinfo removed and never quote a credential.
+//! retried; any other status (`4xx`) fails at once. Every download is
+//! bounded twice: in size (a body longer than its limit is cut off and
+//! refused) and in time (one deadline for the whole transfer, retries
+//! included, so a server that drips a byte every few seconds cannot hold a
+//! build). Errors name the URL with any userinfo removed, never quote a
+//! credential, and escape what the server or the network stack said.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::auth::{redact_url, Credentials};
+use super::auth::Credentials;
+use assemble_io::escape::escape;
+use assemble_io::limit::human_size;
+use assemble_io::url::{error_chain, strip_credentials};
 
 /// User agent sent with every request.
 pub const USER_AGENT: &str = concat!("cargo-assemble/", env!("CARGO_PKG_VERSION"));
@@ -56,6 +63,9 @@ pub struct HttpConfig {
     pub connect_timeout: Duration,
     /// Limit on waiting for the response head and on each body read.
     pub read_timeout: Duration,
+    /// Deadline of one whole download, all attempts included
+    /// (`CARGO_ASSEMBLE_HTTP_TIMEOUT`).
+    pub timeout: Duration,
     /// Basic-auth credentials by host.
     pub credentials: Credentials,
 }
@@ -66,9 +76,20 @@ impl Default for HttpConfig {
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(15),
             read_timeout: Duration::from_secs(60),
+            timeout: assemble_io::bounds::HTTP_TIMEOUT.duration(),
             credentials: Credentials::none(),
         }
     }
+}
+
+/// The most bytes a download may have, and what to tell the user when a
+/// body is longer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SizeLimit {
+    /// The limit in bytes.
+    pub bytes: u64,
+    /// Why this is the limit, or how to change it (ends the message).
+    pub why: &'static str,
 }
 
 /// Why a download failed.
@@ -105,12 +126,22 @@ pub enum HttpError {
         attempts: u32,
     },
     /// The body is larger than allowed.
-    #[error("{url}: response is larger than the expected {limit} bytes; the repository index may be out of date")]
+    #[error("{url}: the response is larger than the limit of {}; {}", human_size(*limit), why)]
     TooLarge {
         /// The URL (redacted).
         url: String,
         /// The limit.
         limit: u64,
+        /// Why this is the limit (or how to change it).
+        why: &'static str,
+    },
+    /// The transfer did not finish before its deadline.
+    #[error("{url}: the download did not finish within {} s; the server is too slow or stalled (raise CARGO_ASSEMBLE_HTTP_TIMEOUT to wait longer)", seconds)]
+    Timeout {
+        /// The URL (redacted).
+        url: String,
+        /// The deadline in seconds.
+        seconds: u64,
     },
     /// Writing the downloaded body failed.
     #[error("{url}: cannot write the download: {error}")]
@@ -167,14 +198,9 @@ impl HttpClient {
     fn builder(config: &HttpConfig) -> reqwest::blocking::ClientBuilder {
         reqwest::blocking::Client::builder()
             .user_agent(USER_AGENT)
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.read_timeout)
+            .connect_timeout(config.connect_timeout.min(config.timeout))
+            .timeout(config.read_timeout.min(config.timeout))
             .redirect(reqwest::redirect::Policy::limited(10))
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &HttpConfig {
-        &self.config
     }
 
     fn client_for(&self, url: &reqwest::Url) -> Result<&reqwest::blocking::Client, HttpError> {
@@ -200,38 +226,44 @@ impl HttpClient {
     }
 
     /// Downloads `url` into `file` (truncated first, and again before each
-    /// retry), returning the number of bytes written. With `limit`, a body
-    /// longer than `limit` bytes is an error.
-    pub fn download(
-        &self,
-        url: &str,
-        file: &mut File,
-        limit: Option<u64>,
-    ) -> Result<u64, HttpError> {
-        let shown = redact_url(url);
+    /// retry), returning the number of bytes written. A body longer than
+    /// `limit` is an error, and so is a transfer still running when the
+    /// deadline ([`HttpConfig::timeout`]) passes.
+    pub fn download(&self, url: &str, file: &mut File, limit: SizeLimit) -> Result<u64, HttpError> {
+        let shown = strip_credentials(url);
         let parsed = reqwest::Url::parse(url).map_err(|e| HttpError::InvalidUrl {
-            url: shown.clone(),
+            url: escape(&shown).into_owned(),
             message: e.to_string(),
         })?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(HttpError::InvalidUrl {
-                url: shown,
+                url: escape(&shown).into_owned(),
                 message: "only http:// and https:// are supported".into(),
             });
         }
         let client = self.client_for(&parsed)?;
+        let deadline = Instant::now() + self.config.timeout;
+        let transfer = Transfer {
+            url: &parsed,
+            shown: &shown,
+            limit,
+            deadline,
+        };
         let attempts = self.config.retry.attempts.max(1);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = self.attempt(client, &parsed, &shown, file, limit);
+            let outcome = self.attempt(client, &transfer, file);
             let retry = match outcome {
                 Ok(n) => return Ok(n),
                 Err(AttemptError::Fatal(e)) => return Err(e),
                 Err(retry) => retry,
             };
-            if attempt >= attempts {
+            let delay = self.config.retry.delay(attempt);
+            let out_of_time = Instant::now() + delay >= deadline;
+            if attempt >= attempts || out_of_time {
                 return Err(match retry {
+                    _ if out_of_time && Instant::now() >= deadline => transfer.timeout(self),
                     AttemptError::RetryStatus(status) => HttpError::Status {
                         url: shown,
                         status,
@@ -240,37 +272,41 @@ impl HttpClient {
                     },
                     AttemptError::Retry(message) => HttpError::Network {
                         url: shown,
-                        message,
+                        message: escape(&message).into_owned(),
                         attempts: attempt,
                     },
                     AttemptError::Fatal(e) => e,
                 });
             }
-            std::thread::sleep(self.config.retry.delay(attempt));
+            std::thread::sleep(delay);
         }
     }
 
     fn attempt(
         &self,
         client: &reqwest::blocking::Client,
-        url: &reqwest::Url,
-        shown: &str,
+        t: &Transfer<'_>,
         file: &mut File,
-        limit: Option<u64>,
     ) -> Result<u64, AttemptError> {
         let write_err = |error| {
             AttemptError::Fatal(HttpError::Write {
-                url: shown.to_owned(),
+                url: t.shown.to_owned(),
                 error,
             })
         };
         file.set_len(0).map_err(write_err)?;
         file.rewind().map_err(write_err)?;
 
-        let mut request = client.get(url.clone());
-        if url.username().is_empty() {
-            if let Some(host) = url.host_str() {
-                if let Some(c) = self.config.credentials.lookup(host, url.port()) {
+        let remaining = t
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        let mut request = client
+            .get(t.url.clone())
+            .timeout(self.config.read_timeout.min(remaining));
+        if t.url.username().is_empty() {
+            if let Some(host) = t.url.host_str() {
+                if let Some(c) = self.config.credentials.lookup(host, t.url.port()) {
                     request = request.basic_auth(&c.user, Some(c.password.expose()));
                 }
             }
@@ -290,27 +326,31 @@ impl HttpClient {
                 _ => "the request was rejected",
             };
             return Err(AttemptError::Fatal(HttpError::Status {
-                url: shown.to_owned(),
+                url: t.shown.to_owned(),
                 status: status.as_u16(),
                 attempts: 1,
                 hint,
             }));
         }
-        if let (Some(limit), Some(len)) = (limit, response.content_length()) {
-            if len > limit {
-                return Err(AttemptError::Fatal(HttpError::TooLarge {
-                    url: shown.to_owned(),
-                    limit,
-                }));
-            }
+        if response
+            .content_length()
+            .is_some_and(|len| len > t.limit.bytes)
+        {
+            return Err(AttemptError::Fatal(t.too_large()));
         }
         let mut buf = vec![0u8; 64 * 1024];
         let mut total = 0u64;
         loop {
+            if Instant::now() >= t.deadline {
+                return Err(AttemptError::Fatal(t.timeout(self)));
+            }
             let n = match response.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) if Instant::now() >= t.deadline => {
+                    return Err(AttemptError::Fatal(t.timeout(self)))
+                }
                 Err(e) => {
                     return Err(AttemptError::Retry(format!(
                         "transfer failed: {}",
@@ -319,11 +359,8 @@ impl HttpClient {
                 }
             };
             total += n as u64;
-            if limit.is_some_and(|l| total > l) {
-                return Err(AttemptError::Fatal(HttpError::TooLarge {
-                    url: shown.to_owned(),
-                    limit: limit.unwrap_or_default(),
-                }));
+            if total > t.limit.bytes {
+                return Err(AttemptError::Fatal(t.too_large()));
             }
             file.write_all(&buf[..n]).map_err(write_err)?;
         }
@@ -332,20 +369,29 @@ impl HttpClient {
     }
 }
 
-/// An error and its causes, joined with `: ` (reqwest errors must be
-/// stripped of their URL first).
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
+/// One download: what, how much, until when.
+struct Transfer<'a> {
+    url: &'a reqwest::Url,
+    shown: &'a str,
+    limit: SizeLimit,
+    deadline: Instant,
+}
+
+impl Transfer<'_> {
+    fn too_large(&self) -> HttpError {
+        HttpError::TooLarge {
+            url: self.shown.to_owned(),
+            limit: self.limit.bytes,
+            why: self.limit.why,
         }
-        source = s.source();
     }
-    text
+
+    fn timeout(&self, client: &HttpClient) -> HttpError {
+        HttpError::Timeout {
+            url: self.shown.to_owned(),
+            seconds: client.config.timeout.as_secs(),
+        }
+    }
 }
 
 fn io_chain(e: &io::Error) -> String {
@@ -377,6 +423,11 @@ fn io_chain(e: &io::Error) -> String {
 mod tests {
     use super::*;
 
+    const ANY: SizeLimit = SizeLimit {
+        bytes: 1 << 30,
+        why: "test",
+    };
+
     #[test]
     fn backoff_doubles_and_caps() {
         let p = RetryPolicy::default();
@@ -399,7 +450,7 @@ mod tests {
         })
         .unwrap();
         let mut f = tempfile::tempfile().unwrap();
-        let e = client.download("ftp://u:pw@h/x", &mut f, None).unwrap_err();
+        let e = client.download("ftp://u:pw@h/x", &mut f, ANY).unwrap_err();
         assert!(matches!(e, HttpError::InvalidUrl { .. }), "{e}");
         assert!(!e.to_string().contains("pw"), "{e}");
         // A port nothing listens on (bound then released).
@@ -409,7 +460,7 @@ mod tests {
             .unwrap()
             .port();
         let url = format!("http://user:hunter2@127.0.0.1:{port}/x");
-        let e = client.download(&url, &mut f, None).unwrap_err();
+        let e = client.download(&url, &mut f, ANY).unwrap_err();
         let text = e.to_string();
         assert!(
             matches!(e, HttpError::Network { attempts: 2, .. }),

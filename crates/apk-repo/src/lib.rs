@@ -1,35 +1,48 @@
 //! Getting repository indexes and packages from local paths, `file://` and
-//! `http(s)://` repositories, through a content-addressed cache.
+//! `http(s)://` repositories, through a content-addressed cache that cannot
+//! be poisoned.
 //!
 //! - [`auth`]: credentials from `HTTP_AUTH` and `~/.netrc`, never printed.
-//! - [`http`]: a blocking client with timeouts, retries and Basic auth.
+//! - `http`: a blocking client with timeouts, retries, Basic auth, and
+//!   bounds on every download (size and an overall deadline).
 //! - [`cache`]: packages keyed by identity, indexes keyed by URL.
+//! - [`repository`]: where a local repository keeps its index.
 //!
-//! A [`Fetcher`] hands out local paths: a local repository's own files
-//! (verified, not copied), or cache entries for remote ones. Every package
-//! is checked against the identity its index record gives before it is
-//! cached or returned. With `offline`, remote repositories are served from
-//! the cache only.
+//! A [`Fetcher`] hands out verified content: an index's text once its
+//! signature verified ([`Fetcher::fetch_index`]), and local paths of
+//! packages checked against the identity their index record gives
+//! ([`Fetcher::fetch_packages`]) — a local repository's own files in place,
+//! remote ones from the cache. A download lands in a temporary file and
+//! enters the cache only after verification, so an HTML error page, a
+//! truncated body or a forged file never replaces a good entry. With
+//! `offline`, remote repositories are served from the cache only (verified
+//! again on the way out). Errors name the URL without its credentials, never
+//! a cache or temporary file.
+#![deny(missing_docs)]
 
 pub mod auth;
 pub mod cache;
-pub mod http;
+pub(crate) mod http;
 pub mod repository;
 
-#[cfg(test)]
-mod testserver;
-
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 pub use auth::{AuthError, Credentials, Secret};
 pub use cache::{Cache, CacheError};
-pub use http::{HttpClient, HttpConfig, HttpError, RetryPolicy};
+pub use http::{HttpError, RetryPolicy, USER_AGENT};
 
+use crate::http::{HttpClient, HttpConfig, SizeLimit};
 use crate::repository::{Repository, RepositoryError};
 use apk::checksum::Checksum;
-use apk::package::read::PackageError;
-use auth::redact_url;
+use apk::index::archive::Trust;
+use apk::index::{IndexLoader, ParsedIndex};
+use apk::package::read::{PackageError, Problem};
+use apk::signature::Keyring;
+use assemble_io::bounds::{self, InvalidBound};
+use assemble_io::escape::escape;
+use assemble_io::url::strip_credentials;
 
 /// How a [`Fetcher`] works.
 #[derive(Clone, Debug)]
@@ -46,9 +59,18 @@ pub struct FetchOptions {
     /// Credentials; `None` reads `HTTP_AUTH` and the netrc file from the
     /// environment (see [`Credentials::from_env`]).
     pub credentials: Option<Credentials>,
+    /// Deadline of one download, retries included
+    /// (default: `CARGO_ASSEMBLE_HTTP_TIMEOUT`, 300 s).
+    pub timeout: Duration,
+    /// Largest index download (default: `CARGO_ASSEMBLE_MAX_INDEX_SIZE`).
+    pub max_index_size: u64,
+    /// Largest package download when its index record gives no size
+    /// (default: `CARGO_ASSEMBLE_MAX_PACKAGE_SIZE`).
+    pub max_package_size: u64,
 }
 
 impl Default for FetchOptions {
+    /// The defaults, with the bounds users may set in the environment.
     fn default() -> Self {
         FetchOptions {
             offline: false,
@@ -56,6 +78,9 @@ impl Default for FetchOptions {
             parallel: 4,
             retry: RetryPolicy::default(),
             credentials: None,
+            timeout: bounds::HTTP_TIMEOUT.duration(),
+            max_index_size: bounds::MAX_INDEX_SIZE.get(),
+            max_package_size: bounds::MAX_PACKAGE_SIZE.get(),
         }
     }
 }
@@ -84,6 +109,18 @@ impl PackageRequest {
     }
 }
 
+/// A verified index.
+#[derive(Debug)]
+pub struct FetchedIndex {
+    /// The repository without credentials, for messages, locks and state.
+    pub label: String,
+    /// The index file: the local repository's own, or the cache entry.
+    pub path: PathBuf,
+    /// Its contents, signature checked as asked, parsed (once per file
+    /// contents: see [`apk::index::cache`]).
+    pub index: ParsedIndex,
+}
+
 /// Why an index or package could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
@@ -96,11 +133,17 @@ pub enum FetchError {
     /// Credentials could not be read.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// A limit set in the environment is malformed.
+    #[error(transparent)]
+    Setting(#[from] InvalidBound),
     /// The HTTP client could not be set up.
     #[error(transparent)]
     Client(HttpError),
     /// A path component is not safe to use.
-    #[error("{what} '{value}' is not a plain file or directory name; check the index record")]
+    #[error(
+        "{what} '{}' is not a plain file or directory name; check the index record",
+        escape(value)
+    )]
     BadName {
         /// `file name` or `architecture`.
         what: &'static str,
@@ -118,8 +161,23 @@ pub enum FetchError {
         #[source]
         error: HttpError,
     },
+    /// A downloaded index is not a valid index signed by a trusted key.
+    #[error(
+        "{message}; the download was discarded (a cached copy, if any, is kept). \
+             If the server answered with an HTML page, check the repository URL, proxy or mirror"
+    )]
+    InvalidIndex {
+        /// What failed, naming the URL.
+        message: String,
+    },
+    /// The cached copy of an index no longer verifies.
+    #[error("offline: the cached copy of {message}; it was removed, run without --offline to download the index again")]
+    InvalidCachedIndex {
+        /// What failed, naming the URL.
+        message: String,
+    },
     /// Downloading a package failed.
-    #[error("cannot download package {package}: {error}")]
+    #[error("cannot download package {}: {error}", escape(package))]
     PackageDownload {
         /// `NAME-VERSION`.
         package: String,
@@ -136,7 +194,7 @@ pub enum FetchError {
     /// Offline, and packages are not in the cache.
     #[error("offline: package{} {} not in the cache (from {url}); run without --offline to download {}",
         if packages.len() == 1 { "" } else { "s" },
-        if packages.len() == 1 { format!("{} is", packages[0]) } else { format!("{} are", packages.join(", ")) },
+        if packages.len() == 1 { format!("{} is", escape(&packages[0])) } else { format!("{} are", escape(&packages.join(", "))) },
         if packages.len() == 1 { "it" } else { "them" })]
     PackagesNotCached {
         /// `NAME-VERSION` of each missing package.
@@ -145,7 +203,8 @@ pub enum FetchError {
         url: String,
     },
     /// A downloaded package is not the one its index record names.
-    #[error("package {package} downloaded from {url} does not match its index record: {}; the mirror may be inconsistent or the index out of date, refresh the index and try again", error.problem)]
+    #[error("package {} downloaded from {url} does not match its index record: {problem}; the download was discarded. \
+             The mirror may be inconsistent or the index out of date: refresh the index and try again", escape(package))]
     Mismatch {
         /// `NAME-VERSION`.
         package: String,
@@ -153,11 +212,11 @@ pub enum FetchError {
         url: String,
         /// What failed.
         #[source]
-        error: PackageError,
+        problem: Box<Problem>,
     },
     /// A package of a local repository is missing or not the one its
     /// index record names.
-    #[error("package {package} in {}: {}; the repository's index may be out of date, regenerate it", path.display(), error.problem)]
+    #[error("package {} in {}: {}; the repository's index may be out of date, regenerate it", escape(package), path.display(), error.problem)]
     Local {
         /// `NAME-VERSION`.
         package: String,
@@ -225,6 +284,7 @@ pub struct Fetcher {
 impl Fetcher {
     /// Sets up the cache and the HTTP client.
     pub fn new(options: FetchOptions) -> Result<Fetcher, FetchError> {
+        bounds::check_all()?;
         let cache = Cache::open(options.cache_dir.clone())?;
         let credentials = match &options.credentials {
             Some(c) => c.clone(),
@@ -233,6 +293,7 @@ impl Fetcher {
         let client = HttpClient::new(HttpConfig {
             retry: options.retry,
             credentials,
+            timeout: options.timeout,
             ..HttpConfig::default()
         })
         .map_err(FetchError::Client)?;
@@ -253,34 +314,90 @@ impl Fetcher {
         &self.options
     }
 
-    /// A local path to the index of `repo` for `arch`: the repository's own
-    /// file for local repositories; for remote ones `BASE/ARCH/APKINDEX.tar.gz`
-    /// freshly downloaded into the cache, or, offline, the cached copy. The
-    /// caller verifies the index's signature when loading it.
-    pub fn fetch_index(&self, repo: &str, arch: &str) -> Result<PathBuf, FetchError> {
+    /// The index of `repo` for `arch`, verified with `keyring` as `trust`
+    /// says: the repository's own file for local repositories; for remote
+    /// ones `BASE/ARCH/APKINDEX.tar.gz`, downloaded (at most
+    /// [`FetchOptions::max_index_size`] bytes) and cached once it verified,
+    /// or, offline, the cached copy, verified again.
+    pub fn fetch_index(
+        &self,
+        repo: &str,
+        arch: &str,
+        keyring: &Keyring,
+        trust: Trust,
+    ) -> Result<FetchedIndex, FetchError> {
         let base = match locate(repo)? {
-            Location::Local(r) => return Ok(r.index_path(arch)?),
+            Location::Local(r) => {
+                let path = r.index_path(arch)?;
+                let index = self
+                    .index_loader()
+                    .load(&path, keyring, trust)
+                    .map_err(|e| FetchError::Repository(RepositoryError::Index(e)))?;
+                return Ok(FetchedIndex {
+                    label: strip_credentials(repo),
+                    path,
+                    index,
+                });
+            }
             Location::Remote(base) => base,
         };
         check_name("architecture", arch)?;
         let url = format!("{base}/{}/APKINDEX.tar.gz", encode_segment(arch));
+        let shown = strip_credentials(&url);
+        let label = strip_credentials(&base);
         if self.options.offline {
-            return self
+            let path = self
                 .cache
                 .get_index(&url)
-                .ok_or_else(|| FetchError::IndexNotCached {
-                    url: redact_url(&url),
-                });
+                .ok_or_else(|| FetchError::IndexNotCached { url: shown.clone() })?;
+            return match self.verify_index(&path, &shown, keyring, trust) {
+                Ok(index) => Ok(FetchedIndex { label, path, index }),
+                Err(message) => {
+                    self.cache.evict_index(&url);
+                    Err(FetchError::InvalidCachedIndex { message })
+                }
+            };
         }
         let mut tmp = self.cache.temp_index()?;
+        let limit = SizeLimit {
+            bytes: self.options.max_index_size,
+            why: "raise CARGO_ASSEMBLE_MAX_INDEX_SIZE if the index is really this large",
+        };
         self.client
-            .download(&url, tmp.as_file_mut(), None)
+            .download(&url, tmp.as_file_mut(), limit)
             .map_err(|error| FetchError::IndexDownload {
-                repo: redact_url(&base),
+                repo: label.clone(),
                 arch: arch.to_owned(),
                 error,
             })?;
-        Ok(self.cache.commit_index(&url, tmp)?)
+        let index = self
+            .verify_index(tmp.path(), &shown, keyring, trust)
+            .map_err(|message| FetchError::InvalidIndex { message })?;
+        let path = self.cache.commit_index(&url, tmp)?;
+        Ok(FetchedIndex { label, path, index })
+    }
+
+    /// Loads indexes through the cache's parsed indexes
+    /// (`ROOT/parsed-indexes`), bounded by
+    /// [`FetchOptions::max_index_size`].
+    fn index_loader(&self) -> IndexLoader {
+        IndexLoader::new(Some(self.cache.root().join("parsed-indexes")))
+            .with_max_size(self.options.max_index_size)
+    }
+
+    /// Reads, verifies and parses the index in `file`, naming it `shown`
+    /// (a URL) in errors: whatever a server sent, the message is about the
+    /// URL.
+    fn verify_index(
+        &self,
+        file: &Path,
+        shown: &str,
+        keyring: &Keyring,
+        trust: Trust,
+    ) -> Result<ParsedIndex, String> {
+        self.index_loader()
+            .load_as(file, Path::new(shown), keyring, trust)
+            .map_err(|e| escape(&e.to_string()).into_owned())
     }
 
     /// Local paths to the requested packages, in request order, each
@@ -346,7 +463,9 @@ impl Fetcher {
         Ok(slots.into_iter().flatten().filter_map(Result::ok).collect())
     }
 
-    /// Fetches one package (see [`Fetcher::fetch_packages`]).
+    /// Fetches one package (see [`Fetcher::fetch_packages`]). A download is
+    /// cut off past the record's size (or [`FetchOptions::max_package_size`]
+    /// without one) and cached only once it matches the record's identity.
     pub fn fetch_package(&self, request: &PackageRequest) -> Result<PathBuf, FetchError> {
         check_name("file name", &request.file_name)?;
         check_name("architecture", &request.arch)?;
@@ -375,12 +494,22 @@ impl Fetcher {
         if self.options.offline {
             return Err(FetchError::PackagesNotCached {
                 packages: vec![request.package().to_owned()],
-                url: redact_url(&url),
+                url: strip_credentials(&url),
             });
         }
+        let limit = match request.size {
+            Some(bytes) => SizeLimit {
+                bytes,
+                why: "the index record gives that size; the mirror may be inconsistent or the index out of date",
+            },
+            None => SizeLimit {
+                bytes: self.options.max_package_size,
+                why: "the index record gives no size; raise CARGO_ASSEMBLE_MAX_PACKAGE_SIZE if the package is really this large",
+            },
+        };
         let mut tmp = self.cache.temp_package()?;
         self.client
-            .download(&url, tmp.as_file_mut(), request.size)
+            .download(&url, tmp.as_file_mut(), limit)
             .map_err(|error| FetchError::PackageDownload {
                 package: request.package().to_owned(),
                 error,
@@ -388,8 +517,8 @@ impl Fetcher {
         cache::verify_package(tmp.path(), &request.identity).map_err(|error| {
             FetchError::Mismatch {
                 package: request.package().to_owned(),
-                url: redact_url(&url),
-                error,
+                url: strip_credentials(&url),
+                problem: error.problem,
             }
         })?;
         Ok(self.cache.commit_package(&request.identity, tmp)?)
@@ -399,60 +528,75 @@ impl Fetcher {
 #[cfg(test)]
 pub(crate) mod tests {
     use std::path::Path;
-    use std::time::Duration;
+    use std::sync::OnceLock;
+    use std::time::{Duration, Instant};
 
-    use super::testserver::{Mode, Server};
     use super::*;
-    use apk::index::archive::{self, Trust};
-    use apk::index::text::{self, Strictness};
-    use apk::signature::Keyring;
+    use apk::signature::SigningKey;
+    use testkit::mirror::{Behaviour, Mirror};
+    use testkit::repo::{Pkg, Repo};
 
-    /// The repository holding `x86_64/*.apk` and `x86_64/APKINDEX.tar.gz`.
-    pub(crate) fn corpus_repo() -> PathBuf {
-        testkit::corpus("apk/repo-small/packages")
+    /// The signing key of every fixture repository (generated once).
+    fn key() -> SigningKey {
+        static KEY: OnceLock<SigningKey> = OnceLock::new();
+        KEY.get_or_init(|| SigningKey::generate("fetch-test.rsa.pub", 2048).unwrap())
+            .clone()
     }
 
-    /// Each corpus package: (path, file name, identity, size), from the index.
-    pub(crate) fn corpus_index() -> Vec<(PathBuf, String, Checksum, Option<u64>)> {
-        let dir = corpus_repo().join("x86_64");
-        let index = archive::read_file(
-            &dir.join("APKINDEX.tar.gz"),
-            &Keyring::new(),
-            Trust::AllowUntrusted,
-        )
-        .unwrap();
-        let parsed = text::parse(&index.text, "APKINDEX", Strictness::Lenient).unwrap();
-        let out: Vec<_> = parsed
-            .records
-            .iter()
-            .map(|r| {
-                let file = format!("{}-{}.apk", r.info.name, r.info.version);
-                (dir.join(&file), file, r.info.checksum.unwrap(), r.info.size)
-            })
-            .collect();
-        assert!(out.len() >= 3, "corpus index lists {} packages", out.len());
-        out
+    /// A signed repository with three x86_64 packages, made by our writer.
+    pub(crate) struct Fixture {
+        _dir: tempfile::TempDir,
+        /// The repository root (holds `x86_64/`).
+        pub root: PathBuf,
+        /// The keyring trusting it.
+        pub keyring: Keyring,
+        /// (path, file name, identity, size) of each package.
+        pub packages: Vec<(PathBuf, String, Checksum, Option<u64>)>,
     }
 
-    /// (path, identity) of each corpus package.
-    pub(crate) fn corpus_packages() -> Vec<(PathBuf, Checksum)> {
-        corpus_index()
-            .into_iter()
-            .map(|(p, _, c, _)| (p, c))
-            .collect()
+    pub(crate) fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let mut repo = Repo::with_key(&root, key());
+        let mut packages = Vec::new();
+        for (name, size) in [("alpha", 10), ("beta", 5000), ("gamma", 70_000)] {
+            let content = vec![b'x'; size];
+            let rec = repo.add(Pkg::new(name, "1.0-r0").file(
+                &format!("usr/share/{name}"),
+                &content,
+                0o644,
+            ));
+            let file = format!("{name}-1.0-r0.apk");
+            packages.push((
+                root.join("x86_64").join(&file),
+                file,
+                rec.checksum.unwrap(),
+                rec.size,
+            ));
+        }
+        repo.write_index();
+        let keyring = Keyring::load(&[repo.key_path()]).unwrap();
+        Fixture {
+            _dir: dir,
+            root,
+            keyring,
+            packages,
+        }
     }
 
-    fn requests(repo: &str) -> Vec<PackageRequest> {
-        corpus_index()
-            .into_iter()
-            .map(|(_, file_name, identity, size)| PackageRequest {
-                repo: repo.to_owned(),
-                arch: "x86_64".into(),
-                file_name,
-                identity,
-                size,
-            })
-            .collect()
+    impl Fixture {
+        fn requests(&self, repo: &str) -> Vec<PackageRequest> {
+            self.packages
+                .iter()
+                .map(|(_, file_name, identity, size)| PackageRequest {
+                    repo: repo.to_owned(),
+                    arch: "x86_64".into(),
+                    file_name: file_name.clone(),
+                    identity: *identity,
+                    size: *size,
+                })
+                .collect()
+        }
     }
 
     fn options(cache: &Path) -> FetchOptions {
@@ -466,6 +610,9 @@ pub(crate) mod tests {
                 max_delay: Duration::from_millis(5),
             },
             credentials: Some(Credentials::none()),
+            timeout: Duration::from_secs(60),
+            max_index_size: 1 << 20,
+            max_package_size: 1 << 20,
         }
     }
 
@@ -473,11 +620,24 @@ pub(crate) mod tests {
         Fetcher::new(options).unwrap()
     }
 
+    /// Regular files in the cache (temporary files included).
+    fn cache_files(cache: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for sub in ["packages", "indexes"] {
+            if let Ok(entries) = std::fs::read_dir(cache.join(sub)) {
+                out.extend(entries.map(|e| e.unwrap().path()));
+            }
+        }
+        out.sort();
+        out
+    }
+
     #[test]
     fn downloads_verify_and_cache() {
-        let server = Server::start(&corpus_repo(), Mode::Files);
+        let fx = fixture();
+        let server = Mirror::start(&fx.root, Behaviour::Files);
         let cache = tempfile::tempdir().unwrap();
-        let reqs = requests(&format!("{}/", server.base));
+        let reqs = fx.requests(&format!("{}/", server.base));
         let paths = fetcher(options(cache.path()))
             .fetch_packages(&reqs)
             .unwrap();
@@ -528,8 +688,9 @@ pub(crate) mod tests {
 
     #[test]
     fn offline_misses_name_every_package() {
+        let fx = fixture();
         let cache = tempfile::tempdir().unwrap();
-        let reqs = requests("https://user:topsecret@repo.invalid/alpine");
+        let reqs = fx.requests("https://user:topsecret@repo.invalid/alpine");
         let f = fetcher(FetchOptions {
             offline: true,
             ..options(cache.path())
@@ -547,31 +708,37 @@ pub(crate) mod tests {
         assert!(!text.contains("topsecret") && !format!("{e:?}").contains("topsecret"));
 
         let e = f
-            .fetch_index("https://user:topsecret@repo.invalid/alpine", "x86_64")
-            .unwrap_err()
-            .to_string();
+            .fetch_index(
+                "https://user:topsecret@repo.invalid/alpine",
+                "x86_64",
+                &fx.keyring,
+                Trust::Verify,
+            )
+            .unwrap_err();
+        let text = e.to_string();
         assert!(
-            e.contains("https://repo.invalid/alpine/x86_64/APKINDEX.tar.gz")
-                && e.contains("--offline"),
-            "{e}"
+            text.contains("https://repo.invalid/alpine/x86_64/APKINDEX.tar.gz")
+                && text.contains("--offline"),
+            "{text}"
         );
-        assert!(!e.contains("topsecret"), "{e}");
+        assert!(!text.contains("topsecret") && !format!("{e:?}").contains("topsecret"));
     }
 
     #[test]
     fn retries_server_errors() {
-        let server = Server::start(&corpus_repo(), Mode::FailFirst(2, 503));
+        let fx = fixture();
+        let server = Mirror::start(&fx.root, Behaviour::FailFirst(2, 503));
         let cache = tempfile::tempdir().unwrap();
-        let reqs = requests(&server.base);
+        let reqs = fx.requests(&server.base);
         let paths = fetcher(options(cache.path()))
             .fetch_packages(&reqs[..1])
             .unwrap();
         assert_eq!(server.hits(), 3, "two 503s, then success");
         cache::verify_package(&paths[0], &reqs[0].identity).unwrap();
 
-        let server = Server::start(&corpus_repo(), Mode::Always(503));
+        let server = Mirror::start(&fx.root, Behaviour::Always(503));
         let e = fetcher(options(cache.path()))
-            .fetch_packages(&requests(&server.base)[1..2])
+            .fetch_packages(&fx.requests(&server.base)[1..2])
             .unwrap_err();
         assert_eq!(server.hits(), 4, "gives up after 4 attempts");
         let text = e.to_string();
@@ -583,9 +750,10 @@ pub(crate) mod tests {
 
     #[test]
     fn not_found_is_not_retried() {
-        let server = Server::start(&corpus_repo(), Mode::Always(404));
+        let fx = fixture();
+        let server = Mirror::start(&fx.root, Behaviour::Always(404));
         let cache = tempfile::tempdir().unwrap();
-        let reqs = requests(&server.base);
+        let reqs = fx.requests(&server.base);
         let e = fetcher(options(cache.path()))
             .fetch_packages(&reqs[..1])
             .unwrap_err();
@@ -602,7 +770,7 @@ pub(crate) mod tests {
             }
         ));
         let e = fetcher(options(cache.path()))
-            .fetch_index(&server.base, "x86_64")
+            .fetch_index(&server.base, "x86_64", &fx.keyring, Trust::Verify)
             .unwrap_err();
         assert!(e.to_string().contains("APKINDEX.tar.gz"), "{e}");
         assert_eq!(server.hits(), 2);
@@ -610,12 +778,13 @@ pub(crate) mod tests {
 
     #[test]
     fn basic_auth() {
+        let fx = fixture();
         let password = "pa:ss w0rd";
-        let server = Server::start(
-            &corpus_repo(),
-            Mode::BasicAuth("alice".into(), password.into()),
+        let server = Mirror::start(
+            &fx.root,
+            Behaviour::BasicAuth("alice".into(), password.into()),
         );
-        let reqs = requests(&server.base);
+        let reqs = fx.requests(&server.base);
 
         let cache = tempfile::tempdir().unwrap();
         let creds =
@@ -625,15 +794,28 @@ pub(crate) mod tests {
             ..options(cache.path())
         });
         f.fetch_packages(&reqs[..1]).unwrap();
-        f.fetch_index(&server.base, "x86_64").unwrap();
+        f.fetch_index(&server.base, "x86_64", &fx.keyring, Trust::Verify)
+            .unwrap();
         assert_eq!(server.hits(), 2);
+
+        // Credentials written in the URL work too, and are never shown.
+        let url = server
+            .base
+            .replace("http://", &format!("http://alice:{}@", "pa%3Ass%20w0rd"));
+        let cache2 = tempfile::tempdir().unwrap();
+        let f2 = fetcher(options(cache2.path()));
+        let idx = f2
+            .fetch_index(&url, "x86_64", &fx.keyring, Trust::Verify)
+            .unwrap();
+        assert_eq!(idx.label, server.base);
+        assert_eq!(server.hits(), 3);
 
         // Without credentials: 401 at once, with a hint.
         let cache = tempfile::tempdir().unwrap();
         let e = fetcher(options(cache.path()))
             .fetch_packages(&reqs[..1])
             .unwrap_err();
-        assert_eq!(server.hits(), 3);
+        assert_eq!(server.hits(), 4);
         let text = e.to_string();
         assert!(text.contains("401") && text.contains("HTTP_AUTH"), "{text}");
 
@@ -645,14 +827,17 @@ pub(crate) mod tests {
         });
         let e = f.fetch_packages(&reqs[..1]).unwrap_err();
         let url = server.base.replace("http://", "http://alice:url-secret@");
-        let e2 = f.fetch_packages(&requests(&url)[..1]).unwrap_err();
-        let e3 = f.fetch_index(&url, "x86_64").unwrap_err();
+        let e2 = f.fetch_packages(&fx.requests(&url)[..1]).unwrap_err();
+        let e3 = f
+            .fetch_index(&url, "x86_64", &fx.keyring, Trust::Verify)
+            .unwrap_err();
         for text in [
             e.to_string(),
             format!("{e:?}"),
             e2.to_string(),
             format!("{e2:?}"),
             e3.to_string(),
+            format!("{e3:?}"),
             format!("{f:?}"),
         ] {
             for secret in [password, "wrong-secret", "url-secret"] {
@@ -660,15 +845,40 @@ pub(crate) mod tests {
             }
         }
         assert!(e2.to_string().contains(&server.base), "{e2}");
-        assert_eq!(server.hits(), 6);
+        assert_eq!(server.hits(), 7);
+    }
+
+    #[test]
+    fn credentials_do_not_follow_a_redirect_to_another_host() {
+        let fx = fixture();
+        let elsewhere = Mirror::start(&fx.root, Behaviour::Files);
+        let first = Mirror::start(&fx.root, Behaviour::Redirect(elsewhere.base.clone()));
+        let cache = tempfile::tempdir().unwrap();
+        let url = first.base.replace("http://", "http://alice:s3cret@");
+        let creds = Credentials::from_http_auth("basic:127.0.0.1:bob:other").unwrap();
+        let f = fetcher(FetchOptions {
+            credentials: Some(creds),
+            ..options(cache.path())
+        });
+        f.fetch_index(&url, "x86_64", &fx.keyring, Trust::Verify)
+            .unwrap();
+        f.fetch_packages(&fx.requests(&first.base)[..1]).unwrap();
+        assert!(first.requests().iter().all(|r| r.ends_with("[auth]")));
+        assert_eq!(elsewhere.requests().len(), 2);
+        assert!(
+            elsewhere.requests().iter().all(|r| !r.ends_with("[auth]")),
+            "{:?}",
+            elsewhere.requests()
+        );
     }
 
     #[test]
     fn rejects_wrong_or_oversized_content() {
-        let server = Server::start(&corpus_repo(), Mode::Files);
+        let fx = fixture();
+        let server = Mirror::start(&fx.root, Behaviour::Files);
         let cache = tempfile::tempdir().unwrap();
         let f = fetcher(options(cache.path()));
-        let reqs = requests(&server.base);
+        let reqs = fx.requests(&server.base);
         // The file of one package under the identity of another.
         let wrong = PackageRequest {
             identity: reqs[1].identity,
@@ -678,10 +888,7 @@ pub(crate) mod tests {
         assert!(matches!(e, FetchError::Mismatch { .. }), "{e}");
         assert!(e.to_string().contains(reqs[0].package()), "{e}");
         assert!(f.cache().get(&reqs[1].identity).is_none());
-        assert!(std::fs::read_dir(cache.path().join("packages"))
-            .unwrap()
-            .next()
-            .is_none());
+        assert_eq!(cache_files(cache.path()), Vec::<PathBuf>::new());
 
         let small = PackageRequest {
             size: Some(10),
@@ -706,46 +913,190 @@ pub(crate) mod tests {
             f.fetch_package(&bad),
             Err(FetchError::BadName { .. })
         ));
+        // Without a size in the record, the configured cap applies.
+        let unsized_ = PackageRequest {
+            size: None,
+            ..reqs[2].clone()
+        };
+        let capped = fetcher(FetchOptions {
+            max_package_size: 100,
+            ..options(cache.path())
+        });
+        let e = capped.fetch_package(&unsized_).unwrap_err().to_string();
+        assert!(e.contains("CARGO_ASSEMBLE_MAX_PACKAGE_SIZE"), "{e}");
+        assert_eq!(cache_files(cache.path()), Vec::<PathBuf>::new());
     }
 
     #[test]
-    fn indexes_download_and_serve_offline() {
-        let server = Server::start(&corpus_repo(), Mode::Files);
+    fn indexes_download_verified_and_serve_offline() {
+        let fx = fixture();
+        let server = Mirror::start(&fx.root, Behaviour::Files);
         let cache = tempfile::tempdir().unwrap();
-        let path = fetcher(options(cache.path()))
-            .fetch_index(&server.base, "x86_64")
+        let got = fetcher(options(cache.path()))
+            .fetch_index(&server.base, "x86_64", &fx.keyring, Trust::Verify)
             .unwrap();
-        assert!(path.starts_with(cache.path()));
-        let original = corpus_repo().join("x86_64/APKINDEX.tar.gz");
+        assert!(got.path.starts_with(cache.path()));
+        assert!(got.index.records().any(|r| r.info.name == "beta"));
+        let original = fx.root.join("x86_64/APKINDEX.tar.gz");
         assert_eq!(
-            std::fs::read(&path).unwrap(),
+            std::fs::read(&got.path).unwrap(),
             std::fs::read(original).unwrap()
         );
         let offline = fetcher(FetchOptions {
             offline: true,
             ..options(cache.path())
         });
-        assert_eq!(offline.fetch_index(&server.base, "x86_64").unwrap(), path);
+        let again = offline
+            .fetch_index(&server.base, "x86_64", &fx.keyring, Trust::Verify)
+            .unwrap();
+        assert_eq!(again.path, got.path);
         assert_eq!(server.hits(), 1);
-        let e = offline.fetch_index(&server.base, "aarch64").unwrap_err();
+        let e = offline
+            .fetch_index(&server.base, "aarch64", &fx.keyring, Trust::Verify)
+            .unwrap_err();
         assert!(matches!(e, FetchError::IndexNotCached { .. }), "{e}");
+
+        // A cached copy that was tampered with is refused and removed.
+        let mut bytes = std::fs::read(&got.path).unwrap();
+        let n = bytes.len() - 30;
+        bytes[n] ^= 0xff;
+        std::fs::write(&got.path, bytes).unwrap();
+        let e = offline
+            .fetch_index(&server.base, "x86_64", &fx.keyring, Trust::Verify)
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, FetchError::InvalidCachedIndex { .. }), "{text}");
+        assert!(text.contains(&format!("{}/x86_64/APKINDEX.tar.gz", server.base)));
+        assert!(
+            !text.contains(&cache.path().display().to_string()),
+            "{text}"
+        );
+        assert!(!got.path.exists());
+    }
+
+    #[test]
+    fn a_bad_download_never_replaces_a_good_cached_index() {
+        let fx = fixture();
+        let cache = tempfile::tempdir().unwrap();
+        let good = Mirror::start(&fx.root, Behaviour::Files);
+        let f = fetcher(options(cache.path()));
+        let cached = f
+            .fetch_index(&good.base, "x86_64", &fx.keyring, Trust::Verify)
+            .unwrap()
+            .path;
+        let before = std::fs::read(&cached).unwrap();
+        // Same URL (same port), now answering with HTML, with an unsigned
+        // index, and with one signed by a key nobody trusts.
+        let base = good.base.clone();
+        let stranger = tempfile::tempdir().unwrap();
+        let mut other = Repo::new(&stranger.path().join("r"), "stranger");
+        other.add(Pkg::new("alpha", "9-r0"));
+        other.write_index();
+        let cases = [
+            (fx.root.clone(), Behaviour::Html, "not a gzip"),
+            (stranger.path().join("r"), Behaviour::Files, "stranger"),
+        ];
+        for (root, behaviour, why) in cases {
+            good.set(&root, behaviour);
+            let e = f
+                .fetch_index(&base, "x86_64", &fx.keyring, Trust::Verify)
+                .unwrap_err();
+            let text = e.to_string();
+            assert!(matches!(e, FetchError::InvalidIndex { .. }), "{text}");
+            assert!(
+                text.contains(&format!("{base}/x86_64/APKINDEX.tar.gz")) && text.contains(why),
+                "{text}"
+            );
+            assert!(
+                !text.contains(&cache.path().display().to_string()),
+                "{text}"
+            );
+            assert!(!text.contains('\x1b'), "{text}");
+            assert_eq!(std::fs::read(&cached).unwrap(), before);
+            assert_eq!(cache_files(cache.path()), vec![cached.clone()]);
+        }
+    }
+
+    #[test]
+    fn endless_bodies_are_cut_off() {
+        let fx = fixture();
+        let server = Mirror::start(&fx.root, Behaviour::Endless);
+        let cache = tempfile::tempdir().unwrap();
+        let f = fetcher(options(cache.path()));
+        let e = f
+            .fetch_index(&server.base, "x86_64", &fx.keyring, Trust::Verify)
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("larger than the limit of 1 MiB")
+                && text.contains("CARGO_ASSEMBLE_MAX_INDEX_SIZE"),
+            "{text}"
+        );
+        let e = f.fetch_packages(&fx.requests(&server.base)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FetchError::PackageDownload {
+                    error: HttpError::TooLarge { .. },
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(cache_files(cache.path()), Vec::<PathBuf>::new());
+    }
+
+    #[test]
+    fn a_dripping_server_meets_the_deadline() {
+        let fx = fixture();
+        let server = Mirror::start(&fx.root, Behaviour::Drip(Duration::from_millis(400)));
+        let cache = tempfile::tempdir().unwrap();
+        let f = fetcher(FetchOptions {
+            timeout: Duration::from_secs(2),
+            ..options(cache.path())
+        });
+        let started = Instant::now();
+        let e = f
+            .fetch_index(&server.base, "x86_64", &fx.keyring, Trust::Verify)
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            matches!(
+                e,
+                FetchError::IndexDownload {
+                    error: HttpError::Timeout { seconds: 2, .. },
+                    ..
+                }
+            ),
+            "{text}"
+        );
+        assert!(text.contains("CARGO_ASSEMBLE_HTTP_TIMEOUT"), "{text}");
+        // Not a benchmark: the transfer would otherwise take many minutes.
+        assert!(started.elapsed() < Duration::from_secs(60));
+        assert_eq!(cache_files(cache.path()), Vec::<PathBuf>::new());
     }
 
     #[test]
     fn local_repositories_are_used_in_place() {
+        let fx = fixture();
         let cache = tempfile::tempdir().unwrap();
-        let repo = format!("file://{}", corpus_repo().display());
+        let repo = format!("file://{}", fx.root.display());
         let f = fetcher(FetchOptions {
             offline: true,
             ..options(cache.path())
         });
         assert!(f
-            .fetch_index(&repo, "x86_64")
+            .fetch_index(&repo, "x86_64", &fx.keyring, Trust::Verify)
             .unwrap()
-            .starts_with(corpus_repo()));
-        let reqs = requests(&repo);
+            .path
+            .starts_with(&fx.root));
+        let e = f
+            .fetch_index(&repo, "x86_64", &Keyring::new(), Trust::Verify)
+            .unwrap_err();
+        assert!(e.to_string().contains("fetch-test.rsa.pub"), "{e}");
+        let reqs = fx.requests(&repo);
         let paths = f.fetch_packages(&reqs).unwrap();
-        let expected: Vec<_> = corpus_index().into_iter().map(|(p, ..)| p).collect();
+        let expected: Vec<_> = fx.packages.iter().map(|(p, ..)| p.clone()).collect();
         assert_eq!(paths, expected);
         let wrong = PackageRequest {
             identity: reqs[1].identity,

@@ -1,15 +1,43 @@
 //! Repositories: where an index lives for a given architecture, and loading
 //! it verified.
 //!
-//! A repository is named by a local path or `file://` URL (network
-//! repositories come with the fetch layer). apk lays repositories out as
+//! A repository here is a local path or `file://` URL (network
+//! repositories go through the [`Fetcher`](crate::Fetcher)). apk lays repositories out as
 //! `BASE/ARCH/APKINDEX.tar.gz`; a directory holding `APKINDEX.tar.gz`
 //! directly, or the index file itself, is accepted too.
 
 use std::path::{Path, PathBuf};
 
-use apk::index::archive::{self, IndexArchive, IndexArchiveError, Trust};
+use apk::index::archive::{IndexArchiveError, Trust};
+use apk::index::{IndexLoader, ParsedIndex};
 use apk::signature::Keyring;
+use assemble_io::escape::escape;
+use assemble_io::url::strip_credentials;
+
+/// A repository address as messages show it: no credentials, no control
+/// characters.
+fn shown(repo: &str) -> String {
+    escape(&strip_credentials(repo)).into_owned()
+}
+
+use crate::cache::Cache;
+
+/// Loads the index file at `path`: its signature checked on every use
+/// (unless `trust` allows otherwise), parsed once and then reused from the
+/// parsed-index cache under `cache_root` (default: [`Cache::default_root`])
+/// in `parsed-indexes/`. Every caller that loads an index goes through
+/// here; see [`apk::index::cache`].
+pub fn load_index(
+    path: &Path,
+    keyring: &Keyring,
+    trust: Trust,
+    cache_root: Option<&Path>,
+) -> Result<ParsedIndex, IndexArchiveError> {
+    let root = cache_root
+        .map(Path::to_path_buf)
+        .or_else(Cache::default_root);
+    IndexLoader::new(root.map(|r| r.join("parsed-indexes"))).load(path, keyring, trust)
+}
 
 /// The APK architecture of this machine (`x86_64`, `aarch64`, …).
 pub fn host_arch() -> &'static str {
@@ -24,11 +52,11 @@ pub fn host_arch() -> &'static str {
 /// Why a repository cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError {
-    /// Not a supported repository address.
-    #[error("repository '{0}': only local paths and file:// URLs are supported so far")]
+    /// Not a supported repository address (shown without credentials).
+    #[error("repository '{}': only local paths and file:// URLs are supported here", shown(.0))]
     Unsupported(String),
     /// No index where one was expected.
-    #[error("repository '{repo}': no index found (looked for {})", looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    #[error("repository '{}': no index found (looked for {})", shown(repo), looked.iter().map(|p| escape(&p.display().to_string()).into_owned()).collect::<Vec<_>>().join(", "))]
     NoIndex {
         /// The repository as given.
         repo: String,
@@ -91,7 +119,7 @@ impl Repository {
         Ok(index.parent().map(Path::to_path_buf).unwrap_or_default())
     }
 
-    /// Loads and verifies the index for `arch`.
+    /// Loads and verifies the index for `arch` (see [`load_index`]).
     pub fn load_index(
         &self,
         arch: &str,
@@ -99,18 +127,18 @@ impl Repository {
         trust: Trust,
     ) -> Result<LoadedIndex, RepositoryError> {
         let path = self.index_path(arch)?;
-        let archive = archive::read_file(&path, keyring, trust)?;
-        Ok(LoadedIndex { path, archive })
+        let index = load_index(&path, keyring, trust, None)?;
+        Ok(LoadedIndex { path, index })
     }
 }
 
 /// An index read from a repository.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct LoadedIndex {
     /// The index file.
     pub path: PathBuf,
-    /// Its contents.
-    pub archive: IndexArchive,
+    /// Its parsed contents.
+    pub index: ParsedIndex,
 }
 
 #[cfg(test)]
@@ -119,22 +147,24 @@ mod tests {
 
     #[test]
     fn finds_indexes_in_both_layouts() {
-        let corpus = testkit::corpus("apk");
-        let r = Repository::parse(&format!(
-            "file://{}",
-            corpus.join("repo-small/packages").display()
-        ))
-        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let arch_dir = dir.path().join("layered/aarch64");
+        std::fs::create_dir_all(&arch_dir).unwrap();
+        std::fs::write(arch_dir.join("APKINDEX.tar.gz"), b"x").unwrap();
+        let flat = dir.path().join("flat");
+        std::fs::create_dir_all(&flat).unwrap();
+        std::fs::write(flat.join("APKINDEX.tar.gz"), b"x").unwrap();
+        let r =
+            Repository::parse(&format!("file://{}", dir.path().join("layered").display())).unwrap();
         assert!(r
             .index_path("aarch64")
             .unwrap()
             .ends_with("aarch64/APKINDEX.tar.gz"));
-        let r =
-            Repository::parse(corpus.join("alpine-v3.17-main-aarch64").to_str().unwrap()).unwrap();
+        let r = Repository::parse(flat.to_str().unwrap()).unwrap();
         assert!(r
             .index_path("x86_64")
             .unwrap()
-            .ends_with("alpine-v3.17-main-aarch64/APKINDEX.tar.gz"));
+            .ends_with("flat/APKINDEX.tar.gz"));
         let e = Repository::parse("/nonexistent")
             .unwrap()
             .index_path("x86_64")
@@ -144,6 +174,9 @@ mod tests {
                 .contains("/nonexistent/x86_64/APKINDEX.tar.gz"),
             "{e}"
         );
-        assert!(Repository::parse("https://example.org/x").is_err());
+        let e = Repository::parse("https://me:s3cret@example.org/x\x1b[2J").unwrap_err();
+        let text = e.to_string();
+        assert!(!text.contains("s3cret") && !text.contains('\x1b'), "{text}");
+        assert!(text.contains("https://example.org/x"), "{text}");
     }
 }

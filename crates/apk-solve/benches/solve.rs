@@ -7,7 +7,8 @@ use apk::dependency::{Context, Dependency};
 use apk::index::archive::{self, Trust};
 use apk::index::text::{self, Strictness, Validation};
 use apk::signature::Keyring;
-use apk_solve::{self as solve, Db, Request, DEFAULT_TAG};
+use apk_solve::resolve::{Index, Inputs};
+use apk_solve::{self as solve, universe, Request, DEFAULT_TAG};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn corpus(p: &str) -> PathBuf {
@@ -29,15 +30,17 @@ fn bench(c: &mut Criterion) {
         Validation::Deferred,
     )
     .expect("parse");
+    let indexes = [Index::new("alpine", &idx.records)];
     let build = || {
-        let mut db = Db::new(&["aarch64", "noarch"]);
-        db.add_repository("alpine", None, true, false, idx.records.iter())
-            .expect("repo");
-        db.finish();
-        db
+        universe(&Inputs {
+            arches: &["aarch64", "noarch"],
+            indexes: &indexes,
+            ..Default::default()
+        })
+        .expect("universe")
     };
     c.bench_function("db/alpine-v3.17-aarch64", |b| {
-        b.iter(|| build().packages.len())
+        b.iter(|| build().package_count())
     });
 
     let list = std::fs::read_to_string(

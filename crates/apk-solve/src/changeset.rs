@@ -12,8 +12,8 @@ use super::Change;
 struct Gen<'s, 'd, 'a> {
     db: &'d Db<'a>,
     sel: &'s mut Selection<'a>,
-    installed_pkg: Vec<Option<PkgId>>,
-    installed_name: Vec<Option<NameId>>,
+    installed_pkg: Ids,
+    installed_name: Ids,
     requirers: Vec<u32>,
     /// Names whose change was generated.
     processed: Vec<bool>,
@@ -22,6 +22,25 @@ struct Gen<'s, 'd, 'a> {
     pkg_done: Vec<bool>,
     changes: Vec<Change>,
     ignore_conflict: bool,
+}
+
+/// Optional ids per name, stored plus one so that an all-zero vector
+/// (which the allocator hands out without touching its pages) means
+/// "none" everywhere.
+struct Ids(Vec<u32>);
+
+impl Ids {
+    fn new(n: usize) -> Self {
+        Ids(vec![0; n])
+    }
+
+    fn get(&self, i: usize) -> Option<usize> {
+        (self.0[i] as usize).checked_sub(1)
+    }
+
+    fn set(&mut self, i: usize, v: usize) {
+        self.0[i] = v as u32 + 1;
+    }
 }
 
 /// The first tag of `mask` whose repositories list the package.
@@ -44,18 +63,18 @@ impl<'a> Gen<'_, '_, 'a> {
     }
 
     fn chosen_pkg(&self, name: NameId) -> Option<PkgId> {
-        self.sel.names[name].chosen.map(|c| c.pkg)
+        self.sel.names[name].chosen().map(|c| c.pkg)
     }
 
     fn record(&mut self, old: Option<PkgId>, new: Option<PkgId>) {
         let db = self.db;
         let old_tag = old
-            .and_then(|o| db.packages[o].installed)
+            .and_then(|o| db.package(o).installed)
             .map_or(DEFAULT_TAG, |i| i.tag);
         let (new_tag, reinstall) = match new {
             Some(n) => {
-                let repos = db.packages[n].repos
-                    | db.packages[n].installed.map_or(0, |i| db.tags[i.tag].repos);
+                let repos = db.package(n).repos
+                    | db.package(n).installed.map_or(0, |i| db.tags[i.tag].repos);
                 (
                     tag_for(db, self.sel.pkgs[n].pinning_allowed, repos),
                     self.sel.pkgs[n].solver_flags & super::flags::REINSTALL != 0,
@@ -73,36 +92,36 @@ impl<'a> Gen<'_, '_, 'a> {
     }
 
     fn track_deps_added(&mut self, pkg: PkgId) {
-        for d in &self.db.packages[pkg].depends {
-            if d.atom.conflict {
+        for d in self.db.depends(pkg) {
+            if d.conflict {
                 continue;
             }
-            if let Some(n) = self.installed_name[d.name] {
+            if let Some(n) = self.installed_name.get(d.name) {
                 self.requirers[n] += 1;
             }
         }
     }
 
     fn track_deps_removed(&mut self, pkg: PkgId) {
-        for d in &self.db.packages[pkg].depends {
-            if d.atom.conflict {
+        for d in self.db.depends(pkg) {
+            if d.conflict {
                 continue;
             }
-            let Some(n) = self.installed_name[d.name] else {
+            let Some(n) = self.installed_name.get(d.name) else {
                 continue;
             };
             self.requirers[n] = self.requirers[n].saturating_sub(1);
             if self.requirers[n] > 0 {
                 continue;
             }
-            if let Some(p0) = self.installed_pkg[d.name] {
+            if let Some(p0) = self.installed_pkg.get(d.name) {
                 self.gen_remove(p0);
             }
         }
     }
 
     fn check_removal_by_deps(&mut self, pkg: PkgId) {
-        let name = self.db.packages[pkg].name;
+        let name = self.db.pkg_name(pkg);
         if self.requirers[name] == 0 && self.chosen_pkg(name).is_none() {
             self.gen_remove(pkg);
         }
@@ -115,17 +134,17 @@ impl<'a> Gen<'_, '_, 'a> {
         if !self.sel.names[name].seen || self.processed[name] {
             return;
         }
-        for d in &self.db.packages[pkg].install_if {
+        for d in self.db.install_if(pkg) {
             // `!x` items only need x to be absent; other items must already
             // be part of the transaction.
-            if !d.atom.conflict && !self.processed[d.name] {
+            if !d.conflict && !self.processed[d.name] {
                 return;
             }
             if !dep_provided(
                 self.db,
                 Some(pkg),
-                d,
-                self.sel.names[d.name].chosen.as_ref(),
+                &d,
+                self.sel.names[d.name].chosen().as_ref(),
             ) {
                 return;
             }
@@ -134,15 +153,15 @@ impl<'a> Gen<'_, '_, 'a> {
     }
 
     fn check_removal_by_iif(&mut self, name: NameId) {
-        let Some(pkg) = self.installed_pkg[name] else {
+        let Some(pkg) = self.installed_pkg.get(name) else {
             return;
         };
         if self.chosen_pkg(name).is_some() || self.processed[name] || self.removed[name] {
             return;
         }
-        let fired_off = self.db.packages[pkg]
-            .install_if
-            .iter()
+        let fired_off = self
+            .db
+            .install_if(pkg)
             .any(|d| self.removed[d.name] && self.chosen_pkg(d.name).is_none());
         if fired_off {
             self.check_removal_by_deps(pkg);
@@ -153,12 +172,12 @@ impl<'a> Gen<'_, '_, 'a> {
     fn by_reverse_iif(&mut self, pkg: Option<PkgId>, check: fn(&mut Self, NameId)) {
         let Some(pkg) = pkg else { return };
         let db = self.db;
-        let data = &db.packages[pkg];
-        for &r in &db.names[data.name].rinstall_if {
+        let data = db.package(pkg);
+        for r in db.rinstall_if(data.name) {
             check(self, r);
         }
-        for &(n, _) in &data.provides {
-            for &r in &db.names[n].rinstall_if {
+        for (n, _) in db.provides(pkg) {
+            for r in db.rinstall_if(n) {
                 check(self, r);
             }
         }
@@ -173,15 +192,15 @@ impl<'a> Gen<'_, '_, 'a> {
         }
         self.processed[name] = true;
         let chosen = self.chosen_pkg(name);
-        if let Some(ip) = self.installed_pkg[name] {
-            if chosen.is_none_or(|c| self.db.packages[c].name != name) {
+        if let Some(ip) = self.installed_pkg.get(name) {
+            if chosen.is_none_or(|c| self.db.pkg_name(c) != name) {
                 self.gen_remove(ip);
             }
         }
         let db = self.db;
-        for p in &db.names[name].providers {
-            let n0 = db.packages[p.pkg].name;
-            if self.installed_pkg[n0] == Some(p.pkg) && self.chosen_pkg(n0).is_none() {
+        for p in db.providers(name) {
+            let n0 = db.pkg_name(p.pkg);
+            if self.installed_pkg.get(n0) == Some(p.pkg) && self.chosen_pkg(n0).is_none() {
                 self.gen_remove(p.pkg);
             }
         }
@@ -200,15 +219,15 @@ impl<'a> Gen<'_, '_, 'a> {
         }
         self.pkg_done[pkg] = true;
         let db = self.db;
-        let data = &db.packages[pkg];
+        let data = db.package(pkg);
         self.preprocess(data.name);
-        for &(n, _) in &data.provides {
+        for (n, _) in db.provides(pkg) {
             self.preprocess(n);
         }
-        let old = self.installed_pkg[data.name];
+        let old = self.installed_pkg.get(data.name);
         self.by_reverse_iif(old, Self::check_removal_by_iif);
-        for d in &data.depends {
-            self.gen_dep(Some(pkg), d);
+        for d in db.depends(pkg) {
+            self.gen_dep(Some(pkg), &d);
         }
         self.record(old, Some(pkg));
         self.by_reverse_iif(Some(pkg), Self::check_install_by_iif);
@@ -220,11 +239,11 @@ impl<'a> Gen<'_, '_, 'a> {
 
     fn gen_remove(&mut self, pkg: PkgId) {
         let db = self.db;
-        let name = db.packages[pkg].name;
+        let name = db.pkg_name(pkg);
         if self.pkg_done[pkg]
             || self
                 .chosen_pkg(name)
-                .is_some_and(|c| db.packages[c].name == name)
+                .is_some_and(|c| db.pkg_name(c) == name)
         {
             return;
         }
@@ -239,10 +258,10 @@ impl<'a> Gen<'_, '_, 'a> {
     }
 
     fn gen_dep(&mut self, parent: Option<PkgId>, dep: &Dep<'a>) {
-        if dep.atom.conflict && self.ignore_conflict {
+        if dep.conflict && self.ignore_conflict {
             return;
         }
-        let chosen = self.sel.names[dep.name].chosen;
+        let chosen = self.sel.names[dep.name].chosen();
         if !dep_provided(self.db, parent, dep, chosen.as_ref()) {
             self.mark_error(parent);
         }
@@ -258,21 +277,21 @@ impl<'a> Gen<'_, '_, 'a> {
 /// Installed packages that depend on `pkg` through a dependency it
 /// satisfies (by its name or a provide).
 pub(crate) fn installed_dependents(db: &Db<'_>, pkg: PkgId) -> Vec<PkgId> {
-    let data = &db.packages[pkg];
+    let data = db.package(pkg);
     let mut names = vec![data.name];
-    names.extend(data.provides.iter().map(|&(n, _)| n));
+    names.extend(db.provides(pkg).map(|(n, _)| n));
     let mut out: Vec<PkgId> = Vec::new();
     for &n in &names {
         for r in db.rdepends(n) {
-            for p in &db.names[r].providers {
+            for p in db.providers(r) {
                 let p0 = p.pkg;
-                if db.packages[p0].installed.is_none() || out.contains(&p0) {
+                if db.package(p0).installed.is_none() || out.contains(&p0) {
                     continue;
                 }
-                let satisfied = db.packages[p0].depends.iter().any(|d| {
-                    !d.atom.conflict
+                let satisfied = db.depends(p0).any(|d| {
+                    !d.conflict
                         && names.contains(&d.name)
-                        && super::report::analyze(db, Some(p0), d, pkg) == Some(true)
+                        && super::report::analyze(db, Some(p0), &d, pkg) == Some(true)
                 });
                 if satisfied {
                     out.push(p0);
@@ -290,27 +309,27 @@ pub(crate) fn generate<'a>(
     world: &[(Dep<'a>, TagId)],
     ignore_conflict: bool,
 ) -> Vec<Change> {
-    let n = db.names.len();
+    let n = db.name_count();
     let mut g = Gen {
         db,
         sel,
-        installed_pkg: vec![None; n],
-        installed_name: vec![None; n],
+        installed_pkg: Ids::new(n),
+        installed_name: Ids::new(n),
         requirers: vec![0; n],
         processed: vec![false; n],
         removed: vec![false; n],
-        pkg_done: vec![false; db.packages.len()],
+        pkg_done: vec![false; db.package_count()],
         changes: Vec::new(),
         ignore_conflict,
     };
     let installed = &db.installed;
     for &p in installed {
-        let data = &db.packages[p];
-        g.installed_pkg[data.name] = Some(p);
-        g.installed_name[data.name] = Some(data.name);
-        for &(pn, v) in &data.provides {
+        let data = db.package(p);
+        g.installed_pkg.set(data.name, p);
+        g.installed_name.set(data.name, data.name);
+        for (pn, v) in db.provides(p) {
             if v.is_some() {
-                g.installed_name[pn] = Some(data.name);
+                g.installed_name.set(pn, data.name);
             }
         }
     }
@@ -324,7 +343,7 @@ pub(crate) fn generate<'a>(
         g.gen_dep(None, d);
     }
     for &p in installed {
-        g.gen_change(db.packages[p].name);
+        g.gen_change(db.pkg_name(p));
     }
     g.changes
 }

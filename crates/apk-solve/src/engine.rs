@@ -28,8 +28,11 @@ const DEFAULT_PINNING: u64 = 1 << DEFAULT_TAG;
 pub(crate) struct NameState<'a> {
     pub seen: bool,
     pub locked: bool,
-    /// Chosen provider once locked; `None` = locked to nothing.
-    pub chosen: Option<Provider<'a>>,
+    /// Chosen provider once locked (see [`NameState::chosen`]): its
+    /// package plus one (0 = nothing) and version, kept apart to keep this
+    /// struct small.
+    chosen_pkg: u32,
+    chosen_version: Option<&'a str>,
     pub requirers: u32,
     merge_depends: u16,
     merge_provides: u16,
@@ -49,6 +52,22 @@ pub(crate) struct NameState<'a> {
     /// Which decision queue holds the name, if any.
     queue: Option<Queue>,
     resolvenow: bool,
+}
+
+impl<'a> NameState<'a> {
+    /// The chosen provider once locked; `None` = locked to nothing.
+    #[inline]
+    pub fn chosen(&self) -> Option<Provider<'a>> {
+        (self.chosen_pkg != 0).then(|| Provider {
+            pkg: self.chosen_pkg as PkgId - 1,
+            version: self.chosen_version,
+        })
+    }
+
+    fn set_chosen(&mut self, p: Option<Provider<'a>>) {
+        self.chosen_pkg = p.map_or(0, |p| p.pkg as u32 + 1);
+        self.chosen_version = p.and_then(|p| p.version);
+    }
 }
 
 /// The three decision queues, taken in this order.
@@ -92,6 +111,11 @@ pub(crate) struct Engine<'d, 'a> {
     db: &'d Db<'a>,
     pub names: Vec<NameState<'a>>,
     pub pkgs: Vec<PkgState>,
+    /// `names[n].seen` and `pkgs[p].seen` again, densely: discovery asks
+    /// for them once per reference, and a miss on the big state structs
+    /// costs more than the check.
+    name_seen: Vec<bool>,
+    pkg_seen: Vec<bool>,
     dirty: VecDeque<NameId>,
     resolvenow: VecDeque<NameId>,
     /// Ordered by descending `order_id`.
@@ -119,16 +143,13 @@ pub(crate) fn dep_provided(
     dep: &Dep<'_>,
     p: Option<&Provider<'_>>,
 ) -> bool {
-    let conflict = dep.atom.conflict;
+    let conflict = dep.conflict;
     let Some(p) = p else { return conflict };
     if conflict && deppkg == Some(p.pkg) {
         return true;
     }
-    match &dep.atom.constraint {
-        Constraint::Checksum(sum) => db.packages[p.pkg]
-            .info
-            .checksum
-            .is_some_and(|c| c.same_identity(sum)),
+    match &dep.constraint {
+        Constraint::Checksum(sum) => db.checksum(p.pkg).is_some_and(|c| c.same_identity(sum)),
         Constraint::Any => !conflict,
         Constraint::Version(op, want) => match p.version {
             None => conflict,
@@ -142,14 +163,16 @@ impl<'d, 'a> Engine<'d, 'a> {
         let (available_repos, cache_repos) = db.repo_masks();
         let mut e = Engine {
             db,
-            names: vec![NameState::default(); db.names.len()],
-            pkgs: vec![PkgState::default(); db.packages.len()],
+            names: vec![NameState::default(); db.name_count()],
+            pkgs: vec![PkgState::default(); db.package_count()],
+            name_seen: vec![false; db.name_count()],
+            pkg_seen: vec![false; db.package_count()],
             dirty: VecDeque::new(),
             resolvenow: VecDeque::new(),
             selectable: Vec::new(),
             unresolved: Vec::new(),
             order_counter: 0,
-            flagged_names: vec![false; db.names.len()],
+            flagged_names: vec![false; db.name_count()],
             errors: 0,
             solver_flags_inherit: 0,
             pinning_inherit: 0,
@@ -161,7 +184,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         e.default_repos = e.pinning_repos(DEFAULT_PINNING);
         for &(name, own, inheritable) in &req.name_flags {
             e.flagged_names[name] = true;
-            for p in &db.names[name].providers {
+            for p in db.providers(name) {
                 e.pkgs[p.pkg].solver_flags |= own;
                 e.pkgs[p.pkg].solver_flags_inheritable |= inheritable;
             }
@@ -182,8 +205,8 @@ impl<'d, 'a> Engine<'d, 'a> {
     /// Repositories a package counts as coming from: where it is listed,
     /// plus the tag it was installed with.
     fn pkg_repos(&self, pkg: PkgId) -> u64 {
-        let p = &self.db.packages[pkg];
-        p.repos | p.installed.map_or(0, |i| self.db.tags[i.tag].repos)
+        let (repos, installed) = self.db.pkg_repos(pkg);
+        repos | installed.map_or(0, |i| self.db.tags[i.tag].repos)
     }
 
     fn mark_error(&mut self, pkg: Option<PkgId>) {
@@ -278,7 +301,7 @@ impl<'d, 'a> Engine<'d, 'a> {
     fn reevaluate_reverse_deps(&mut self, name: NameId) {
         let db = self.db;
         for r in db.rdepends(name) {
-            if !self.names[r].seen {
+            if !self.name_seen[r] {
                 continue;
             }
             self.names[r].reevaluate_deps = true;
@@ -287,8 +310,8 @@ impl<'d, 'a> Engine<'d, 'a> {
     }
 
     fn reevaluate_reverse_installif(&mut self, name: NameId) {
-        for &r in &self.db.names[name].rinstall_if {
-            if !self.names[r].seen || self.names[r].no_iif {
+        for r in self.db.rinstall_if(name) {
+            if !self.name_seen[r] || self.names[r].no_iif {
                 continue;
             }
             self.names[r].reevaluate_iif = true;
@@ -297,68 +320,67 @@ impl<'d, 'a> Engine<'d, 'a> {
     }
 
     fn reevaluate_reverse_installif_pkg(&mut self, pkg: PkgId) {
-        let p = &self.db.packages[pkg];
+        let p = self.db.package(pkg);
         self.reevaluate_reverse_installif(p.name);
-        for &(n, _) in &p.provides {
+        for (n, _) in self.db.provides(pkg) {
             self.reevaluate_reverse_installif(n);
         }
     }
 
     fn disqualify(&mut self, pkg: PkgId) {
         self.pkgs[pkg].selectable = false;
-        let p = &self.db.packages[pkg];
+        let p = self.db.package(pkg);
         self.reevaluate_reverse_deps(p.name);
-        for &(n, _) in &p.provides {
+        for (n, _) in self.db.provides(pkg) {
             self.reevaluate_reverse_deps(n);
         }
         self.reevaluate_reverse_installif_pkg(pkg);
     }
 
     fn dependency_satisfiable(&self, pkg: PkgId, dep: &Dep<'a>) -> bool {
-        if dep.atom.conflict && self.ignore_conflict {
+        if dep.conflict && self.ignore_conflict {
             return true;
         }
         let n = &self.names[dep.name];
         if n.locked {
-            return dep_provided(self.db, Some(pkg), dep, n.chosen.as_ref());
+            return dep_provided(self.db, Some(pkg), dep, n.chosen().as_ref());
         }
         if n.requirers == 0 && dep_provided(self.db, Some(pkg), dep, None) {
             return true;
         }
-        self.db.names[dep.name]
-            .providers
-            .iter()
-            .any(|p| self.pkgs[p.pkg].selectable && dep_provided(self.db, Some(pkg), dep, Some(p)))
+        self.db
+            .providers(dep.name)
+            .any(|p| self.pkgs[p.pkg].selectable && dep_provided(self.db, Some(pkg), dep, Some(&p)))
     }
 
     /// Marks every name reachable from `name` as part of this solve and
     /// gives it its decision order: names are numbered after what they
     /// lead to, so higher numbers (decided first) are closer to the world.
     fn discover_name(&mut self, name: NameId) {
-        if self.names[name].seen {
+        if self.name_seen[name] {
             return;
         }
+        self.name_seen[name] = true;
         self.names[name].seen = true;
         self.names[name].no_iif = true;
         let db = self.db;
         let mut num_virtual = 0;
-        for p in &db.names[name].providers {
-            if !self.pkgs[p.pkg].seen {
-                self.discover_package(p.pkg);
+        for p in db.provider_pkgs(name) {
+            if !self.pkg_seen[p] {
+                self.discover_package(p);
             }
-            let iif_failed = self.pkgs[p.pkg].iif_failed;
+            let iif_failed = self.pkgs[p].iif_failed;
             self.names[name].no_iif &= iif_failed;
-            num_virtual += usize::from(db.packages[p.pkg].name != name);
+            num_virtual += usize::from(db.pkg_name(p) != name);
         }
-        for &r in &db.names[name].rinstall_if {
+        for r in db.rinstall_if(name) {
             self.discover_name(r);
         }
-        for p in &db.names[name].providers {
-            let pkg = &db.packages[p.pkg];
-            for &r in &db.names[pkg.name].rinstall_if {
+        for p in db.provider_pkgs(name) {
+            for r in db.rinstall_if(db.pkg_name(p)) {
                 self.discover_name(r);
             }
-            for &(n, _) in &pkg.provides {
+            for n in db.provided_names(p) {
                 self.discover_name(n);
             }
         }
@@ -368,13 +390,13 @@ impl<'d, 'a> Engine<'d, 'a> {
         if self.flagged_names[name] {
             order |= 1 << 31;
         }
-        if db.names[name].providers.len() != num_virtual {
+        if db.provider_pkgs(name).len() != num_virtual {
             order |= 1 << 30;
         }
         self.order_counter += 1;
         self.names[name].order_id = order | self.order_counter;
-        for p in &db.names[name].providers {
-            for d in &db.packages[p.pkg].install_if {
+        for p in db.provider_pkgs(name) {
+            for d in db.install_if(p) {
                 self.discover_name(d.name);
             }
         }
@@ -382,25 +404,26 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     fn discover_package(&mut self, pkg: PkgId) {
         let db = self.db;
-        let p = &db.packages[pkg];
+        let p = db.package(pkg);
         let repos = self.pkg_repos(pkg);
         // Packages from a local cache index and `-t` virtual packages need
         // no repository.
         let cached_non_repository =
             p.virtual_package || (p.repos != 0 && p.repos & !self.cache_repos == 0);
-        let zero_size = p.info.installed_size.unwrap_or(0) == 0;
+        let zero_size = p.installed_size.unwrap_or(0) == 0;
         let s = &mut self.pkgs[pkg];
         s.seen = true;
+        self.pkg_seen[pkg] = true;
         s.pinning_allowed = DEFAULT_PINNING;
         s.pinning_preferred = DEFAULT_PINNING;
         s.available = (p.repos & self.available_repos & !self.cache_repos) != 0;
-        s.selectable = p.uninstallable.is_empty()
+        s.selectable = p.installable
             && (s.available || cached_non_repository || zero_size || p.installed.is_some());
-        s.iif_failed = p.install_if.is_empty()
+        s.iif_failed = db.install_if(pkg).len() == 0
             || (self.solver_flags_inherit & flags::AVAILABLE != 0 && !s.available);
         s.tag_preferred = zero_size || (repos & self.default_repos) != 0;
         s.tag_ok = s.tag_preferred || cached_non_repository || p.installed.is_some();
-        for d in &p.depends {
+        for d in db.depends(pkg) {
             self.discover_name(d.name);
         }
     }
@@ -439,19 +462,19 @@ impl<'d, 'a> Engine<'d, 'a> {
     }
 
     fn apply_constraint(&mut self, parent: Option<PkgId>, dep: &Dep<'a>) {
-        if dep.atom.conflict && self.ignore_conflict {
+        if dep.conflict && self.ignore_conflict {
             return;
         }
         let name = dep.name;
-        if !dep.atom.conflict {
+        if !dep.conflict {
             self.names[name].requirers += 1;
             if self.names[name].requirers == 1 {
                 self.name_requirers_changed(name);
             }
         }
         let db = self.db;
-        for p in &db.names[name].providers {
-            let provided = dep_provided(db, parent, dep, Some(p));
+        for p in db.providers(name) {
+            let provided = dep_provided(db, parent, dep, Some(&p));
             if !provided {
                 self.pkgs[p.pkg].conflicts += 1;
             }
@@ -469,18 +492,17 @@ impl<'d, 'a> Engine<'d, 'a> {
             return;
         }
         let db = self.db;
-        for p in &db.names[name].providers {
-            let pkg = &db.packages[p.pkg];
+        for p in db.providers(name) {
+            let pkg = db.package(p.pkg);
             if pkg.name == must_provide
                 || !self.pkgs[p.pkg].selectable
                 || (skip_virtuals && p.version.is_none())
             {
                 continue;
             }
-            if pkg
-                .provides
-                .iter()
-                .any(|&(n, v)| n == must_provide || (skip_virtuals && v.is_none()))
+            if db
+                .provides(p.pkg)
+                .any(|(n, v)| n == must_provide || (skip_virtuals && v.is_none()))
             {
                 continue;
             }
@@ -496,17 +518,16 @@ impl<'d, 'a> Engine<'d, 'a> {
         let (mut has_iif, mut no_iif, mut has_auto_selectable) = (false, true, false);
         let mut first_candidate = None;
 
-        for p in &db.names[name].providers {
+        for p in db.providers(name) {
             let pkg = p.pkg;
             self.pkgs[pkg].dependencies_merged = false;
             if reevaluate_deps {
                 if !self.pkgs[pkg].selectable {
                     continue;
                 }
-                let unsatisfiable = db.packages[pkg]
-                    .depends
-                    .iter()
-                    .any(|d| !self.dependency_satisfiable(pkg, d));
+                let unsatisfiable = db
+                    .depends(pkg)
+                    .any(|d| !self.dependency_satisfiable(pkg, &d));
                 if unsatisfiable {
                     self.disqualify(pkg);
                 }
@@ -518,8 +539,8 @@ impl<'d, 'a> Engine<'d, 'a> {
                 self.evaluate_install_if(pkg);
             }
             if reevaluate_iif && self.pkgs[pkg].iif_triggered {
-                for d in &db.packages[pkg].install_if {
-                    let chosen = self.names[d.name].chosen.map(|c| c.pkg);
+                for d in db.install_if(pkg) {
+                    let chosen = self.names[d.name].chosen().map(|c| c.pkg);
                     self.inherit_pinning_and_flags(pkg, chosen);
                 }
             }
@@ -535,23 +556,23 @@ impl<'d, 'a> Engine<'d, 'a> {
             // candidates means "common to all".
             self.pkgs[pkg].dependencies_merged = true;
             first_candidate.get_or_insert(pkg);
-            for d in &db.packages[pkg].depends {
-                if !d.atom.conflict {
+            for d in db.depends(pkg) {
+                if !d.conflict {
                     merge_index(&mut self.names[d.name].merge_depends, num_options);
                 }
             }
-            let own = db.packages[pkg].name;
+            let own = db.pkg_name(pkg);
             if merge_index(&mut self.names[own].merge_provides, num_options) {
                 self.names[own].has_virtual_provides |= p.version.is_none();
             }
-            for &(n, v) in &db.packages[pkg].provides {
+            for (n, v) in db.provides(pkg) {
                 if merge_index(&mut self.names[n].merge_provides, num_options) {
                     self.names[n].has_virtual_provides |= v.is_none();
                 }
             }
             num_tag_not_ok += u32::from(!self.pkgs[pkg].tag_ok);
             num_options += 1;
-            has_auto_selectable |= self.auto_selectable(p);
+            has_auto_selectable |= self.auto_selectable(&p);
         }
         let mut reevaluate = false;
         {
@@ -566,18 +587,18 @@ impl<'d, 'a> Engine<'d, 'a> {
         }
 
         if let Some(pkg) = first_candidate {
-            for p in &db.names[name].providers {
-                self.pkgs[p.pkg].dependencies_used = self.pkgs[p.pkg].dependencies_merged;
+            for p in db.provider_pkgs(name) {
+                self.pkgs[p].dependencies_used = self.pkgs[p].dependencies_merged;
             }
-            let pkg_data = &db.packages[pkg];
+            let pkg_data = db.package(pkg);
             if num_options == 1 {
-                for d in &pkg_data.depends {
+                for d in db.depends(pkg) {
                     if merge_complete(&mut self.names[d.name].merge_depends, num_options) {
-                        self.apply_constraint(Some(pkg), d);
+                        self.apply_constraint(Some(pkg), &d);
                     }
                 }
             } else {
-                for d in &pkg_data.depends {
+                for d in db.depends(pkg) {
                     let n0 = d.name;
                     if merge_complete(&mut self.names[n0].merge_depends, num_options)
                         && self.names[n0].requirers == 0
@@ -586,8 +607,8 @@ impl<'d, 'a> Engine<'d, 'a> {
                         // whichever candidate wins.
                         self.names[n0].requirers += 1;
                         self.name_requirers_changed(n0);
-                        for p in &db.names[n0].providers {
-                            self.inherit_pinning_and_flags(p.pkg, Some(pkg));
+                        for p in db.provider_pkgs(n0) {
+                            self.inherit_pinning_and_flags(p, Some(pkg));
                         }
                     }
                 }
@@ -600,21 +621,21 @@ impl<'d, 'a> Engine<'d, 'a> {
                 let skip = self.names[own].has_virtual_provides;
                 self.exclude_non_providers(own, name, skip);
             }
-            for &(n, _) in &pkg_data.provides {
+            for (n, _) in db.provides(pkg) {
                 if merge_complete(&mut self.names[n].merge_provides, num_options) {
                     let skip = self.names[n].has_virtual_provides;
                     self.exclude_non_providers(n, name, skip);
                 }
             }
             self.names[own].has_virtual_provides = false;
-            for &(n, _) in &pkg_data.provides {
+            for (n, _) in db.provides(pkg) {
                 self.names[n].has_virtual_provides = false;
             }
         }
 
         let done = db
             .rdepends(name)
-            .all(|r| !self.names[r].seen || self.names[r].locked);
+            .all(|r| !self.name_seen[r] || self.names[r].locked);
         self.names[name].reverse_deps_done = done;
         self.queue_unresolved(name, reevaluate);
     }
@@ -625,9 +646,9 @@ impl<'d, 'a> Engine<'d, 'a> {
     fn evaluate_install_if(&mut self, pkg: PkgId) {
         let db = self.db;
         let (mut triggered, mut failed) = (true, false);
-        for d in &db.packages[pkg].install_if {
+        for d in db.install_if(pkg) {
             if !self.names[d.name].locked {
-                if d.atom.conflict {
+                if d.conflict {
                     self.names[d.name].iif_needed = true;
                     self.queue_unresolved(d.name, false);
                 }
@@ -635,7 +656,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                 failed = false;
                 break;
             }
-            if !dep_provided(db, Some(pkg), d, self.names[d.name].chosen.as_ref()) {
+            if !dep_provided(db, Some(pkg), &d, self.names[d.name].chosen().as_ref()) {
                 triggered = false;
                 failed = true;
                 break;
@@ -648,8 +669,11 @@ impl<'d, 'a> Engine<'d, 'a> {
     /// A provider without version is not picked automatically: it needs a
     /// provider_priority, or to be wanted by its own name.
     fn auto_selectable(&self, p: &Provider<'a>) -> bool {
-        let pkg = &self.db.packages[p.pkg];
-        p.version.is_some() || pkg.provider_priority > 0 || self.names[pkg.name].requirers > 0
+        if p.version.is_some() {
+            return true;
+        }
+        let pkg = self.db.package(p.pkg);
+        pkg.provider_priority > 0 || self.names[pkg.name].requirers > 0
     }
 
     /// Orders two candidates; `Greater` means `a` is the better choice.
@@ -660,7 +684,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         };
         let db = self.db;
         let (sa, sb) = (&self.pkgs[pa.pkg], &self.pkgs[pb.pkg]);
-        let (ka, kb) = (&db.packages[pa.pkg], &db.packages[pb.pkg]);
+        let (ka, kb) = (db.package(pa.pkg), db.package(pb.pkg));
         let flags = sa.solver_flags | sb.solver_flags;
         let installed = |k: &super::db::Package<'_>| k.installed.is_some();
         macro_rules! prefer {
@@ -686,7 +710,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             prefer!(sa.dependencies_used, sb.dependencies_used);
             prefer!(sb.conflicts, sa.conflicts);
             if flags & flags::INSTALLED != 0 {
-                prefer!(installed(ka), installed(kb));
+                prefer!(installed(&ka), installed(&kb));
             }
             prefer!(sa.tag_ok, sb.tag_ok);
             if flags & flags::AVAILABLE != 0 {
@@ -697,7 +721,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             // between two providers of a name that only offer it virtually.
             let versioned = ka.name == kb.name || pa.version.is_some() || pb.version.is_some();
             if flags & (flags::UPGRADE | flags::REMOVE) == 0 && versioned {
-                prefer!(installed(ka), installed(kb));
+                prefer!(installed(&ka), installed(&kb));
             }
         }
         // Latest version of the requested name, then of the package itself.
@@ -709,7 +733,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         }
         prefer!(ka.provider_priority, kb.provider_priority);
         if flags & flags::REMOVE == 0 {
-            prefer!(installed(ka), installed(kb));
+            prefer!(installed(&ka), installed(&kb));
         }
         prefer!(sa.selectable, sb.selectable);
         // Earliest repository wins: lowest set bit.
@@ -725,7 +749,7 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     fn assign_name(&mut self, name: NameId, p: Option<Provider<'a>>) {
         if self.names[name].locked {
-            let chosen = self.names[name].chosen;
+            let chosen = self.names[name].chosen();
             // "Nothing" counts as a provider without version, like a virtual one.
             let both_virtual =
                 p.is_none_or(|p| p.version.is_none()) && chosen.is_none_or(|c| c.version.is_none());
@@ -739,7 +763,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         {
             let n = &mut self.names[name];
             n.locked = true;
-            n.chosen = p;
+            n.set_chosen(p);
             n.in_dirty = false;
         }
         self.dequeue(name);
@@ -749,15 +773,15 @@ impl<'d, 'a> Engine<'d, 'a> {
         // install_if items must now hold too.
         if let Some(pp) = p {
             if self.names[name].requirers == 0 && self.pkgs[pp.pkg].iif_triggered {
-                for d in &db.packages[pp.pkg].install_if {
+                for d in db.install_if(pp.pkg) {
                     if !self.names[d.name].locked {
-                        self.apply_constraint(Some(pp.pkg), d);
+                        self.apply_constraint(Some(pp.pkg), &d);
                     }
                 }
             }
         }
         if !self.ignore_conflict {
-            for p0 in &db.names[name].providers {
+            for p0 in db.providers(name) {
                 if Some(p0.pkg) == p.map(|p| p.pkg) {
                     continue;
                 }
@@ -779,18 +803,18 @@ impl<'d, 'a> Engine<'d, 'a> {
         let mut chosen: Option<Provider<'a>> = None;
         let n = &self.names[name];
         if n.requirers > 0 || n.has_iif {
-            for p in &db.names[name].providers {
+            for p in db.providers(name) {
                 let s = &self.pkgs[p.pkg];
                 if self.names[name].requirers == 0
                     && (!s.iif_triggered || !s.tag_ok || !s.selectable)
                 {
                     continue;
                 }
-                if !self.auto_selectable(p) {
+                if !self.auto_selectable(&p) {
                     continue;
                 }
-                if self.compare_providers(Some(p), chosen.as_ref()) == Ordering::Greater {
-                    chosen = Some(*p);
+                if self.compare_providers(Some(&p), chosen.as_ref()) == Ordering::Greater {
+                    chosen = Some(p);
                 }
             }
         }
@@ -800,7 +824,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                 if !self.pkgs[pkg].selectable || !self.pkgs[pkg].tag_ok {
                     self.mark_error(Some(pkg));
                 }
-                let data = &db.packages[pkg];
+                let data = db.package(pkg);
                 self.assign_name(
                     data.name,
                     Some(Provider {
@@ -809,7 +833,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                     }),
                 );
                 let by_install_if = name == data.name && self.names[name].requirers == 0;
-                for &(n, v) in &data.provides {
+                for (n, v) in db.provides(pkg) {
                     // A package pulled in by install_if was not asked for by
                     // name, so it does not settle a wanted virtual name: that
                     // name still needs an explicit choice.
@@ -822,8 +846,8 @@ impl<'d, 'a> Engine<'d, 'a> {
                     }
                     self.assign_name(n, Some(Provider { pkg, version: v }));
                 }
-                for d in &data.depends {
-                    self.apply_constraint(Some(pkg), d);
+                for d in db.depends(pkg) {
+                    self.apply_constraint(Some(pkg), &d);
                 }
             }
             None => {

@@ -47,7 +47,7 @@ pub fn check(db: &Db<'_>, solution: &Solution) -> Result<(), SolveError> {
         }
         blocks.push(Block {
             subject: format!("{base} (in the source image)"),
-            name: db.name_str(db.packages[old].name).to_owned(),
+            name: db.name_str(db.pkg_name(old)).to_owned(),
             labels,
         });
     }
@@ -80,11 +80,11 @@ fn requirers_of(db: &Db<'_>, solution: &Solution, pkg: usize, base: usize) -> Ve
     let mut out = Vec::new();
     for c in &solution.changes {
         let Some(n) = c.new else { continue };
-        for d in &db.packages[n].depends {
-            let needs_new = super::report::analyze(db, Some(n), d, pkg) == Some(true)
-                && super::report::analyze(db, Some(n), d, base) != Some(true);
+        for d in db.depends(n) {
+            let needs_new = super::report::analyze(db, Some(n), &d, pkg) == Some(true)
+                && super::report::analyze(db, Some(n), &d, base) != Some(true);
             if needs_new {
-                out.push(format!("{}[{}]", db.pkg_label(n), d.atom));
+                out.push(format!("{}[{}]", db.pkg_label(n), db.atom(&d)));
             }
         }
     }

@@ -1,6 +1,8 @@
 //! Dependency resolution with apk-tools' semantics.
 //!
-//! [`Db`] holds the package universe (repositories + installed database);
+//! Callers start from [`resolve`]: [`universe`] builds the package universe
+//! from repository indexes and an installed base, [`resolve()`] turns a
+//! request (world atoms, lock pins, policy) into changes. Underneath, [`Db`] holds the package universe (repositories + installed database);
 //! [`solve`] takes a [`Request`] (the world and flags) and returns the
 //! ordered [`Change`]s, or a [`SolveError`] whose [`report::ErrorReport`]
 //! explains, in the terms of apk's "unable to select packages" block, what
@@ -10,14 +12,18 @@
 //! upgrade` would do, [`Policy::Image`] adds the product rule that the
 //! source image's installed packages never change (see [`image`]).
 
+#![deny(missing_docs)]
+
 mod changeset;
 pub mod db;
 mod engine;
 pub mod image;
 pub mod report;
+pub mod resolve;
 
 pub use db::{Db, Dep, NameId, PkgId, TagId, DEFAULT_TAG};
 pub use report::ErrorReport;
+pub use resolve::{resolve, universe, ResolveError, ResolveRequest};
 
 /// Solver flags, per package or global (apk's `APK_SOLVERF_*`).
 pub mod flags {
@@ -116,7 +122,7 @@ impl Change {
                 }
             }
             (Some(o), Some(n)) => {
-                match apk::version::compare(db.packages[n].version, db.packages[o].version) {
+                match apk::version::compare(db.package(n).version, db.package(o).version) {
                     std::cmp::Ordering::Greater => ChangeKind::Upgrade,
                     std::cmp::Ordering::Less => ChangeKind::Downgrade,
                     std::cmp::Ordering::Equal => ChangeKind::Replace,
@@ -172,7 +178,7 @@ pub fn solve<'a>(db: &Db<'a>, request: &Request<'a>) -> Result<Solution, SolveEr
         if selection.errors > 0 && request.force_broken_world {
             let mut changed = false;
             for (i, (d, _)) in world.iter().enumerate() {
-                let bad = match selection.names[d.name].chosen {
+                let bad = match selection.names[d.name].chosen() {
                     None => true,
                     Some(c) => selection.pkgs[c.pkg].error,
                 };

@@ -88,19 +88,18 @@ pub(crate) fn analyze(
     dep: &Dep<'_>,
     pkg: PkgId,
 ) -> Option<bool> {
-    let p = &db.packages[pkg];
+    let p = db.package(pkg);
     if dep.name == p.name {
-        let conflict = dep.atom.conflict;
-        return Some(match &dep.atom.constraint {
-            Constraint::Checksum(sum) => p.info.checksum.is_some_and(|c| c.same_identity(sum)),
+        let conflict = dep.conflict;
+        return Some(match &dep.constraint {
+            Constraint::Checksum(sum) => db.checksum(pkg).is_some_and(|c| c.same_identity(sum)),
             Constraint::Any => !conflict,
             Constraint::Version(op, want) => op.matches(p.version, want) != conflict,
         });
     }
-    p.provides
-        .iter()
+    db.provides(pkg)
         .find(|(n, _)| *n == dep.name)
-        .map(|&(_, version)| dep_provided(db, deppkg, dep, Some(&Provider { pkg, version })))
+        .map(|(_, version)| dep_provided(db, deppkg, dep, Some(&Provider { pkg, version })))
 }
 
 struct Analyzer<'r, 'd, 'a> {
@@ -117,7 +116,7 @@ struct Analyzer<'r, 'd, 'a> {
 
 impl<'a> Analyzer<'_, '_, 'a> {
     fn dep_text(&self, d: &Dep<'_>) -> String {
-        d.atom.to_string()
+        self.db.atom(d).to_string()
     }
 
     /// `(world items, package items)` of dependencies on `pkg` that are
@@ -131,27 +130,27 @@ impl<'a> Analyzer<'_, '_, 'a> {
             .filter(|(d, _)| analyze(db, None, d, pkg) == Some(want))
             .map(|(d, _)| format!("world[{}]", self.dep_text(d)))
             .collect();
-        let data = &db.packages[pkg];
+        let data = db.package(pkg);
         let mut names = vec![data.name];
-        names.extend(data.provides.iter().map(|&(n, _)| n));
+        names.extend(db.provides(pkg).map(|(n, _)| n));
         let mut seen = HashSet::new();
         let mut found: Vec<(PkgId, String)> = Vec::new();
         for &n in &names {
             for r in db.rdepends(n) {
-                for p in &db.names[r].providers {
+                for p in db.providers(r) {
                     if !self.marked[p.pkg] || !seen.insert(p.pkg) {
                         continue;
                     }
-                    for d in &db.packages[p.pkg].depends {
-                        if analyze(db, Some(p.pkg), d, pkg) == Some(want) {
-                            found.push((p.pkg, self.dep_text(d)));
+                    for d in db.depends(p.pkg) {
+                        if analyze(db, Some(p.pkg), &d, pkg) == Some(want) {
+                            found.push((p.pkg, self.dep_text(&d)));
                         }
                     }
                 }
             }
         }
         found.sort_by(|(a, da), (b, dbb)| {
-            let (pa, pb) = (&db.packages[*a], &db.packages[*b]);
+            let (pa, pb) = (db.package(*a), db.package(*b));
             db.name_str(pa.name)
                 .cmp(db.name_str(pb.name))
                 .then_with(|| apk::version::compare(pa.version, pb.version))
@@ -176,14 +175,14 @@ impl<'a> Analyzer<'_, '_, 'a> {
 
     fn package(&mut self, pkg: PkgId, tag: TagId) {
         let db = self.db;
-        let data = &db.packages[pkg];
+        let data = db.package(pkg);
         let mut labels = Vec::new();
-        if !data.uninstallable.is_empty() {
+        if !data.installable {
             labels.push(Label {
                 label: "error",
                 items: vec!["uninstallable".into()],
             });
-            for u in &data.uninstallable {
+            for u in &db.uninstallable(pkg) {
                 if let super::db::Uninstallable::Arch(a) = u {
                     labels.push(Label {
                         label: "arch",
@@ -213,14 +212,14 @@ impl<'a> Analyzer<'_, '_, 'a> {
             }
         }
         let mut conflicts = Vec::new();
-        for p in &db.names[data.name].providers {
+        for p in db.providers(data.name) {
             if p.pkg != pkg && self.marked[p.pkg] {
                 conflicts.push(db.pkg_label(p.pkg));
             }
         }
-        for &(n, v) in &data.provides {
+        for (n, v) in db.provides(pkg) {
             let mut once = true;
-            for p in &db.names[n].providers {
+            for p in db.providers(n) {
                 if !self.marked[p.pkg] || (v.is_none() && p.version.is_none()) {
                     continue;
                 }
@@ -266,9 +265,9 @@ impl<'a> Analyzer<'_, '_, 'a> {
 
     fn name(&mut self, name: NameId) {
         let db = self.db;
-        let providers = &db.names[name].providers;
+        let providers = db.providers(name);
         let mut labels = Vec::new();
-        let subject = if providers.is_empty() {
+        let subject = if providers.len() == 0 {
             format!("{} (no such package)", db.name_str(name))
         } else {
             labels.push(Label {
@@ -280,13 +279,13 @@ impl<'a> Analyzer<'_, '_, 'a> {
             });
             let mut items = Vec::new();
             let mut shown: HashSet<NameId> = HashSet::new();
-            for p in providers {
-                let n0 = db.packages[p.pkg].name;
+            for p in providers.clone() {
+                let n0 = db.pkg_name(p.pkg);
                 let refs = providers
-                    .iter()
-                    .filter(|q| db.packages[q.pkg].name == n0)
+                    .clone()
+                    .filter(|q| db.pkg_name(q.pkg) == n0)
                     .count();
-                if refs == db.names[n0].providers.len() {
+                if refs == db.providers(n0).len() {
                     if shown.insert(n0) {
                         items.push(db.name_str(n0).to_owned());
                     }
@@ -302,22 +301,18 @@ impl<'a> Analyzer<'_, '_, 'a> {
         };
         let mut required = Vec::new();
         for (d, _) in self.world {
-            if d.name == name && !d.atom.conflict {
+            if d.name == name && !d.conflict {
                 required.push(format!("world[{}]", self.dep_text(d)));
             }
         }
         let mut seen = HashSet::new();
         for r in db.rdepends(name) {
-            for p in &db.names[r].providers {
+            for p in db.providers(r) {
                 if !self.marked[p.pkg] || !seen.insert(p.pkg) {
                     continue;
                 }
-                if let Some(d) = db.packages[p.pkg]
-                    .depends
-                    .iter()
-                    .find(|d| d.name == name && !d.atom.conflict)
-                {
-                    required.push(format!("{}[{}]", db.pkg_label(p.pkg), self.dep_text(d)));
+                if let Some(d) = db.depends(p.pkg).find(|d| d.name == name && !d.conflict) {
+                    required.push(format!("{}[{}]", db.pkg_label(p.pkg), self.dep_text(&d)));
                 }
                 break;
             }
@@ -335,7 +330,7 @@ impl<'a> Analyzer<'_, '_, 'a> {
 
     fn deps(&mut self, deps: &[Dep<'a>]) {
         for d in deps {
-            if d.atom.conflict || self.missing[d.name] {
+            if d.conflict || self.missing[d.name] {
                 continue;
             }
             // Present: given concretely by a chosen package, or decided by
@@ -356,17 +351,17 @@ pub(crate) fn analyze_errors<'a>(
     changes: &[Change],
     world: &[(Dep<'a>, TagId)],
 ) -> ErrorReport {
-    let mut marked = vec![false; db.packages.len()];
-    let mut present = vec![false; db.names.len()];
+    let mut marked = vec![false; db.package_count()];
+    let mut present = vec![false; db.name_count()];
     for c in changes {
         if let Some(n) = c.new {
             marked[n] = true;
             // A name is present when a chosen package gives it concretely:
             // its own name, a versioned provide, or any provide of a
             // package with a provider priority.
-            let pkg = &db.packages[n];
+            let pkg = db.package(n);
             present[pkg.name] = true;
-            for &(pn, v) in &pkg.provides {
+            for (pn, v) in db.provides(n) {
                 if v.is_some() || pkg.provider_priority > 0 {
                     present[pn] = true;
                 }
@@ -379,8 +374,12 @@ pub(crate) fn analyze_errors<'a>(
         world,
         marked,
         present,
-        missing: vec![false; db.names.len()],
-        decided: selection.names.iter().map(|n| n.chosen.is_some()).collect(),
+        missing: vec![false; db.name_count()],
+        decided: selection
+            .names
+            .iter()
+            .map(|n| n.chosen().is_some())
+            .collect(),
         available_repos,
         cache_repos,
         blocks: Vec::new(),
@@ -390,7 +389,7 @@ pub(crate) fn analyze_errors<'a>(
     for c in changes {
         if let Some(n) = c.new {
             a.package(n, c.new_tag);
-            a.deps(&db.packages[n].depends);
+            a.deps(&db.depends(n).collect::<Vec<_>>());
         }
     }
     ErrorReport {

@@ -15,9 +15,14 @@ use std::process::ExitCode;
 use apk::database::InstalledDb;
 use apk::dependency::{Constraint, Context, Dependency};
 use apk::index::text::{self, IndexText, Strictness};
+use apk::index::ParsedIndex;
 use apk::package::PackageInfo;
 use apk::version::Op;
-use apk_solve::{self as solve, flags, ChangeKind, Db, NameId, Request, Solution, DEFAULT_TAG};
+use apk_solve::resolve::{Index, Inputs, Installed, Records, Resolution};
+use apk_solve::{
+    flags, resolve, universe, ChangeKind, Db, NameId, ResolveError, ResolveRequest, Solution,
+    DEFAULT_TAG,
+};
 
 fn corpus_dir() -> PathBuf {
     match std::env::var_os("APK_SOLVER_CORPUS") {
@@ -185,10 +190,21 @@ fn run_case(dir: &Path, name: &str) -> Outcome {
     if let Some(why) = cmd.skip {
         return Outcome::Skip(why.to_owned());
     }
-    let (out, subjects) = match execute(dir, &case, &cmd) {
+    // Every case runs twice: repositories added from parsed records, and
+    // from parsed indexes (the cached form); both must give apk's answer.
+    let (out, subjects) = match execute(dir, &case, &cmd, false) {
         Ok(r) => r,
         Err(e) => return Outcome::Fail(e),
     };
+    match execute(dir, &case, &cmd, true) {
+        Ok(r) if r == (out.clone(), subjects.clone()) => {}
+        Ok((other, _)) => {
+            return Outcome::Fail(format!(
+                "\n--- from records\n{out}--- from parsed indexes\n{other}"
+            ))
+        }
+        Err(e) => return Outcome::Fail(format!("from parsed indexes: {e}")),
+    }
     if out == case.expect {
         return Outcome::Pass;
     }
@@ -207,19 +223,19 @@ fn run_case(dir: &Path, name: &str) -> Outcome {
 }
 
 /// Parsed inputs of a case; the solver's universe borrows from them.
-struct Inputs {
+struct CaseFiles {
     repos: Vec<(Option<String>, String, String)>,
     cache: Vec<(String, String)>,
     installed: InstalledDb,
 }
 
-fn load_inputs(dir: &Path, case: &Case) -> Result<Inputs, String> {
+fn load_inputs(dir: &Path, case: &Case) -> Result<CaseFiles, String> {
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).map_err(|e| format!("{f}: {e}"));
     let installed = match &case.installed {
         Some(f) => InstalledDb::parse(&read(f)?, f).map_err(|e| e.to_string())?,
         None => InstalledDb::new(),
     };
-    Ok(Inputs {
+    Ok(CaseFiles {
         repos: case
             .repos
             .iter()
@@ -240,8 +256,21 @@ fn execute(
     dir: &Path,
     case: &Case,
     cmd: &Command,
+    via_index: bool,
 ) -> Result<(String, Option<BTreeSet<String>>), String> {
     let inputs = load_inputs(dir, case)?;
+    let build =
+        |t: &str, f: &str| ParsedIndex::build(t, "", false, f, [0; 32]).map_err(|e| e.to_string());
+    let repo_tables: Vec<ParsedIndex> = inputs
+        .repos
+        .iter()
+        .map(|(_, f, t)| build(t, f))
+        .collect::<Result<_, _>>()?;
+    let cache_tables: Vec<ParsedIndex> = inputs
+        .cache
+        .iter()
+        .map(|(f, t)| build(t, f))
+        .collect::<Result<_, _>>()?;
     fn parse<'t>(t: &'t str, f: &str) -> Result<IndexText<'t>, String> {
         text::parse(t, f, Strictness::Lenient).map_err(|e| e.to_string())
     }
@@ -271,33 +300,47 @@ fn execute(
         .collect();
 
     let mut out = String::new();
-    let mut db = Db::new(&["x86_64"]);
     // apk numbers tags as it meets them: world, installed database, repositories.
+    let mut tags: Vec<&str> = Vec::new();
     for w in &case.world {
         if let Some((_, tag)) = w.split_once('@') {
-            db.tag(tag.split(['<', '>', '=', '~']).next().unwrap_or(""));
+            tags.push(tag.split(['<', '>', '=', '~']).next().unwrap_or(""));
         }
     }
-    for (_, tag) in &installed {
-        if let Some(t) = tag {
-            db.tag(t);
+    tags.extend(installed.iter().filter_map(|(_, t)| t.as_deref()));
+    // The same universe from text records or from parsed indexes.
+    fn source<'a>(via_index: bool, text: &'a IndexText<'a>, table: &'a ParsedIndex) -> Records<'a> {
+        if via_index {
+            Records::Parsed(table)
+        } else {
+            Records::Text(&text.records)
         }
     }
-    for (idx, (tag, file, _)) in repo_indexes.iter().zip(&inputs.repos) {
-        let records = idx.records.iter();
-        db.add_repository(file, tag.as_deref(), !cmd.no_network, false, records)
-            .map_err(|e| e.to_string())?;
-    }
-    for (idx, (file, _)) in cache_indexes.iter().zip(&inputs.cache) {
-        db.add_repository(file, None, true, true, idx.records.iter())
-            .map_err(|e| e.to_string())?;
-    }
-    for (info, tag) in &installed {
-        db.add_installed(info, tag.as_deref());
-    }
+    let mut indexes: Vec<Index<'_, '_>> = inputs
+        .repos
+        .iter()
+        .enumerate()
+        .map(|(i, (tag, file, _))| Index {
+            available: !cmd.no_network,
+            records: source(via_index, &repo_indexes[i], &repo_tables[i]),
+            ..Index::new(file, &[]).tagged(tag.as_deref())
+        })
+        .collect();
+    indexes.extend(inputs.cache.iter().enumerate().map(|(i, (file, _))| Index {
+        cache: true,
+        records: source(via_index, &cache_indexes[i], &cache_tables[i]),
+        ..Index::new(file, &[])
+    }));
+    let base: Vec<Installed<'_>> = installed
+        .iter()
+        .map(|(info, tag)| Installed {
+            info,
+            tag: tag.as_deref(),
+        })
+        .collect();
 
     // `add -t NAME=VERSION deps…`: a package made up for this transaction.
-    let virtual_info;
+    let mut virtual_info = None;
     let mut virtual_atom = None;
     if let Some(spec) = &cmd.virtual_pkg {
         let bad = || Ok((format!("ERROR: {spec}: bad package specifier\n"), None));
@@ -326,18 +369,25 @@ fn execute(
         if deps.is_empty() {
             out.push_str("WARNING: creating empty virtual package\n");
         }
-        virtual_info = PackageInfo {
+        virtual_info = Some(PackageInfo {
             name: dep.name.into(),
             version: version.into(),
             arch: "noarch".into(),
             depends: deps.join(" ").into(),
             installed_size: Some(0),
             ..Default::default()
-        };
-        db.add_virtual(&virtual_info);
+        });
         virtual_atom = Some(format!("{}={version}", dep.name));
     }
-    db.finish();
+    let virtuals: Vec<&PackageInfo<'_>> = virtual_info.iter().collect();
+    let mut db = universe(&Inputs {
+        arches: &["x86_64"],
+        tags: &tags,
+        indexes: &indexes,
+        installed: &base,
+        virtuals: &virtuals,
+    })
+    .map_err(|e| e.to_string())?;
 
     if repo_indexes
         .iter()
@@ -352,7 +402,7 @@ fn execute(
     for w in &case.world {
         set_world(&mut world, w);
     }
-    let mut req = Request {
+    let mut req = ResolveRequest {
         force_broken_world: cmd.force_broken_world,
         ..Default::default()
     };
@@ -387,7 +437,7 @@ fn execute(
                 }
                 world.retain(|w| atom_name(w) != a.as_str());
                 if let Some(n) = known {
-                    if db.installed.iter().any(|&p| db.packages[p].name == n) {
+                    if db.installed.iter().any(|&p| db.package(p).name == n) {
                         req.name_flags.push((n, flags::REMOVE, 0));
                     }
                     removed_names.push(n);
@@ -421,10 +471,8 @@ fn execute(
                     .fold(0, |m, i| m | 1 << i);
                 world.retain(|w| {
                     db.lookup(atom_name(w)).is_some_and(|n| {
-                        db.names[n]
-                            .providers
-                            .iter()
-                            .any(|p| db.packages[p.pkg].repos & available != 0)
+                        db.providers(n)
+                            .any(|p| db.package(p.pkg).repos & available != 0)
                     })
                 });
             }
@@ -432,44 +480,29 @@ fn execute(
         other => return Err(format!("unsupported applet '{other}'")),
     }
 
-    let atoms: Vec<Dependency<'_>> = world
+    req.world = world
         .iter()
         .map(|w| Dependency::parse(w, Context::World).map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
-    let mut missing_tags = Vec::new();
-    for atom in &atoms {
-        let tag = match atom.tag {
-            Some(t) => match db.find_tag(t) {
-                Some(id) if db.tags[id].repos != 0 || !cmd.force_broken_world => id,
-                _ => {
-                    missing_tags.push(format!("{}@{t}", atom.name));
-                    DEFAULT_TAG
-                }
-            },
-            None => DEFAULT_TAG,
-        };
-        let dep = db.world_dep(*atom);
-        req.world.push((dep, tag));
-    }
-    if !missing_tags.is_empty() && !cmd.force_broken_world {
-        for m in &missing_tags {
-            out.push_str(&format!(
-                "WARNING: The repository tag for world dependency '{m}' does not exist\n"
-            ));
+    match resolve(&mut db, &req) {
+        Err(ResolveError::MissingTags { atoms }) => {
+            for m in &atoms {
+                out.push_str(&format!(
+                    "WARNING: The repository tag for world dependency '{m}' does not exist\n"
+                ));
+            }
+            out.push_str("ERROR: Not committing changes due to missing repository tags.\n");
+            Ok((out, None))
         }
-        out.push_str("ERROR: Not committing changes due to missing repository tags.\n");
-        return Ok((out, None));
-    }
-
-    match solve::solve(&db, &req) {
         Err(e) => {
-            out.push_str(&e.report.render(50));
+            let report = e.report().cloned().unwrap_or_default();
+            out.push_str(&report.render(50));
             Ok((
                 out,
-                Some(e.report.blocks.iter().map(|b| b.subject.clone()).collect()),
+                Some(report.blocks.iter().map(|b| b.subject.clone()).collect()),
             ))
         }
-        Ok(solution) => {
+        Ok(Resolution { solution, .. }) => {
             if cmd.applet == "upgrade" && cmd.verbose {
                 out.push_str(&no_longer_available(&db, &solution));
             }
@@ -504,7 +537,7 @@ fn progress(db: &Db<'_>, solution: &Solution) -> String {
         let Some(shown) = c.new.or(c.old) else {
             continue;
         };
-        let pkg = &db.packages[shown];
+        let pkg = db.package(shown);
         let mut label = db.name_str(pkg.name).to_owned();
         if c.new.is_some() && c.new_tag != DEFAULT_TAG {
             label = format!("{label}@{}", db.tags[c.new_tag].name);
@@ -515,7 +548,7 @@ fn progress(db: &Db<'_>, solution: &Solution) -> String {
                 Some(nw),
                 ChangeKind::Upgrade | ChangeKind::Downgrade | ChangeKind::Replace,
             ) => {
-                format!("{} -> {}", db.packages[o].version, db.packages[nw].version)
+                format!("{} -> {}", db.package(o).version, db.package(nw).version)
             }
             _ => pkg.version.to_owned(),
         };
@@ -547,7 +580,7 @@ fn summary(db: &Db<'_>, solution: &Solution, verbose: bool) -> String {
     let installed = installed_after(db, solution);
     let size: u64 = installed
         .iter()
-        .map(|&p| db.packages[p].info.installed_size.unwrap_or(0))
+        .map(|&p| db.package(p).installed_size.unwrap_or(0))
         .sum();
     if verbose {
         format!(
@@ -566,13 +599,8 @@ fn no_longer_available(db: &Db<'_>, solution: &Solution) -> String {
         .changes
         .iter()
         .filter_map(|c| c.new)
-        .map(|p| db.packages[p].name)
-        .filter(|&n| {
-            db.names[n]
-                .providers
-                .iter()
-                .all(|p| db.packages[p.pkg].repos == 0)
-        })
+        .map(|p| db.package(p).name)
+        .filter(|&n| db.providers(n).all(|p| db.package(p.pkg).repos == 0))
         .map(|n| db.name_str(n))
         .collect();
     gone.sort_by_key(|n| (n.to_ascii_lowercase(), n.to_string()));
@@ -602,15 +630,15 @@ fn not_removed(db: &Db<'_>, solution: &Solution, removed: &[NameId], world: &[St
     names.sort_by_key(|&n| db.name_str(n).to_ascii_lowercase());
     for n in names {
         let mut items = Vec::new();
-        for p in &db.names[n].providers {
+        for p in db.providers(n) {
             if !selected.contains(&p.pkg) {
                 continue;
             }
-            let pkg = &db.packages[p.pkg];
+            let pkg = db.package(p.pkg);
             if world_names.contains(&db.name_str(pkg.name)) {
                 items.push(db.name_str(pkg.name).to_owned());
             }
-            for &(pn, _) in &pkg.provides {
+            for (pn, _) in db.provides(p.pkg) {
                 if world_names.contains(&db.name_str(pn)) {
                     items.push(db.name_str(pn).to_owned());
                 }

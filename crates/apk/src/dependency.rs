@@ -174,6 +174,90 @@ impl fmt::Display for Dependency<'_> {
     }
 }
 
+/// An owned, validated world atom (`name@tag>=1.2`), as a declaration or a
+/// command line holds it: parsed once, then lent out as a [`Dependency`]
+/// borrowing from it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Atom {
+    text: Box<str>,
+    name: (usize, usize),
+    tag: Option<(usize, usize)>,
+    conflict: bool,
+    constraint: AtomConstraint,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum AtomConstraint {
+    Any,
+    Version(Op, (usize, usize)),
+    Checksum(Checksum),
+}
+
+impl Atom {
+    /// Parses a world atom (see [`Dependency::parse`] with [`Context::World`]).
+    pub fn parse(text: &str) -> Result<Atom, InvalidDependency> {
+        let dep = Dependency::parse(text, Context::World)?;
+        // Every borrowed part of `dep` is a slice of `text`: keep offsets.
+        let at = |part: &str| {
+            let start = part.as_ptr() as usize - text.as_ptr() as usize;
+            (start, start + part.len())
+        };
+        Ok(Atom {
+            name: at(dep.name),
+            tag: dep.tag.map(at),
+            conflict: dep.conflict,
+            constraint: match dep.constraint {
+                Constraint::Any => AtomConstraint::Any,
+                Constraint::Version(op, v) => AtomConstraint::Version(op, at(v)),
+                Constraint::Checksum(c) => AtomConstraint::Checksum(c),
+            },
+            text: text.into(),
+        })
+    }
+
+    /// The atom as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The package or provided name.
+    pub fn name(&self) -> &str {
+        &self.text[self.name.0..self.name.1]
+    }
+
+    /// The repository tag of `name@tag`.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.map(|(a, b)| &self.text[a..b])
+    }
+
+    /// The parsed atom, borrowing from `self`.
+    pub fn dependency(&self) -> Dependency<'_> {
+        Dependency {
+            name: self.name(),
+            tag: self.tag(),
+            conflict: self.conflict,
+            constraint: match self.constraint {
+                AtomConstraint::Any => Constraint::Any,
+                AtomConstraint::Version(op, (a, b)) => Constraint::Version(op, &self.text[a..b]),
+                AtomConstraint::Checksum(c) => Constraint::Checksum(c),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Atom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::str::FromStr for Atom {
+    type Err = InvalidDependency;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Atom::parse(s)
+    }
+}
+
 /// Iterates the space-separated atoms of a `D:`/`i:`/`r:` list.
 pub fn parse_list(
     list: &str,
@@ -264,6 +348,23 @@ mod tests {
         let d = world("foo><Q1LLq2qDNrS/qRnhxQ3hsY/sHbQnc=");
         assert!(matches!(d.constraint, Constraint::Checksum(_)));
         assert_eq!(d.to_string(), "foo><Q1LLq2qDNrS/qRnhxQ3hsY/sHbQnc=");
+    }
+
+    #[test]
+    fn owned_atoms_lend_the_same_dependency() {
+        for text in [
+            "busybox",
+            "!b>1",
+            "a@testing>=3",
+            "foo><Q1LLq2qDNrS/qRnhxQ3hsY/sHbQnc=",
+        ] {
+            let atom = Atom::parse(text).unwrap();
+            assert_eq!(atom.dependency(), world(text));
+            assert_eq!(atom.to_string(), text);
+        }
+        let a: Atom = "pkg@acme".parse().unwrap();
+        assert_eq!((a.name(), a.tag()), ("pkg", Some("acme")));
+        assert!(Atom::parse("foo==").is_err());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! while they stream (see [`stream::Tap`]), never trusted because of where
 //! they came from.
 
+#![deny(missing_docs)]
+
 pub mod checksum;
 pub mod database;
 pub mod dependency;

@@ -127,17 +127,18 @@ impl Digests {
     }
 }
 
-/// Why signed content is not trusted.
+/// Why signed content is not trusted. The messages say what is wrong, not
+/// how to fix it: the fix depends on where keys come from (`--keyring` on
+/// the command line, `keyring = [...]` in assembly.toml), which the caller
+/// adds with [`SignatureError::UNSIGNED`] / [`SignatureError::UNKNOWN_KEY`]
+/// to recognise the case in a rendered chain.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     /// No signature entry at all.
-    #[error("not signed (no .SIGN.* entry); sign it, or pass --allow-untrusted to accept unsigned content")]
+    #[error("not signed (no .SIGN.* entry)")]
     Unsigned,
     /// Signed, but by no key in the keyring.
-    #[error(
-        "signed by {wanted} which {is} not in the keyring (keyring has: {configured}); \
-         add the signer's public key with --keyring"
-    )]
+    #[error("signed by {wanted} which {is} not in the keyring (keyring has: {configured})")]
     UnknownKey {
         /// Key names the signatures ask for.
         wanted: KeyNames,
@@ -152,6 +153,13 @@ pub enum SignatureError {
         /// The key that was tried.
         key: String,
     },
+}
+
+impl SignatureError {
+    /// Text that appears in the message of [`SignatureError::Unsigned`] only.
+    pub const UNSIGNED: &'static str = "not signed (no .SIGN.* entry)";
+    /// Text that appears in the message of [`SignatureError::UnknownKey`] only.
+    pub const UNKNOWN_KEY: &'static str = "not in the keyring (keyring has:";
 }
 
 /// A list of key names, displayed quoted and comma-separated.
@@ -310,10 +318,7 @@ impl Keyring {
             let Some(hash) = digests.clone().finish(e.algorithm) else {
                 continue;
             };
-            if key
-                .verify(e.algorithm.scheme(), &hash, &e.signature)
-                .is_ok()
-            {
+            if verify_pkcs1v15(key, e.algorithm.scheme(), &hash, &e.signature) {
                 return Ok(e.key_name.clone());
             }
             bad.get_or_insert_with(|| e.key_name.clone());
@@ -411,9 +416,208 @@ impl SigningKey {
     }
 }
 
+/// RSASSA-PKCS1-v1_5 verification, as `RsaPublicKey::verify` does it,
+/// with the public-key power computed by [`montgomery`] (the rsa crate's
+/// generic `modpow` takes most of the time of a warm index load).
+fn verify_pkcs1v15(key: &RsaPublicKey, scheme: Pkcs1v15Sign, hashed: &[u8], sig: &[u8]) -> bool {
+    use rsa::traits::PublicKeyParts;
+    let k = key.size();
+    if scheme.hash_len.is_some_and(|n| n != hashed.len()) || sig.len() != k {
+        return false;
+    }
+    let Some(em) = montgomery::power(key.n(), key.e(), sig) else {
+        // Outside what the fast path handles (even modulus): the rsa crate.
+        return key.verify(scheme, hashed, sig).is_ok();
+    };
+    // EM = 0x00 || 0x01 || PS (0xff…) || 0x00 || prefix || hash
+    let prefix = &scheme.prefix;
+    let t_len = prefix.len() + hashed.len();
+    if k < t_len + 11 || em.len() != k {
+        return false;
+    }
+    em[0] == 0
+        && em[1] == 1
+        && em[2..k - t_len - 1].iter().all(|&b| b == 0xff)
+        && em[k - t_len - 1] == 0
+        && em[k - t_len..k - hashed.len()] == prefix[..]
+        && em[k - hashed.len()..] == *hashed
+}
+
+/// `s^e mod n` on 64-bit limbs with Montgomery multiplication (CIOS). Only
+/// public values are involved (a signature check), so nothing here needs
+/// to run in constant time.
+mod montgomery {
+    use rsa::BigUint;
+
+    /// Little-endian 64-bit limbs of `x`, `len` of them.
+    fn limbs(x: &BigUint, len: usize) -> Vec<u64> {
+        let bytes = x.to_bytes_le();
+        let mut out = vec![0u64; len];
+        for (i, chunk) in bytes.chunks(8).enumerate().take(len) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            out[i] = u64::from_le_bytes(b);
+        }
+        out
+    }
+
+    /// `a >= b` for equal-length limb slices.
+    fn ge(a: &[u64], b: &[u64]) -> bool {
+        for i in (0..a.len()).rev() {
+            if a[i] != b[i] {
+                return a[i] > b[i];
+            }
+        }
+        true
+    }
+
+    fn sub_in_place(a: &mut [u64], b: &[u64]) {
+        let mut borrow = 0u64;
+        for i in 0..a.len() {
+            let (d1, o1) = a[i].overflowing_sub(b[i]);
+            let (d2, o2) = d1.overflowing_sub(borrow);
+            a[i] = d2;
+            borrow = u64::from(o1 | o2);
+        }
+    }
+
+    struct Modulus {
+        n: Vec<u64>,
+        /// `-n⁻¹ mod 2⁶⁴`.
+        n0inv: u64,
+    }
+
+    impl Modulus {
+        /// `a·b·R⁻¹ mod n` (R = 2^(64·len)); inputs below n.
+        fn mul(&self, a: &[u64], b: &[u64], out: &mut [u64]) {
+            let k = self.n.len();
+            let mut t = vec![0u64; k + 2];
+            for &bi in b.iter().take(k) {
+                let mut carry = 0u128;
+                for j in 0..k {
+                    let v = u128::from(t[j]) + u128::from(a[j]) * u128::from(bi) + carry;
+                    t[j] = v as u64;
+                    carry = v >> 64;
+                }
+                let v = u128::from(t[k]) + carry;
+                t[k] = v as u64;
+                t[k + 1] = (v >> 64) as u64;
+                let m = t[0].wrapping_mul(self.n0inv);
+                let v = u128::from(t[0]) + u128::from(m) * u128::from(self.n[0]);
+                let mut carry = v >> 64;
+                for j in 1..k {
+                    let v = u128::from(t[j]) + u128::from(m) * u128::from(self.n[j]) + carry;
+                    t[j - 1] = v as u64;
+                    carry = v >> 64;
+                }
+                let v = u128::from(t[k]) + carry;
+                t[k - 1] = v as u64;
+                t[k] = t[k + 1] + (v >> 64) as u64;
+            }
+            out.copy_from_slice(&t[..k]);
+            if t[k] != 0 || ge(out, &self.n) {
+                sub_in_place(out, &self.n);
+            }
+        }
+    }
+
+    /// `s^e mod n` as big-endian bytes of n's byte length, or `None` when
+    /// the fast path does not apply (even or tiny modulus, `s >= n`; the
+    /// caller then falls back or refuses as the rsa crate would).
+    pub(super) fn power(n: &BigUint, e: &BigUint, sig: &[u8]) -> Option<Vec<u8>> {
+        let n_bytes = n.to_bytes_be();
+        let k = n_bytes.len().div_ceil(8);
+        let n_limbs = limbs(n, k);
+        if k == 0 || n_limbs[0] & 1 == 0 {
+            return None;
+        }
+        let s = BigUint::from_bytes_be(sig);
+        if &s >= n {
+            return Some(Vec::new());
+        }
+        // Newton's iteration for n[0]⁻¹ mod 2⁶⁴.
+        let mut inv = 1u64;
+        for _ in 0..6 {
+            inv = inv.wrapping_mul(2u64.wrapping_sub(n_limbs[0].wrapping_mul(inv)));
+        }
+        let m = Modulus {
+            n: n_limbs,
+            n0inv: inv.wrapping_neg(),
+        };
+        let r2 = (BigUint::from(1u8) << (128 * k)) % n;
+        let r2 = limbs(&r2, k);
+        let s = limbs(&s, k);
+        let mut x = vec![0u64; k];
+        m.mul(&s, &r2, &mut x);
+        // Left to right over the exponent's bits below the top one.
+        let e = e.to_bytes_be();
+        let bits = e.len() * 8 - e.first().map_or(8, |b| b.leading_zeros() as usize);
+        let bit = |i: usize| e[e.len() - 1 - i / 8] >> (i % 8) & 1 == 1;
+        if bits == 0 {
+            return None;
+        }
+        let mut acc = x.clone();
+        let mut tmp = vec![0u64; k];
+        for i in (0..bits - 1).rev() {
+            m.mul(&acc, &acc, &mut tmp);
+            std::mem::swap(&mut acc, &mut tmp);
+            if bit(i) {
+                m.mul(&acc, &x, &mut tmp);
+                std::mem::swap(&mut acc, &mut tmp);
+            }
+        }
+        let mut one = vec![0u64; k];
+        one[0] = 1;
+        m.mul(&acc, &one, &mut tmp);
+        let mut out = vec![0u8; n_bytes.len()];
+        for (i, limb) in tmp.iter().enumerate() {
+            for (j, byte) in limb.to_le_bytes().iter().enumerate() {
+                let pos = i * 8 + j;
+                if pos < out.len() {
+                    let at = out.len() - 1 - pos;
+                    out[at] = *byte;
+                } else if *byte != 0 {
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_verification_agrees_with_the_rsa_crate() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for bits in [1024usize, 1031, 2048] {
+            let key = RsaPrivateKey::new(&mut rng, bits).unwrap();
+            let public = key.to_public_key();
+            for round in 0..12 {
+                let mut hash = [0u8; 32];
+                rng.fill(&mut hash);
+                let scheme = || Pkcs1v15Sign::new::<Sha256>();
+                let mut sig = key.sign(scheme(), &hash).unwrap();
+                match round % 6 {
+                    0 => {}
+                    1 => sig[round] ^= 1,
+                    2 => hash[0] ^= 0x80,
+                    3 => sig.truncate(sig.len() - 1),
+                    4 => sig.iter_mut().for_each(|b| *b = 0xff),
+                    _ => sig.push(0),
+                }
+                let theirs = public.verify(scheme(), &hash, &sig).is_ok();
+                let ours = verify_pkcs1v15(&public, scheme(), &hash, &sig);
+                assert_eq!(ours, theirs, "{bits} bits, round {round}");
+                assert_eq!(ours, round % 6 == 0, "{bits} bits, round {round}");
+                let sha1 = Pkcs1v15Sign::new::<Sha1>;
+                assert!(!verify_pkcs1v15(&public, sha1(), &hash[..20], &sig));
+            }
+        }
+    }
 
     #[test]
     fn entry_names() {

@@ -317,6 +317,22 @@ impl Op {
         Some(Op(bits))
     }
 
+    /// The operator as one byte (for compact encodings); see
+    /// [`Op::from_bits`].
+    #[inline]
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// The operator [`Op::bits`] returned, or `None` for a byte no
+    /// operator string produces.
+    #[inline]
+    pub fn from_bits(bits: u8) -> Option<Op> {
+        let valid =
+            bits != 0 && bits & !0x0f == 0 && (bits & Op::FUZZY.0 == 0 || bits & Op::EQUAL.0 != 0);
+        valid.then_some(Op(bits))
+    }
+
     /// True when every bit of `other` is set in `self`.
     pub fn contains(self, other: Op) -> bool {
         self.0 & other.0 == other.0

@@ -121,6 +121,18 @@ impl fmt::Debug for SafeUrl {
 /// replaced by `****` (for messages that embed URLs we did not parse, such
 /// as errors of other libraries).
 pub fn redact(text: &str) -> String {
+    rewrite_userinfo(text, "****@")
+}
+
+/// `text` with the user information of every `scheme://user[:pass]@host`
+/// removed: for text that is written somewhere (an image's
+/// `etc/apk/repositories`, a lock file, a cache key) and must work without
+/// the credentials, which come from `HTTP_AUTH` or netrc instead.
+pub fn strip_credentials(text: &str) -> String {
+    rewrite_userinfo(text, "")
+}
+
+fn rewrite_userinfo(text: &str, replacement: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find("://") {
@@ -134,8 +146,8 @@ pub fn redact(text: &str) -> String {
         let authority = &tail[..authority_end];
         match authority.rfind('@') {
             Some(at) => {
-                out.push_str("****");
-                out.push_str(&authority[at..]);
+                out.push_str(replacement);
+                out.push_str(&authority[at + 1..]);
             }
             None => out.push_str(authority),
         }
@@ -222,5 +234,9 @@ mod tests {
             "error sending request for url (https://****@h:8080/a?b) and http://h/x"
         );
         assert_eq!(redact("no urls"), "no urls");
+        assert_eq!(
+            strip_credentials("https://u:p@w@h/a\n# http://t@x/y z\n"),
+            "https://h/a\n# http://x/y z\n"
+        );
     }
 }

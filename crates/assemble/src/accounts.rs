@@ -18,6 +18,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::layer::{BaseFs, BaseKind};
+use oci_image::rootfs::{walk, Step};
 
 /// A user to add.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -405,12 +406,9 @@ pub fn apply(
         if rel.is_empty() {
             continue;
         }
-        let resolved = base_fs.resolve_parents(rel);
-        match base_fs.kind(&resolved) {
-            Some(BaseKind::Dir) => {}
-            // A link to a directory of the base is that directory.
-            Some(BaseKind::Symlink) if links_to_dir(base_fs, &resolved) => {}
-            Some(kind) => errors.push(AccountError {
+        match resolve_in_base(base_fs, rel) {
+            Ok(Some(BaseKind::Dir)) => {}
+            Ok(Some(kind)) => errors.push(AccountError {
                 item: Item::User(i),
                 message: format!(
                     "home `{}` of user `{}` is a {} in the base image, not a directory",
@@ -418,13 +416,22 @@ pub fn apply(
                     escape(&u.username),
                     match kind {
                         BaseKind::File => "file",
-                        BaseKind::Symlink => "symbolic link",
+                        BaseKind::Symlink(_) => "dangling or looping symbolic link",
                         _ => "special file",
                     }
                 ),
                 help: Some("choose another `home`".into()),
             }),
-            None => {
+            Err(why) => errors.push(AccountError {
+                item: Item::User(i),
+                message: format!(
+                    "home `{}` of user `{}` cannot be created in the base image: {why}",
+                    escape(&home),
+                    escape(&u.username),
+                ),
+                help: Some("choose another `home`".into()),
+            }),
+            Ok(None) => {
                 if !out.homes.iter().any(|h| h.path == rel) {
                     out.homes.push(HomeDir {
                         path: rel.to_owned(),
@@ -570,11 +577,25 @@ fn resolve_run_as(
     Ok(format!("{uid}:{gid}"))
 }
 
-/// True when the symlink at `path` leads to a directory of the base.
-fn links_to_dir(base_fs: &dyn BaseFs, path: &str) -> bool {
-    let inside = base_fs.resolve_parents(&format!("{path}/x"));
-    let target = inside.strip_suffix("/x").unwrap_or(&inside);
-    target != path && base_fs.kind(target) == Some(BaseKind::Dir)
+/// What `path` is in the base after following every symbolic link (a link
+/// to a directory of the base is that directory); `None` when nothing is
+/// there, a link when it dangles.
+fn resolve_in_base(base_fs: &dyn BaseFs, path: &str) -> Result<Option<BaseKind>, String> {
+    let step = |p: &str| match base_fs.kind(p) {
+        None => Step::Missing,
+        Some(BaseKind::Dir) => Step::Dir,
+        Some(BaseKind::Symlink(t)) => Step::Symlink(t),
+        Some(_) => Step::Other,
+    };
+    let walked = walk(&step, path, true, true).map_err(|e| e.reason())?;
+    if !walked.exists {
+        // A dangling link somewhere on the way still leaves a link at `path`.
+        return Ok(match base_fs.kind(path) {
+            Some(k @ BaseKind::Symlink(_)) => Some(k),
+            _ => None,
+        });
+    }
+    Ok(base_fs.kind(&walked.path))
 }
 
 /// `base` (a trailing newline added when missing) followed by `lines`.
@@ -711,7 +732,6 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::EmptyBase;
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\n\
         # a comment kept as is\n\
@@ -757,6 +777,14 @@ mod tests {
             .map(|(_, c)| std::str::from_utf8(c).unwrap())
     }
 
+    /// A base with nothing in it.
+    struct EmptyBase;
+    impl BaseFs for EmptyBase {
+        fn kind(&self, _: &str) -> Option<BaseKind> {
+            None
+        }
+    }
+
     /// A base with `/home` and `/srv/app` as directories, `/srv/file` a file.
     struct Fs;
     impl BaseFs for Fs {
@@ -764,14 +792,9 @@ mod tests {
             match path {
                 "home" | "srv" | "srv/app" | "" => Some(BaseKind::Dir),
                 "srv/file" => Some(BaseKind::File),
-                "srv/link" | "srv/dangling" => Some(BaseKind::Symlink),
+                "srv/link" => Some(BaseKind::Symlink("app".into())),
+                "srv/dangling" => Some(BaseKind::Symlink("/nowhere".into())),
                 _ => None,
-            }
-        }
-        fn resolve_parents(&self, path: &str) -> String {
-            match path.strip_prefix("srv/link/") {
-                Some(rest) => format!("srv/app/{rest}"),
-                None => path.into(),
             }
         }
     }

@@ -24,8 +24,8 @@ use assemble_io::limit::Limited;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::build::BuildReport;
 use crate::config::ConfigErrors;
+use crate::ops::build::BuildReport;
 
 /// The API of github.com, when `GITHUB_API_URL` is not set.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -326,7 +326,7 @@ struct Api<'a> {
 impl<'a> Api<'a> {
     fn new(base: &'a str, token: &'a Secret) -> Result<Api<'a>, GithubError> {
         let client = reqwest::blocking::Client::builder()
-            .user_agent(apk_repo::http::USER_AGENT)
+            .user_agent(apk_repo::USER_AGENT)
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(60))
             .build()

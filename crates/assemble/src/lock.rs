@@ -35,7 +35,8 @@ pub struct LockedImage {
     pub platforms: Vec<LockedPlatform>,
 }
 
-/// One architecture of an image.
+/// One architecture of an image: what the lock records and what the
+/// applied state records (the same facts in two files).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockedPlatform {
     /// APK architecture.
@@ -46,7 +47,7 @@ pub struct LockedPlatform {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_digest: Option<String>,
     /// Added packages, sorted by name.
-    #[serde(default, rename = "package")]
+    #[serde(default, rename = "package", alias = "packages")]
     pub packages: Vec<LockedPackage>,
 }
 
@@ -141,6 +142,67 @@ impl Lock {
     }
 }
 
+/// What would change from `old` to `new`, one line per difference, for
+/// `--locked` and `validate`: images, architectures, source digests and
+/// packages (name, version, identity). The output image's digest is not
+/// an input and is left out.
+pub fn changes(old: &Lock, new: &Lock) -> Vec<String> {
+    let mut out = Vec::new();
+    for image in &old.images {
+        if !new.images.iter().any(|i| i.name == image.name) {
+            out.push(format!(
+                "image '{}' would be removed from the lock",
+                image.name
+            ));
+        }
+    }
+    for image in &new.images {
+        let Some(before) = old.images.iter().find(|i| i.name == image.name) else {
+            out.push(format!("image '{}' is not in the lock", image.name));
+            continue;
+        };
+        for p in &before.platforms {
+            if !image.platforms.iter().any(|n| n.arch == p.arch) {
+                out.push(format!("{} {}: would be removed", image.name, p.arch));
+            }
+        }
+        for p in &image.platforms {
+            let at = format!("{} {}", image.name, p.arch);
+            let Some(b) = before.platforms.iter().find(|o| o.arch == p.arch) else {
+                out.push(format!("{at}: not in the lock"));
+                continue;
+            };
+            if b.source_digest != p.source_digest {
+                out.push(format!(
+                    "{at}: the source image is now {}, but assembly.lock records {}",
+                    p.source_digest, b.source_digest
+                ));
+            }
+            for k in &b.packages {
+                if !p.packages.iter().any(|n| n.name == k.name) {
+                    out.push(format!("{at}: {} {} would be removed", k.name, k.version));
+                }
+            }
+            for k in &p.packages {
+                match b.packages.iter().find(|o| o.name == k.name) {
+                    None => out.push(format!("{at}: {} {} would be added", k.name, k.version)),
+                    Some(o) if o.version != k.version => {
+                        out.push(format!("{at}: {} {} -> {}", k.name, o.version, k.version))
+                    }
+                    Some(o) if o.checksum != k.checksum && !o.checksum.is_empty() => {
+                        out.push(format!(
+                            "{at}: {} {} has another identity ({} -> {})",
+                            k.name, k.version, o.checksum, k.checksum
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Reads the lock next to `declaration` (empty when absent).
 pub fn read(declaration: &Path) -> Result<Lock, LockError> {
     let path = lock_path(declaration);
@@ -159,7 +221,9 @@ pub fn write(declaration: &Path, lock: &Lock) -> Result<(), LockError> {
     let path = lock_path(declaration);
     let text = lock.to_text();
     assemble_io::atomic::write_file::<_, std::io::Error>(&path, |w| {
-        std::io::Write::write_all(w, text.as_bytes())
+        std::io::Write::write_all(w, text.as_bytes())?;
+        assemble_io::crash_point("lock-half-written");
+        Ok(())
     })
     .map_err(|error| LockError::Io { path, error })
 }
@@ -172,13 +236,117 @@ pub fn lock_path(declaration: &Path) -> PathBuf {
         .join(LOCK_FILE)
 }
 
-/// Locked `(name → version)` of a platform, for pinning.
-pub fn pins(platform: &LockedPlatform) -> BTreeMap<&str, &str> {
-    platform
-        .packages
-        .iter()
-        .map(|p| (p.name.as_str(), p.version.as_str()))
-        .collect()
+/// Which locked versions to ignore (`--update [PKG…]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Update {
+    /// Keep every locked version.
+    #[default]
+    Keep,
+    /// Ignore the lock.
+    All,
+    /// Ignore the lock for these packages.
+    Only(Vec<String>),
+}
+
+impl Update {
+    /// From `--update` as clap gives it: absent, empty, or names.
+    pub fn from_args(names: Option<Vec<String>>) -> Update {
+        match names {
+            None => Update::Keep,
+            Some(n) if n.is_empty() => Update::All,
+            Some(n) => Update::Only(n),
+        }
+    }
+
+    fn keeps(&self, name: &str) -> bool {
+        match self {
+            Update::Keep => true,
+            Update::All => false,
+            Update::Only(names) => !names.iter().any(|n| n == name),
+        }
+    }
+}
+
+impl LockedPlatform {
+    /// Locked `name → version`.
+    pub fn versions(&self) -> BTreeMap<&str, &str> {
+        self.packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect()
+    }
+}
+
+impl Lock {
+    /// The versions to pin for `image`, per architecture, minus those
+    /// `update` asks to refresh.
+    pub fn pins(&self, image: &str, update: &Update) -> BTreeMap<String, BTreeMap<String, String>> {
+        let Some(img) = self.images.iter().find(|i| i.name == image) else {
+            return BTreeMap::new();
+        };
+        if *update == Update::All {
+            return BTreeMap::new();
+        }
+        img.platforms
+            .iter()
+            .map(|p| {
+                let kept = p
+                    .packages
+                    .iter()
+                    .filter(|k| update.keeps(&k.name))
+                    .map(|k| (k.name.clone(), k.version.clone()))
+                    .collect();
+                (p.arch.clone(), kept)
+            })
+            .collect()
+    }
+
+    /// `--locked` pins of `image`: the result must have every locked
+    /// version and source digest exactly (so an `update` that would change
+    /// one fails).
+    pub fn locked_pins(&self, image: &str, update: &Update) -> crate::ops::build::LockPins {
+        crate::ops::build::LockPins {
+            keep: self.pins(image, update),
+            exact: Some(self.pins(image, &Update::Keep)),
+            sources: Some(self.source_digests(image)),
+        }
+    }
+
+    /// The locked source digest of `image`, per architecture.
+    pub fn source_digests(&self, image: &str) -> BTreeMap<String, String> {
+        self.images
+            .iter()
+            .filter(|i| i.name == image)
+            .flat_map(|i| &i.platforms)
+            .map(|p| (p.arch.clone(), p.source_digest.clone()))
+            .collect()
+    }
+
+    /// The names `update` asks to update that neither the lock nor
+    /// `declared` (the declared packages' names) know.
+    pub fn unknown_updates<'u>(&self, update: &'u Update, declared: &[&str]) -> Vec<&'u str> {
+        let Update::Only(names) = update else {
+            return Vec::new();
+        };
+        names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| {
+                !declared.contains(n)
+                    && !self
+                        .images
+                        .iter()
+                        .flat_map(|i| &i.platforms)
+                        .flat_map(|p| &p.packages)
+                        .any(|k| k.name == *n)
+            })
+            .collect()
+    }
+
+    /// Whether `image` has an entry.
+    pub fn has_image(&self, image: &str) -> bool {
+        self.images.iter().any(|i| i.name == image)
+    }
 }
 
 #[cfg(test)]
@@ -220,5 +388,12 @@ mod tests {
         assert_eq!(again.images[0].name, "a");
         assert_eq!(again.platform("b", "x86_64").unwrap().packages[0].name, "a");
         assert!(Lock::parse("version = 2\n", Path::new("l")).is_err());
+
+        let all = lock.pins("b", &Update::Keep);
+        assert_eq!(all["x86_64"].len(), 2);
+        assert!(lock.pins("b", &Update::All).is_empty());
+        let some = lock.pins("b", &Update::Only(vec!["z".into()]));
+        assert_eq!(some["x86_64"].keys().collect::<Vec<_>>(), ["a"]);
+        assert!(lock.pins("nope", &Update::Keep).is_empty());
     }
 }

@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::state::{ImageState, PlatformState};
+use crate::lock::LockedPlatform;
+use crate::state::ImageState;
 
 /// One change to one image.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// The image is new (never applied).
@@ -82,16 +83,16 @@ pub enum Change {
         /// `tags`, `annotations.KEY`, `environment.KEY`, `source`.
         key: String,
         /// Old value (absent: new).
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         from: Option<String>,
         /// New value (absent: removed).
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         to: Option<String>,
     },
 }
 
 /// The plan of one image.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImagePlan {
     /// Image name.
     pub name: String,
@@ -100,7 +101,7 @@ pub struct ImagePlan {
 }
 
 /// A whole plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// Shape version of this JSON.
     pub format_version: u32,
@@ -141,7 +142,7 @@ fn settings(old: &ImageState, new: &ImageState, out: &mut Vec<Change>) {
     }
 }
 
-fn platform_changes(arch: &str, old: &PlatformState, new: &PlatformState, out: &mut Vec<Change>) {
+fn platform_changes(arch: &str, old: &LockedPlatform, new: &LockedPlatform, out: &mut Vec<Change>) {
     if old.source_digest != new.source_digest {
         out.push(Change::Source {
             arch: arch.to_owned(),
@@ -206,7 +207,7 @@ pub fn diff(applied: Option<&[ImageState]>, desired: &[ImageState]) -> Plan {
             None => {
                 changes.push(Change::CreateImage);
                 for p in &new.platforms {
-                    let empty = PlatformState {
+                    let empty = LockedPlatform {
                         source_digest: p.source_digest.clone(),
                         ..Default::default()
                     };
@@ -224,7 +225,7 @@ pub fn diff(applied: Option<&[ImageState]>, desired: &[ImageState]) -> Plan {
                             });
                             platform_changes(
                                 &p.arch,
-                                &PlatformState {
+                                &LockedPlatform {
                                     source_digest: p.source_digest.clone(),
                                     ..Default::default()
                                 },
@@ -334,12 +335,21 @@ pub fn render_human(plan: &Plan) -> String {
     let n: usize = plan.images.iter().map(|i| i.changes.len()).sum();
     let _ = writeln!(
         out,
-        "Plan: {n} change{} in {} image{}.",
-        if n == 1 { "" } else { "s" },
-        plan.images.len(),
-        if plan.images.len() == 1 { "" } else { "s" }
+        "Plan: {} in {}.",
+        count(n, "change"),
+        count(plan.images.len(), "image")
     );
     out
+}
+
+/// `1 package`, `2 packages`: a count with its noun in the right number
+/// (the nouns we count all take a plain `s`).
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// Markdown for a pull-request comment.
@@ -389,7 +399,7 @@ mod tests {
             name: "img".into(),
             source: "oci:base".into(),
             tags: vec!["latest".into()],
-            platforms: vec![PlatformState {
+            platforms: vec![LockedPlatform {
                 arch: "x86_64".into(),
                 source_digest: "sha256:aaaa".into(),
                 image_digest: None,

@@ -12,13 +12,21 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::{self, Read};
 
+use assemble_io::bounds;
+use assemble_io::escape::{escape, escape_bytes};
+use assemble_io::hash::Hashing;
+use assemble_io::limit::Limited;
 use flate2::read::MultiGzDecoder;
-use sha2::{Digest as _, Sha256};
+use sha2::Sha256;
 
 use super::{BlobReader, Digest, OciError, PlatformImage, Source};
 
 /// Symbolic links followed while resolving one path before giving up.
 pub const MAX_SYMLINKS: usize = 40;
+
+/// What the layer size limit names in its error.
+const LAYER_LIMIT_WHAT: &str =
+    "the uncompressed layer (limit set by CARGO_ASSEMBLE_MAX_LAYER_SIZE)";
 
 /// Largest file content captured into memory.
 pub const MAX_CAPTURE: u64 = 64 << 20;
@@ -62,30 +70,122 @@ pub struct RootFs {
     nodes: BTreeMap<String, Node>,
 }
 
-/// Why a path walk stopped.
-enum WalkError {
+/// Why a path could not be resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WalkError {
+    /// A `..` (or a symbolic link) leads above the root and the walk was
+    /// not asked to clamp at the root.
     Escape,
+    /// More than [`MAX_SYMLINKS`] symbolic links were followed.
     Loop,
+    /// A component before the last is a file (or another non-directory).
     NotDir(String),
 }
 
 impl WalkError {
-    fn reason(&self) -> String {
+    /// The reason, for a message about the path being resolved.
+    pub fn reason(&self) -> String {
         match self {
             WalkError::Escape => "a symbolic link in its path leads outside the root".to_owned(),
             WalkError::Loop => {
                 format!("more than {MAX_SYMLINKS} symbolic links in its path (a loop?)")
             }
-            WalkError::NotDir(p) => format!("`{p}` in its path is not a directory"),
+            WalkError::NotDir(p) => format!("`{}` in its path is not a directory", escape(p)),
         }
     }
+}
+
+impl std::fmt::Display for WalkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason())
+    }
+}
+
+/// What a path is, as far as resolving paths through it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing there.
+    Missing,
+    /// A directory: walk on.
+    Dir,
+    /// A symbolic link with its target as written.
+    Symlink(String),
+    /// A file or anything else that cannot hold children.
+    Other,
+}
+
+/// The result of [`walk`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Walked {
+    /// The resolved, normalised path (`""` for the root).
+    pub path: String,
+    /// Whether every component exists (when `false`, the components after
+    /// the first missing one are appended as written).
+    pub exists: bool,
+}
+
+/// Resolves `path` in a tree described by `lookup` (normalised path →
+/// what is there) the way a container runtime does inside its root:
+/// absolute link targets start at the root, `..` goes up, and at most
+/// [`MAX_SYMLINKS`] links are followed. `follow_last` also follows a link
+/// in the final component. With `clamp`, `..` at the root stays at the root
+/// (what a runtime does); without it, leaving the root is an error.
+pub fn walk(
+    lookup: &dyn Fn(&str) -> Step,
+    path: &str,
+    follow_last: bool,
+    clamp: bool,
+) -> Result<Walked, WalkError> {
+    let mut cur: Vec<String> = Vec::new();
+    let mut todo: VecDeque<String> = components(path).map(str::to_owned).collect();
+    let mut links = 0;
+    let mut missing = false;
+    while let Some(c) = todo.pop_front() {
+        if c == ".." {
+            if cur.pop().is_none() && !clamp {
+                return Err(WalkError::Escape);
+            }
+            continue;
+        }
+        cur.push(c);
+        if missing {
+            continue;
+        }
+        let is_last = todo.is_empty();
+        let key = cur.join("/");
+        match lookup(&key) {
+            Step::Missing => missing = true,
+            Step::Dir => {}
+            Step::Symlink(t) if !is_last || follow_last => {
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return Err(WalkError::Loop);
+                }
+                cur.pop();
+                if t.starts_with('/') {
+                    cur.clear();
+                }
+                let mut next: VecDeque<String> = components(&t).map(str::to_owned).collect();
+                next.extend(todo.drain(..));
+                todo = next;
+            }
+            Step::Symlink(_) => {}
+            Step::Other if !is_last => return Err(WalkError::NotDir(key)),
+            Step::Other => {}
+        }
+    }
+    Ok(Walked {
+        path: cur.join("/"),
+        exists: !missing,
+    })
 }
 
 fn components(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter(|c| !c.is_empty() && *c != ".")
 }
 
-fn join(parent: &str, name: &str) -> String {
+/// `parent/name` of normalised relative paths (`name` for the root `""`).
+pub fn join(parent: &str, name: &str) -> String {
     if parent.is_empty() {
         name.to_owned()
     } else {
@@ -93,7 +193,9 @@ fn join(parent: &str, name: &str) -> String {
     }
 }
 
-fn split_last(path: &str) -> (&str, &str) {
+/// A normalised relative path's parent (`""` for the root) and last
+/// component.
+pub fn split_last(path: &str) -> (&str, &str) {
     path.rsplit_once('/').unwrap_or(("", path))
 }
 
@@ -173,20 +275,6 @@ impl Read for Decoded {
     }
 }
 
-/// Hashes what passes through (the uncompressed tar → diff_id).
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 impl RootFs {
     /// An empty tree.
     pub fn new() -> RootFs {
@@ -201,6 +289,16 @@ impl RootFs {
         source: &Source,
         image: &PlatformImage,
         capture: &dyn Fn(&str) -> bool,
+    ) -> Result<(RootFs, BTreeMap<String, Vec<u8>>), OciError> {
+        Self::scan_bounded(source, image, capture, bounds::MAX_LAYER_SIZE.get())
+    }
+
+    /// [`RootFs::scan`] with an explicit bound on each inflated layer.
+    fn scan_bounded(
+        source: &Source,
+        image: &PlatformImage,
+        capture: &dyn Fn(&str) -> bool,
+        max_layer: u64,
     ) -> Result<(RootFs, BTreeMap<String, Vec<u8>>), OciError> {
         let mut fs = RootFs::new();
         let mut captured = BTreeMap::new();
@@ -220,10 +318,11 @@ impl RootFs {
                 Compression::Plain => Decoded::Plain(blob),
                 Compression::Gzip => Decoded::Gzip(Box::new(MultiGzDecoder::new(blob))),
             };
-            let mut hashed = Hashing {
-                inner: decoded,
-                hasher: Sha256::new(),
-            };
+            // A layer is inflated in full (to check its diff_id): bound it,
+            // so a small gzip bomb cannot keep a build busy for hours.
+            let limited = Limited::new(decoded, max_layer, LAYER_LIMIT_WHAT);
+            // Hashes the uncompressed tar: the diff_id.
+            let mut hashed: Hashing<_, Sha256> = Hashing::new(limited);
             let applied = fs
                 .apply_layer(
                     i,
@@ -240,8 +339,8 @@ impl RootFs {
                         })
                     })
                 });
-            let Hashing { inner, hasher } = hashed;
-            let blob = inner.into_blob();
+            let (inner, hasher, _) = hashed.into_parts();
+            let blob = inner.into_inner().into_blob();
             if let Err(e) = applied {
                 // A corrupt blob usually surfaces as a gzip or tar error
                 // first; report the digest mismatch when that is the cause.
@@ -294,7 +393,7 @@ impl RootFs {
             let raw = entry.path_bytes().into_owned();
             let bad = |reason: String| OciError::LayerEntry {
                 layer: label.to_owned(),
-                path: String::from_utf8_lossy(&raw).into_owned(),
+                path: escape_bytes(&raw),
                 reason,
             };
             let Some(rel) = normalise_entry_name(&raw).map_err(|r| bad(r.to_owned()))? else {
@@ -306,7 +405,10 @@ impl RootFs {
                 .map_err(|e| bad(e.reason()))?;
             if let Some(n) = self.nodes.get(&parent) {
                 if n.kind != NodeKind::Dir {
-                    return Err(bad(format!("its parent `{parent}` is not a directory")));
+                    return Err(bad(format!(
+                        "its parent `{}` is not a directory",
+                        escape(&parent)
+                    )));
                 }
             }
 
@@ -373,12 +475,16 @@ impl RootFs {
                         .map_err(|e| bad(format!("hard link target: {}", e.reason())))?;
                     let resolved = join(&tp, tb);
                     let found = self.nodes.get(&resolved).ok_or_else(|| {
-                        bad(format!("hard link target `{resolved}` does not exist"))
+                        bad(format!(
+                            "hard link target `{}` does not exist",
+                            escape(&resolved)
+                        ))
                     })?;
                     let (resolved, found) = match &found.kind {
                         NodeKind::Dir => {
                             return Err(bad(format!(
-                                "hard link target `{resolved}` is a directory"
+                                "hard link target `{}` is a directory",
+                                escape(&resolved)
                             )))
                         }
                         NodeKind::Hardlink(first) => (first.clone(), found.clone()),
@@ -432,7 +538,9 @@ impl RootFs {
             cur = join(&cur, c);
             match self.nodes.get(&cur) {
                 Some(n) if n.kind == NodeKind::Dir => {}
-                Some(_) => return Err(format!("`{cur}` in its path is not a directory")),
+                Some(_) => {
+                    return Err(format!("`{}` in its path is not a directory", escape(&cur)))
+                }
                 None => {
                     self.nodes.insert(
                         cur.clone(),
@@ -509,54 +617,25 @@ impl RootFs {
         }
     }
 
-    /// Resolves `path` through symbolic links. `follow_last` also follows
-    /// a link in the final component; `clamp` keeps `..` at the root
-    /// (otherwise leaving the root is an error). Returns the resolved path
-    /// and whether it exists.
+    /// What `path` is, for [`walk`].
+    pub fn step(&self, path: &str) -> Step {
+        match self.nodes.get(path).map(|n| &n.kind) {
+            None => Step::Missing,
+            Some(NodeKind::Dir) => Step::Dir,
+            Some(NodeKind::Symlink(t)) => Step::Symlink(t.clone()),
+            Some(_) => Step::Other,
+        }
+    }
+
+    /// [`walk`] in this tree; returns the resolved path and whether it exists.
     fn walk(
         &self,
         path: &str,
         follow_last: bool,
         clamp: bool,
     ) -> Result<(String, bool), WalkError> {
-        let mut cur: Vec<String> = Vec::new();
-        let mut todo: VecDeque<String> = components(path).map(str::to_owned).collect();
-        let mut links = 0;
-        let mut missing = false;
-        while let Some(c) = todo.pop_front() {
-            if c == ".." {
-                if cur.pop().is_none() && !clamp {
-                    return Err(WalkError::Escape);
-                }
-                continue;
-            }
-            cur.push(c);
-            if missing {
-                continue;
-            }
-            let is_last = todo.is_empty();
-            let key = cur.join("/");
-            match self.nodes.get(&key).map(|n| &n.kind) {
-                None => missing = true,
-                Some(NodeKind::Dir) => {}
-                Some(NodeKind::Symlink(t)) if !is_last || follow_last => {
-                    links += 1;
-                    if links > MAX_SYMLINKS {
-                        return Err(WalkError::Loop);
-                    }
-                    cur.pop();
-                    if t.starts_with('/') {
-                        cur.clear();
-                    }
-                    let mut next: VecDeque<String> = components(t).map(str::to_owned).collect();
-                    next.extend(todo.drain(..));
-                    todo = next;
-                }
-                Some(_) if !is_last => return Err(WalkError::NotDir(key)),
-                Some(_) => {}
-            }
-        }
-        Ok((cur.join("/"), !missing))
+        let w = walk(&|p| self.step(p), path, follow_last, clamp)?;
+        Ok((w.path, w.exists))
     }
 
     /// The node at `path` exactly (normalised lexically; no link
@@ -885,6 +964,19 @@ mod tests {
         assert!(db.contains("P:replayout"), "{db}");
         // Files of the lower layer that nothing replaced survive.
         assert_eq!(fs.get("y/hello.txt").unwrap().layer, 0);
+    }
+
+    #[test]
+    fn inflated_layers_are_bounded() {
+        let s = open_dir("apk/repo-small/top_image", None).unwrap();
+        let img = &s.images()[0];
+        RootFs::scan_bounded(&s, img, &all, 1 << 30).unwrap();
+        let e = RootFs::scan_bounded(&s, img, &all, 4096).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("CARGO_ASSEMBLE_MAX_LAYER_SIZE") && text.contains("4 KiB"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -4,10 +4,14 @@
 //! [`LayoutWriter`] builds the layout in a temporary directory next to the
 //! final path (same filesystem, so renames are atomic), streams blobs into
 //! it while hashing, and on [`LayoutWriter::finish`] writes `oci-layout` and
-//! `index.json` and swaps the directory into place: the old output is
-//! renamed aside, the new one renamed in, and the old one deleted. Failing
-//! or dropping the writer before the swap removes the temporary directory
-//! and leaves the old output as it was.
+//! `index.json` and swaps the directory into place in one step
+//! (`renameat2(RENAME_EXCHANGE)`: the final path always names a complete
+//! layout, old or new), then deletes the old one. Where the filesystem
+//! cannot exchange, the old output is renamed aside and the new one renamed
+//! in. Failing or dropping the writer before the swap removes the temporary
+//! directory and leaves the old output as it was; the temporary directory
+//! is locked while in use, so a later run can remove what a killed one
+//! left (`assemble_io::atomic::remove_leftovers`).
 //!
 //! [`write_archive`] packs a finished layout into a deterministic
 //! `oci-archive` tar (sorted names, mtime 0, uid/gid 0, fixed modes).
@@ -21,9 +25,9 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use assemble_io::atomic::LockedTempDir;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
-use tempfile::TempDir;
 
 use super::{media_type, Descriptor, Digest, OciError, Source};
 
@@ -33,8 +37,12 @@ pub struct LayoutWriter {
     final_dir: PathBuf,
     parent: PathBuf,
     name: String,
-    work: TempDir,
+    work: LockedTempDir,
     annotations: BTreeMap<String, String>,
+}
+
+fn crash_point(name: &str) {
+    assemble_io::crash_point(name);
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> OciError + 'a {
@@ -75,9 +83,8 @@ impl LayoutWriter {
             Err(e) => return Err(OciError::io("inspecting", final_dir, e)),
         }
         fs::create_dir_all(&parent).map_err(io_err("creating directory", &parent))?;
-        let work = tempfile::Builder::new()
-            .prefix(&format!(".{name}.tmp-"))
-            .tempdir_in(&parent)
+        // Created with the mode of an ordinary directory: it becomes the output.
+        let work = assemble_io::atomic::temp_dir_in(&parent, &format!(".{name}.tmp-"))
             .map_err(io_err("creating a temporary directory in", &parent))?;
         let blobs = work.path().join("blobs/sha256");
         fs::create_dir_all(&blobs).map_err(io_err("creating directory", &blobs))?;
@@ -88,6 +95,33 @@ impl LayoutWriter {
             work,
             annotations: BTreeMap::new(),
         })
+    }
+
+    /// Writes an extra file at the root of the new layout (beside
+    /// `index.json`), e.g. the image's SBOM, so that it is swapped in with
+    /// the image as one unit. `name` must be a plain file name other than
+    /// the layout's own.
+    pub fn add_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), OciError> {
+        if name.contains('/')
+            || matches!(
+                name,
+                "" | "." | ".." | "blobs" | "index.json" | "oci-layout"
+            )
+        {
+            return Err(OciError::Write {
+                path: self.final_dir.clone(),
+                reason: format!("'{name}' cannot be an extra file of a layout"),
+            });
+        }
+        let p = self.work.path().join(name);
+        let mut f = File::create(&p).map_err(io_err("creating", &p))?;
+        f.write_all(bytes).map_err(io_err("writing", &p))?;
+        f.sync_all().map_err(io_err("writing", &p))
+    }
+
+    /// The path the layout will have once finished.
+    pub fn final_dir(&self) -> &Path {
+        &self.final_dir
     }
 
     /// Annotations for `index.json` itself.
@@ -108,9 +142,7 @@ impl LayoutWriter {
         mut reader: impl Read,
     ) -> Result<Descriptor, OciError> {
         let dir = self.work.path().join("blobs");
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".blob-")
-            .tempfile_in(&dir)
+        let mut tmp = assemble_io::atomic::temp_file_in(&dir, ".blob-")
             .map_err(io_err("creating a temporary file in", &dir))?;
         let tmp_path = tmp.path().to_owned();
         let mut hasher = Sha256::new();
@@ -236,6 +268,20 @@ impl LayoutWriter {
             ..
         } = self;
         let old_exists = fs::symlink_metadata(&final_dir).is_ok();
+        crash_point("before-swap");
+        if old_exists {
+            match assemble_io::atomic::exchange(work.path(), &final_dir) {
+                Ok(()) => {
+                    crash_point("after-swap");
+                    // `work` now holds the old layout: dropping it removes it.
+                    return work
+                        .close()
+                        .map_err(io_err("removing the old layout", &final_dir));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Unsupported => {}
+                Err(e) => return Err(OciError::io("swapping in the new layout at", &final_dir, e)),
+            }
+        }
         if !old_exists {
             let work_path = work.keep();
             return fs::rename(&work_path, &final_dir).map_err(|e| {

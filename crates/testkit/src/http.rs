@@ -1,6 +1,8 @@
 //! A small HTTP/1.1 server for tests that need a fake web service: loopback
-//! only, one request per connection, requests recorded, bounded in request
-//! size, request count and lifetime. What it answers is a closure's choice.
+//! only, one request per connection (each on its own thread), requests
+//! recorded, bounded in request size, request count and lifetime. What it
+//! answers is a closure's choice — including misbehaving: a body sent one
+//! byte at a time or one that never ends ([`Pace`]).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -62,6 +64,21 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// How the body is sent.
+    pub pace: Pace,
+}
+
+/// How a response body is sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Pace {
+    /// All at once, with its length (the default).
+    #[default]
+    AtOnce,
+    /// With its length, one byte per interval: a stalling server.
+    Drip(Duration),
+    /// Without a length, the body and then zeros until the client or the
+    /// server stops: a body that never ends.
+    Endless,
 }
 
 impl Response {
@@ -71,6 +88,7 @@ impl Response {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: serde_json::to_vec(value).unwrap(),
+            pace: Pace::AtOnce,
         }
     }
 
@@ -80,7 +98,14 @@ impl Response {
             status,
             headers: Vec::new(),
             body,
+            pace: Pace::AtOnce,
         }
+    }
+
+    /// Sends the body at `pace`.
+    pub fn paced(mut self, pace: Pace) -> Response {
+        self.pace = pace;
+        self
     }
 
     /// Adds a header.
@@ -115,21 +140,27 @@ impl Server {
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (l, s) = (log.clone(), stop.clone());
-        let handler: Box<Handler> = Box::new(handler);
+        let handler: Arc<Handler> = Arc::new(handler);
         let handle = std::thread::spawn(move || {
             let started = Instant::now();
-            let mut served = 0;
+            let mut connections = Vec::new();
             while !s.load(Ordering::SeqCst)
                 && started.elapsed() < MAX_LIFETIME
-                && served < MAX_REQUESTS
+                && connections.len() < MAX_REQUESTS
             {
                 match listener.accept() {
                     Ok((stream, _)) => {
-                        served += 1;
-                        let _ = serve(stream, &*handler, &l);
+                        let (h, l, s) = (handler.clone(), l.clone(), s.clone());
+                        connections.push(std::thread::spawn(move || {
+                            let _ = serve(stream, &*h, &l, &s);
+                        }));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
+            }
+            s.store(true, Ordering::SeqCst);
+            for c in connections {
+                let _ = c.join();
             }
         });
         Server {
@@ -159,6 +190,7 @@ fn serve(
     mut stream: TcpStream,
     handler: &Handler,
     log: &Mutex<Vec<Request>>,
+    stop: &AtomicBool,
 ) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -190,7 +222,11 @@ fn serve(
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(0);
     if length > MAX_BODY {
-        return respond(&mut stream, &Response::bytes(413, b"too large".to_vec()));
+        return respond(
+            &mut stream,
+            &Response::bytes(413, b"too large".to_vec()),
+            stop,
+        );
     }
     let mut body = data[head_end + 4..].to_vec();
     while body.len() < length {
@@ -209,20 +245,41 @@ fn serve(
     };
     let response = handler(&request);
     log.lock().unwrap().push(request);
-    respond(&mut stream, &response)
+    respond(&mut stream, &response, stop)
 }
 
-fn respond(stream: &mut TcpStream, r: &Response) -> std::io::Result<()> {
-    let mut head = format!(
-        "HTTP/1.1 {} Status\r\nContent-Length: {}\r\nConnection: close\r\n",
-        r.status,
-        r.body.len()
-    );
+fn respond(stream: &mut TcpStream, r: &Response, stop: &AtomicBool) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {} Status\r\nConnection: close\r\n", r.status);
+    if r.pace != Pace::Endless {
+        head.push_str(&format!("Content-Length: {}\r\n", r.body.len()));
+    }
     for (k, v) in &r.headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
-    stream.write_all(&r.body)?;
+    match r.pace {
+        Pace::AtOnce => stream.write_all(&r.body)?,
+        Pace::Drip(interval) => {
+            for b in &r.body {
+                stream.write_all(std::slice::from_ref(b))?;
+                stream.flush()?;
+                let until = Instant::now() + interval;
+                while Instant::now() < until {
+                    if stop.load(Ordering::SeqCst) {
+                        return Ok(());
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        Pace::Endless => {
+            stream.write_all(&r.body)?;
+            let zeros = [0u8; 64 * 1024];
+            while !stop.load(Ordering::SeqCst) {
+                stream.write_all(&zeros)?;
+            }
+        }
+    }
     stream.flush()
 }

@@ -8,8 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+pub mod bomb;
 pub mod github;
 pub mod http;
+pub mod mirror;
 pub mod registry;
 pub mod repo;
 

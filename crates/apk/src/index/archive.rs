@@ -1,17 +1,40 @@
 //! `APKINDEX.tar.gz`: an optional signature member followed by a member
 //! holding the `APKINDEX` text and a `DESCRIPTION`.
+//!
+//! Trust comes before work: the signature member is read (bounded to
+//! [`MAX_SIGNATURE_MEMBER`] inflated bytes), the rest of the file's raw bytes
+//! are hashed and the signature checked, and only then is the body inflated,
+//! itself bounded ([`max_index_size`]). An unsigned or
+//! untrusted index is refused after inflating one tar header, whatever its
+//! body would inflate to.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use flate2::bufread::GzDecoder;
 use sha2::{Digest, Sha256};
 
 use crate::package::PackageInfo;
 use crate::signature::{Digests, Keyring, SignatureError, SigningKey};
 pub use crate::stream::WriteError;
-use crate::stream::{self, collect_signature, gzip, signature_member, Tap};
+use crate::stream::{self, collect_signature, gzip, signature_member};
+use assemble_io::bounds;
+use assemble_io::limit::{is_limit_error, limit_error, Limited};
 use assemble_io::tarball::{self, EntryHeader, EntryKind};
+
+/// Bound on the inflated signature member (a few signatures of at most
+/// 64 KiB each, as apk-tools accepts).
+pub const MAX_SIGNATURE_MEMBER: u64 = 1 << 20;
+
+/// Bytes of `DESCRIPTION` kept (the rest is skipped).
+const MAX_DESCRIPTION: u64 = 4096;
+
+/// The bound in effect on an index file and on its inflated body:
+/// `CARGO_ASSEMBLE_MAX_INDEX_SIZE` (see [`bounds::MAX_INDEX_SIZE`]).
+pub fn max_index_size() -> u64 {
+    bounds::MAX_INDEX_SIZE.get()
+}
 
 /// Whether unsigned or unverifiable indexes are accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +87,7 @@ pub enum IndexArchiveError {
     },
 }
 
-fn format_err(file: &Path, message: impl Into<String>) -> IndexArchiveError {
+pub(crate) fn format_err(file: &Path, message: impl Into<String>) -> IndexArchiveError {
     IndexArchiveError::Format {
         file: file.to_owned(),
         message: message.into(),
@@ -73,7 +96,12 @@ fn format_err(file: &Path, message: impl Into<String>) -> IndexArchiveError {
 
 /// Describes an I/O error met while inflating or untarring a member.
 fn corrupt(file: &Path, what: &str, e: io::Error) -> IndexArchiveError {
-    let message = if e.kind() == io::ErrorKind::UnexpectedEof {
+    let message = if is_limit_error(&e) {
+        format!(
+            "{e}; if this index is genuine, raise the limit with {} (bytes, or with a K/M/G/T suffix)",
+            bounds::MAX_INDEX_SIZE.var
+        )
+    } else if e.kind() == io::ErrorKind::UnexpectedEof {
         format!("{what} is truncated (the file ends early)")
     } else {
         format!("{what} is corrupt: {e}")
@@ -81,93 +109,166 @@ fn corrupt(file: &Path, what: &str, e: io::Error) -> IndexArchiveError {
     format_err(file, message)
 }
 
-/// Reads and, unless `trust` allows otherwise, verifies an index file.
+/// Reads and, unless `trust` allows otherwise, verifies an index file,
+/// bounded by [`max_index_size`].
 pub fn read_file(
     path: &Path,
     keyring: &Keyring,
     trust: Trust,
 ) -> Result<IndexArchive, IndexArchiveError> {
-    let f = File::open(path).map_err(|error| IndexArchiveError::Io {
-        file: path.to_owned(),
-        error,
-    })?;
-    read(
-        BufReader::with_capacity(256 * 1024, f),
-        path,
-        keyring,
-        trust,
-    )
+    read_file_with(path, keyring, trust, max_index_size())
 }
 
-/// Reads an index from any buffered reader; `file` names it in errors.
-pub fn read<R: BufRead>(
-    reader: R,
+/// Like [`read_file`] with an explicit bound on the inflated size (the
+/// compressed file may not be larger either).
+pub fn read_file_with(
+    path: &Path,
+    keyring: &Keyring,
+    trust: Trust,
+    max_size: u64,
+) -> Result<IndexArchive, IndexArchiveError> {
+    let data = read_bounded(path, path, max_size)?;
+    read_with(&data, path, keyring, trust, max_size)
+}
+
+/// The whole file, refusing one larger than `max_size`.
+/// Messages name the file `name` (a download's URL rather than its
+/// temporary or cache path).
+pub(crate) fn read_bounded(
+    path: &Path,
+    name: &Path,
+    max_size: u64,
+) -> Result<FileBytes, IndexArchiveError> {
+    let io_err = |error| IndexArchiveError::Io {
+        file: name.to_owned(),
+        error,
+    };
+    let mut f = File::open(path).map_err(io_err)?;
+    let len = f.metadata().map_err(io_err)?.len();
+    if len > max_size {
+        let e = limit_error("the index file", max_size);
+        return Err(corrupt(name, "the index", e));
+    }
+    // Large files go to memory the kernel hands over in one go (instead
+    // of one page fault per 4 KiB as a fresh heap buffer is written).
+    if len >= 64 * 1024 {
+        if let Ok(mut map) = memmap2::MmapOptions::new()
+            .len(len as usize)
+            .populate()
+            .map_anon()
+        {
+            f.read_exact(&mut map)
+                .map_err(|e| corrupt(name, "the index", e))?;
+            return Ok(FileBytes::Mapped(map));
+        }
+    }
+    let mut data = Vec::with_capacity(len as usize);
+    Limited::new(f, max_size, "the index file")
+        .read_to_end(&mut data)
+        .map_err(|e| corrupt(name, "the index", e))?;
+    Ok(FileBytes::Heap(data))
+}
+
+/// A file's bytes in memory.
+pub(crate) enum FileBytes {
+    Heap(Vec<u8>),
+    Mapped(memmap2::MmapMut),
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Heap(v) => v,
+            FileBytes::Mapped(m) => m,
+        }
+    }
+}
+
+/// Reads an index held in memory; `file` names it in errors.
+pub fn read(
+    data: &[u8],
     file: &Path,
     keyring: &Keyring,
     trust: Trust,
 ) -> Result<IndexArchive, IndexArchiveError> {
-    let mut tap = Tap::new(reader);
-    let first = tap.peek().map_err(|e| corrupt(file, "the index", e))?;
-    stream::check_magic(first).map_err(|m| format_err(file, m))?;
+    read_with(data, file, keyring, trust, max_index_size())
+}
 
-    // Member 0 is either the signature member or (unsigned index) the body.
-    tap.begin(false, false, None);
-    let mut signatures = Vec::new();
-    let mut body = Body::default();
-    let mut signed = false;
-    {
-        let mut ar = tar::Archive::new(stream::member(&mut tap));
-        let entries = ar
-            .entries()
-            .map_err(|e| corrupt(file, "the first gzip member", e))?;
-        for (i, entry) in entries.enumerate() {
-            let mut entry = entry.map_err(|e| corrupt(file, "the first gzip member", e))?;
-            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            if i == 0 {
-                signed = name.starts_with(".SIGN.");
-            }
-            if signed {
-                collect_signature(&mut entry, &name, &mut signatures)
-                    .map_err(|e| corrupt(file, "the signature member", e))?;
-            } else {
-                body.take(&mut entry, &name)
-                    .map_err(|e| corrupt(file, "the index member", e))?;
-            }
-        }
-        stream::drain(ar.into_inner()).map_err(|e| corrupt(file, "the first gzip member", e))?;
-    }
-    tap.finish();
+/// Like [`read`] with an explicit bound on the inflated size.
+pub fn read_with(
+    data: &[u8],
+    file: &Path,
+    keyring: &Keyring,
+    trust: Trust,
+    max_size: u64,
+) -> Result<IndexArchive, IndexArchiveError> {
+    let verified = verify(data, file, keyring, trust)?;
+    inflate(&verified, file, max_size)
+}
 
-    if signed {
-        tap.begin(false, false, Some(Digests::for_entries(&signatures)));
-        {
-            let mut ar = tar::Archive::new(stream::member(&mut tap));
-            let entries = ar
-                .entries()
-                .map_err(|e| corrupt(file, "the index member", e))?;
-            for entry in entries {
-                let mut entry = entry.map_err(|e| corrupt(file, "the index member", e))?;
-                let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-                body.take(&mut entry, &name)
-                    .map_err(|e| corrupt(file, "the index member", e))?;
-            }
-            stream::drain(ar.into_inner()).map_err(|e| corrupt(file, "the index member", e))?;
-        }
-        if !tap.at_eof().map_err(|e| corrupt(file, "the index", e))? {
-            return Err(format_err(file, "unexpected data after the index member"));
-        }
-    }
-    let digests = tap.finish().digests.unwrap_or_default();
+/// An index file whose signature was checked (or did not need to be):
+/// the raw body member and who signed it.
+pub(crate) struct Verified<'d> {
+    pub body: &'d [u8],
+    pub signer: Option<String>,
+}
 
+/// The first step of reading: the signature member (bounded), then,
+/// unless `trust` allows otherwise, the signature over the raw bytes after
+/// it. Nothing of the body is inflated.
+pub(crate) fn verify<'d>(
+    data: &'d [u8],
+    file: &Path,
+    keyring: &Keyring,
+    trust: Trust,
+) -> Result<Verified<'d>, IndexArchiveError> {
+    stream::check_magic(data).map_err(|m| format_err(file, m))?;
+    let (signatures, rest) = read_signatures(data, file)?;
+    let signatures = match signatures {
+        // Unsigned: the first member is the body.
+        None if trust == Trust::Verify => {
+            return Err(IndexArchiveError::Signature {
+                file: file.to_owned(),
+                error: SignatureError::Unsigned,
+            })
+        }
+        None => {
+            return Ok(Verified {
+                body: data,
+                signer: None,
+            })
+        }
+        Some(signatures) => signatures,
+    };
     let signer = match trust {
         Trust::AllowUntrusted => None,
-        Trust::Verify => Some(keyring.verify(&signatures, digests).map_err(|error| {
-            IndexArchiveError::Signature {
-                file: file.to_owned(),
-                error,
-            }
-        })?),
+        Trust::Verify => {
+            // The signature covers every raw byte after its member.
+            let mut digests = Digests::for_entries(&signatures);
+            digests.update(rest);
+            let signer = keyring.verify(&signatures, digests).map_err(|error| {
+                IndexArchiveError::Signature {
+                    file: file.to_owned(),
+                    error,
+                }
+            })?;
+            Some(signer)
+        }
     };
+    Ok(Verified { body: rest, signer })
+}
+
+/// The second step: inflates the body member (bounded by `max_size`).
+pub(crate) fn inflate(
+    verified: &Verified<'_>,
+    file: &Path,
+    max_size: u64,
+) -> Result<IndexArchive, IndexArchiveError> {
+    let (body, leftover) = read_body(verified.body, file, max_size)?;
+    if !leftover.is_empty() {
+        return Err(format_err(file, "unexpected data after the index member"));
+    }
     let Some(raw) = body.index else {
         return Err(format_err(file, "the archive has no APKINDEX entry"));
     };
@@ -178,9 +279,73 @@ pub fn read<R: BufRead>(
     Ok(IndexArchive {
         text,
         description: body.description.unwrap_or_default(),
-        signer,
+        signer: verified.signer.clone(),
         lossy,
     })
+}
+
+/// Reads the signature member, if the first member is one: its entries
+/// and the raw bytes after it. `None` when the first entry is not a
+/// `.SIGN.*` entry (an unsigned index); only one tar header is inflated
+/// to tell.
+#[allow(clippy::type_complexity)]
+fn read_signatures<'d>(
+    data: &'d [u8],
+    file: &Path,
+) -> Result<(Option<Vec<crate::signature::SignatureEntry>>, &'d [u8]), IndexArchiveError> {
+    let what = "the first gzip member";
+    let mut member = GzDecoder::new(data);
+    let mut first = [0u8; 512];
+    member
+        .read_exact(&mut first)
+        .map_err(|e| corrupt(file, what, e))?;
+    let name = tar::Header::from_byte_slice(&first).path_bytes();
+    if !name.starts_with(b".SIGN.") {
+        return Ok((None, data));
+    }
+    let mut signatures = Vec::new();
+    {
+        let limited = Limited::new(
+            (&first[..]).chain(&mut member),
+            MAX_SIGNATURE_MEMBER,
+            "the signature member",
+        );
+        let mut ar = tar::Archive::new(limited);
+        let entries = ar.entries().map_err(|e| corrupt(file, what, e))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| corrupt(file, what, e))?;
+            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            collect_signature(&mut entry, &name, &mut signatures)
+                .map_err(|e| corrupt(file, "the signature member", e))?;
+        }
+        stream::drain(ar.into_inner()).map_err(|e| corrupt(file, what, e))?;
+    }
+    Ok((Some(signatures), member.into_inner()))
+}
+
+/// Inflates one body member (bounded by `max_size`), keeping `APKINDEX`
+/// and `DESCRIPTION`; returns them and the raw bytes after the member.
+fn read_body<'d>(
+    data: &'d [u8],
+    file: &Path,
+    max_size: u64,
+) -> Result<(Body, &'d [u8]), IndexArchiveError> {
+    let what = "the index member";
+    let mut member = GzDecoder::new(data);
+    let mut body = Body::default();
+    {
+        let limited = Limited::new(&mut member, max_size, "the inflated index");
+        let mut ar = tar::Archive::new(limited);
+        let entries = ar.entries().map_err(|e| corrupt(file, what, e))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| corrupt(file, what, e))?;
+            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            body.take(&mut entry, &name, max_size)
+                .map_err(|e| corrupt(file, what, e))?;
+        }
+        stream::drain(ar.into_inner()).map_err(|e| corrupt(file, what, e))?;
+    }
+    Ok((body, member.into_inner()))
 }
 
 #[derive(Default)]
@@ -190,16 +355,26 @@ struct Body {
 }
 
 impl Body {
-    fn take<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, name: &str) -> io::Result<()> {
+    fn take<R: Read>(
+        &mut self,
+        entry: &mut tar::Entry<'_, R>,
+        name: &str,
+        max_size: u64,
+    ) -> io::Result<()> {
         match name {
             "APKINDEX" => {
+                // The header's size is untrusted: never reserve more than
+                // the limit allows (reading past it fails anyway).
+                if entry.size() > max_size {
+                    return Err(limit_error("the APKINDEX entry", max_size));
+                }
                 let mut buf = Vec::with_capacity(entry.size() as usize);
                 entry.read_to_end(&mut buf)?;
                 self.index = Some(buf);
             }
             "DESCRIPTION" => {
                 let mut buf = Vec::new();
-                entry.read_to_end(&mut buf)?;
+                entry.take(MAX_DESCRIPTION).read_to_end(&mut buf)?;
                 self.description = Some(String::from_utf8_lossy(&buf).trim_end().to_owned());
             }
             _ => {}
@@ -309,6 +484,110 @@ mod tests {
                 .records
                 .len(),
             2
+        );
+    }
+
+    /// 2 GiB of zeros in the `APKINDEX` entry: inflating it would take
+    /// seconds and gigabytes, so a quick refusal shows nothing was inflated.
+    const BOMB: u64 = 2 << 30;
+
+    /// `testkit::bomb::index` with this crate's key type (testkit links
+    /// another copy of this crate).
+    fn bomb_index(entries: &[(&str, u64)], key: Option<&SigningKey>) -> Vec<u8> {
+        let body = testkit::bomb::zero_tar_member(entries);
+        let mut out = Vec::new();
+        if let Some(key) = key {
+            let entry = key.sign_sha256(&Sha256::digest(&body)).unwrap();
+            out.extend(signature_member(&entry, 0).unwrap());
+        }
+        out.extend(body);
+        out
+    }
+
+    fn refused(data: &[u8], ring: &Keyring) -> IndexArchiveError {
+        read(data, Path::new("bomb"), ring, Trust::Verify).unwrap_err()
+    }
+
+    #[test]
+    fn untrusted_bombs_are_refused_before_inflating() {
+        let key = SigningKey::generate("good.rsa.pub", 1024).unwrap();
+        let other = SigningKey::generate("other.rsa.pub", 1024).unwrap();
+        let unsigned = bomb_index(&[("APKINDEX", BOMB)], None);
+        assert!(unsigned.len() < 4 << 20, "{}", unsigned.len());
+        let e = refused(&unsigned, &key.keyring());
+        assert!(
+            matches!(
+                &e,
+                IndexArchiveError::Signature {
+                    error: SignatureError::Unsigned,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let foreign = bomb_index(&[("APKINDEX", BOMB)], Some(&other));
+        let e = refused(&foreign, &key.keyring()).to_string();
+        assert!(
+            e.contains("'other.rsa.pub'") && e.contains("not in the keyring"),
+            "{e}"
+        );
+        // A trusted key whose signature does not cover these bytes.
+        let mut forged = bomb_index(&[("APKINDEX", BOMB)], Some(&key));
+        let last = forged.len() - 100;
+        forged[last] ^= 0x10;
+        let e = refused(&forged, &key.keyring()).to_string();
+        assert!(e.contains("bad signature"), "{e}");
+    }
+
+    #[test]
+    fn trusted_indexes_are_bounded_too() {
+        let key = SigningKey::generate("good.rsa.pub", 1024).unwrap();
+        let ring = key.keyring();
+        // The entry's header claims more than the limit: refused before
+        // anything is reserved or inflated.
+        let signed = bomb_index(&[("APKINDEX", BOMB)], Some(&key));
+        let e = read(&signed, Path::new("big"), &ring, Trust::Verify)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("APKINDEX entry is larger than the limit of 256 MiB"),
+            "{e}"
+        );
+        assert!(e.contains(bounds::MAX_INDEX_SIZE.var), "{e}");
+        // Small entries adding up past the limit: the stream is cut.
+        let padded = bomb_index(&[("PAD", 8 << 20), ("APKINDEX", 1 << 20)], Some(&key));
+        let e = read_with(&padded, Path::new("p"), &ring, Trust::Verify, 4 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the inflated index is larger than the limit of 4 MiB"),
+            "{e}"
+        );
+        assert!(read_with(&padded, Path::new("p"), &ring, Trust::Verify, 16 << 20).is_ok());
+        // --allow-untrusted does not lift the bound.
+        let unsigned = bomb_index(&[("APKINDEX", 8 << 20)], None);
+        let e = read_with(
+            &unsigned,
+            Path::new("u"),
+            &ring,
+            Trust::AllowUntrusted,
+            1 << 20,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("larger than the limit of 1 MiB"), "{e}");
+    }
+
+    #[test]
+    fn signature_member_is_bounded() {
+        let key = SigningKey::generate("good.rsa.pub", 1024).unwrap();
+        // A "signature member" that inflates to 8 MiB.
+        let mut data = testkit::bomb::zero_tar_member(&[(".SIGN.RSA256.good.rsa.pub", 8 << 20)]);
+        data.extend(testkit::bomb::zero_tar_member(&[("APKINDEX", 1 << 20)]));
+        let e = refused(&data, &key.keyring()).to_string();
+        assert!(
+            e.contains("the signature member is larger than the limit of 1 MiB"),
+            "{e}"
         );
     }
 

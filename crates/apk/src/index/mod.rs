@@ -1,7 +1,11 @@
 //! APKINDEX: the text records and the signed `APKINDEX.tar.gz` around them.
 
 pub mod archive;
+pub mod cache;
+pub mod parsed;
 pub mod text;
 
 pub use archive::{IndexArchive, IndexArchiveError, Trust};
+pub use cache::IndexLoader;
+pub use parsed::ParsedIndex;
 pub use text::{IndexRecord, IndexText, IndexTextError, IndexWarning, Strictness, Validation};

@@ -204,23 +204,52 @@ pub fn parse_with<'a>(
     validation: Validation,
 ) -> Result<IndexText<'a>, IndexTextError> {
     let mut out = IndexText::default();
+    let mut records = Vec::new();
+    parse_each(
+        text,
+        file,
+        strictness,
+        validation,
+        0,
+        &mut out.warnings,
+        &mut |r| records.push(r),
+    )?;
+    out.records = records;
+    Ok(out)
+}
+
+/// Like [`parse_with`], handing each record to `each` as soon as it is
+/// complete instead of collecting them. Line numbers start after
+/// `line_offset` (for a part of a larger text).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn parse_each<'a>(
+    text: &'a str,
+    file: &str,
+    strictness: Strictness,
+    validation: Validation,
+    line_offset: usize,
+    warnings: &mut Vec<IndexWarning>,
+    each: &mut dyn FnMut(IndexRecord<'a>),
+) -> Result<(), IndexTextError> {
     let mut current: Option<(usize, PackageInfo<'a>, Vec<FieldProblem>)> = None;
-    let finish = |rec: Option<(usize, PackageInfo<'a>, Vec<FieldProblem>)>,
-                  out: &mut IndexText<'a>|
+    let mut finish = |rec: Option<(usize, PackageInfo<'a>, Vec<FieldProblem>)>,
+                      warnings: &mut Vec<IndexWarning>|
      -> Result<(), IndexTextError> {
         let Some((line, info, problems)) = rec else {
             return Ok(());
         };
-        finish_record(line, info, problems, file, strictness, validation, out)
+        let sink = Sink { warnings, each };
+        finish_record(line, info, problems, file, strictness, validation, sink)
     };
     for (n, line) in lines(text) {
+        let n = n + line_offset;
         let field = split_field(line).map_err(|message| IndexTextError {
             file: file.to_owned(),
             line: n,
             message,
         })?;
         let Some((letter, value)) = field else {
-            finish(current.take(), &mut out)?;
+            finish(current.take(), warnings)?;
             continue;
         };
         let (_, info, problems) =
@@ -232,8 +261,13 @@ pub fn parse_with<'a>(
             });
         }
     }
-    finish(current.take(), &mut out)?;
-    Ok(out)
+    finish(current.take(), warnings)
+}
+
+/// Where finished records and warnings go.
+struct Sink<'s, 'a> {
+    warnings: &'s mut Vec<IndexWarning>,
+    each: &'s mut dyn FnMut(IndexRecord<'a>),
 }
 
 fn finish_record<'a>(
@@ -243,7 +277,7 @@ fn finish_record<'a>(
     file: &str,
     strictness: Strictness,
     validation: Validation,
-    out: &mut IndexText<'a>,
+    out: Sink<'_, 'a>,
 ) -> Result<(), IndexTextError> {
     let fatal = if info.name.is_empty() {
         Some("record has no P: (package name)".to_owned())
@@ -257,7 +291,7 @@ fn finish_record<'a>(
     } else {
         None
     };
-    let package = (!info.name.is_empty()).then(|| info.name_version());
+    let package = || (!info.name.is_empty()).then(|| info.name_version());
     if let Some(message) = fatal {
         if strictness == Strictness::Strict {
             return Err(IndexTextError {
@@ -268,7 +302,7 @@ fn finish_record<'a>(
         }
         out.warnings.push(IndexWarning {
             line,
-            package,
+            package: package(),
             message: format!("{message}; record skipped"),
         });
         return Ok(());
@@ -280,11 +314,11 @@ fn finish_record<'a>(
     for p in &problems {
         out.warnings.push(IndexWarning {
             line,
-            package: package.clone(),
+            package: package(),
             message: format!("{p}; package is not installable"),
         });
     }
-    out.records.push(IndexRecord {
+    (out.each)(IndexRecord {
         info,
         line,
         problems,

@@ -5,7 +5,10 @@
 //!
 //! The data member is never buffered: each file's content is handed to a
 //! [`DataVisitor`] as a reader (hashed as it is read) and then discarded, so
-//! a package of any size needs only constant memory.
+//! a package of any size needs only constant memory. Every member is
+//! inflated through a size limit (a small gzip bomb must not become
+//! gigabytes on disk): the signature and control members by fixed bounds,
+//! the data member by `CARGO_ASSEMBLE_MAX_PACKAGE_SIZE` (default 8 GiB).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -17,10 +20,22 @@ use crate::checksum::Checksum;
 use crate::package::{parse_pkginfo, PackageInfo, PkgInfoError};
 use crate::signature::{Digests, Keyring, SignatureEntry, SignatureError};
 use crate::stream::{self, collect_signature, Tap};
+use assemble_io::bounds;
+use assemble_io::escape::{escape, escape_bytes};
+use assemble_io::hash::Hashing;
+use assemble_io::limit::{is_limit_error, Limited};
 use assemble_io::tarball::{self, EntryKind};
 
 /// Largest control entry (`.PKGINFO`, a script) we accept.
 const MAX_CONTROL_ENTRY: u64 = 4 << 20;
+/// Largest inflated signature or control member.
+const MAX_CONTROL_MEMBER: u64 = 64 << 20;
+
+/// How much each member may inflate to.
+#[derive(Clone, Copy, Debug)]
+struct Bounds {
+    data: u64,
+}
 
 /// Which stream of the package a problem is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,7 +149,7 @@ impl Problem {
 
 /// A package that failed to read or verify.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {}{problem}", file.display(), package.as_ref().map(|p| format!("{p}: ")).unwrap_or_default())]
+#[error("{}: {}{problem}", file.display(), package.as_ref().map(|p| format!("{}: ", escape(p))).unwrap_or_default())]
 pub struct PackageError {
     /// The `.apk` file.
     pub file: PathBuf,
@@ -259,8 +274,21 @@ pub fn read<R: BufRead>(
     options: &ReadOptions<'_>,
     visitor: &mut dyn DataVisitor,
 ) -> Result<PackageContents, PackageError> {
+    let bounds = Bounds {
+        data: bounds::MAX_PACKAGE_SIZE.get(),
+    };
+    read_bounded(reader, file, options, visitor, bounds)
+}
+
+fn read_bounded<R: BufRead>(
+    reader: R,
+    file: &Path,
+    options: &ReadOptions<'_>,
+    visitor: &mut dyn DataVisitor,
+    bounds: Bounds,
+) -> Result<PackageContents, PackageError> {
     let mut package = None;
-    let result = read_inner(reader, options, visitor, &mut package);
+    let result = read_inner(reader, options, visitor, bounds, &mut package);
     result.map_err(|problem| PackageError {
         file: file.to_owned(),
         package,
@@ -271,7 +299,9 @@ pub fn read<R: BufRead>(
 fn corrupt(stream: Stream) -> impl Fn(io::Error) -> Problem {
     move |e| Problem::Corrupt {
         stream,
-        message: if e.kind() == io::ErrorKind::UnexpectedEof {
+        message: if is_limit_error(&e) {
+            e.to_string()
+        } else if e.kind() == io::ErrorKind::UnexpectedEof {
             "truncated: the file ends inside this stream".to_owned()
         } else {
             format!("corrupt: {e}")
@@ -335,6 +365,7 @@ fn read_inner<R: BufRead>(
     reader: R,
     options: &ReadOptions<'_>,
     visitor: &mut dyn DataVisitor,
+    bounds: Bounds,
     package: &mut Option<String>,
 ) -> Result<PackageContents, Problem> {
     let mut tap = Tap::new(reader);
@@ -348,9 +379,12 @@ fn read_inner<R: BufRead>(
     let mut hashes = tap.finish();
     if signed {
         tap.begin(true, false, Some(Digests::for_entries(&signatures)));
-        read_tar(&mut tap, Stream::Control, |entry, name| {
-            control.take(entry, name)
-        })?;
+        read_tar(
+            &mut tap,
+            Stream::Control,
+            MAX_CONTROL_MEMBER,
+            |entry, name| control.take(entry, name),
+        )?;
         hashes = tap.finish();
     }
     if control.v1 {
@@ -391,7 +425,7 @@ fn read_inner<R: BufRead>(
     visitor.start(&info).map_err(Problem::Visitor)?;
     tap.begin(false, true, None);
     let mut checker = FileChecker::default();
-    read_tar(&mut tap, Stream::Data, |entry, _| {
+    read_tar(&mut tap, Stream::Data, bounds.data, |entry, _| {
         checker.entry(entry, visitor)
     })?;
     let data = tap.finish();
@@ -424,7 +458,8 @@ fn read_first_member<R: BufRead>(
 ) -> Result<bool, Problem> {
     tap.begin(true, false, None);
     let mut signed = None;
-    read_tar(tap, Stream::Signature, |entry, name| {
+    // Unsigned packages start with the control member: bound it as such.
+    read_tar(tap, Stream::Signature, MAX_CONTROL_MEMBER, |entry, name| {
         let is_sig = *signed.get_or_insert_with(|| name.starts_with(".SIGN."));
         if is_sig {
             collect_signature(entry, name, signatures).map_err(corrupt(Stream::Signature))
@@ -435,17 +470,24 @@ fn read_first_member<R: BufRead>(
     Ok(signed.unwrap_or(false))
 }
 
-/// Inflates one member as a tar stream, calling `f` for each entry, then
-/// reads the member to its end so its trailer is checked.
+/// One member, inflated through its size limit.
+type Member<'t, R> = Limited<flate2::bufread::GzDecoder<&'t mut Tap<R>>>;
+
+/// Inflates one member (at most `limit` bytes) as a tar stream, calling `f`
+/// for each entry, then reads the member to its end so its trailer is
+/// checked.
 fn read_tar<R: BufRead>(
     tap: &mut Tap<R>,
     stream: Stream,
-    mut f: impl FnMut(
-        &mut tar::Entry<'_, flate2::bufread::GzDecoder<&mut Tap<R>>>,
-        &str,
-    ) -> Result<(), Problem>,
+    limit: u64,
+    mut f: impl FnMut(&mut tar::Entry<'_, Member<'_, R>>, &str) -> Result<(), Problem>,
 ) -> Result<(), Problem> {
-    let mut ar = tar::Archive::new(stream::member(tap));
+    let what = match stream {
+        Stream::Signature => "the inflated signature stream",
+        Stream::Control => "the inflated control stream",
+        Stream::Data => "the inflated files (limit set by CARGO_ASSEMBLE_MAX_PACKAGE_SIZE)",
+    };
+    let mut ar = tar::Archive::new(Limited::new(stream::member(tap), limit, what));
     for entry in ar.entries().map_err(corrupt(stream))? {
         let mut entry = entry.map_err(corrupt(stream))?;
         if matches!(entry.header().entry_type(), tar::EntryType::XGlobalHeader) {
@@ -456,20 +498,6 @@ fn read_tar<R: BufRead>(
     }
     stream::drain(ar.into_inner()).map_err(corrupt(stream))?;
     Ok(())
-}
-
-/// Hashes a reader's bytes as they pass.
-struct HashingReader<'r> {
-    inner: &'r mut dyn Read,
-    sha1: Sha1,
-}
-
-impl Read for HashingReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.sha1.update(&buf[..n]);
-        Ok(n)
-    }
 }
 
 #[derive(Default)]
@@ -488,7 +516,7 @@ impl FileChecker {
         let raw_path = entry.path_bytes().into_owned();
         let path = tarball::check_path(&raw_path)
             .map_err(|reason| Problem::BadPath {
-                path: String::from_utf8_lossy(&raw_path).into_owned(),
+                path: escape_bytes(&raw_path),
                 reason,
             })?
             .to_owned();
@@ -557,20 +585,18 @@ impl FileChecker {
             checksum,
         };
         self.entries += 1;
-        let mut hashing = HashingReader {
-            inner: entry,
-            sha1: Sha1::new(),
-        };
+        let mut hashing: Hashing<&mut dyn Read, Sha1> = Hashing::new(entry);
         visitor
             .entry(&meta, &mut hashing)
             .map_err(|e| match e.kind() {
                 io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData => {
                     corrupt(Stream::Data)(e)
                 }
+                _ if is_limit_error(&e) => corrupt(Stream::Data)(e),
                 _ => Problem::Visitor(e),
             })?;
         stream::drain(&mut hashing).map_err(corrupt(Stream::Data))?;
-        let content = Checksum::Sha1(hashing.sha1.finalize().into());
+        let content = Checksum::Sha1(hashing.finish().0.into());
         let actual = match &meta.kind {
             EntryKind::File => Some(content),
             EntryKind::Symlink(target) => {
@@ -789,6 +815,38 @@ mod tests {
         };
         let e = read_file(&path, &opts, &mut VerifyOnly).unwrap_err();
         assert_eq!(e.problem.check(), "checksum");
+    }
+
+    #[test]
+    fn inflated_data_is_bounded() {
+        /// Reads every file's content, as the layer writer does.
+        struct ReadAll;
+        impl DataVisitor for ReadAll {
+            fn entry(&mut self, _: &DataEntry, content: &mut dyn Read) -> io::Result<()> {
+                io::copy(content, &mut io::sink()).map(|_| ())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (path, key, _) = built(dir.path());
+        let opts = ReadOptions {
+            keyring: &key.keyring(),
+            signature: SignatureCheck::Required,
+            expected_identity: None,
+        };
+        let read = |limit: u64, visitor: &mut dyn DataVisitor| {
+            let f = BufReader::new(File::open(&path).unwrap());
+            read_bounded(f, &path, &opts, visitor, Bounds { data: limit })
+        };
+        read(1 << 20, &mut ReadAll).unwrap();
+        for visitor in [&mut ReadAll as &mut dyn DataVisitor, &mut VerifyOnly] {
+            let e = read(2048, visitor).unwrap_err();
+            let text = e.to_string();
+            assert_eq!(e.problem.check(), "data stream", "{text}");
+            assert!(
+                text.contains("CARGO_ASSEMBLE_MAX_PACKAGE_SIZE") && text.contains("2 KiB"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -151,7 +151,7 @@ pub fn build(
     };
 
     let mut meta = info.clone().into_owned();
-    meta.datahash = Some(datahash);
+    meta.datahash = Some(datahash.into());
     meta.installed_size = Some(installed);
     meta.build_time = Some(mtime);
     meta.checksum = None;

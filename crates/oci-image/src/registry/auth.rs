@@ -615,8 +615,8 @@ fn write_config(path: &Path, doc: &Map<String, Value>) -> Result<(), RegistryErr
         }
     }
     let bytes = serde_json::to_vec_pretty(&Value::Object(doc.clone())).unwrap_or_default();
-    // The temporary file is created 0600 and keeps that mode on rename.
-    assemble_io::atomic::write_file::<_, std::io::Error>(path, |w| {
+    // It holds credentials: private (0600), like docker writes it.
+    assemble_io::atomic::write_private_file::<_, std::io::Error>(path, |w| {
         w.write_all(&bytes)?;
         w.write_all(b"\n")
     })

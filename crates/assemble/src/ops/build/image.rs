@@ -45,12 +45,11 @@ pub fn apk_arch(architecture: &str, variant: Option<&str>) -> Option<&'static st
 
 /// What the build adds to the source config.
 pub struct ConfigChange<'a> {
-    /// diff_id of the new layer.
-    pub diff_id: &'a str,
+    /// Per new layer, bottom first: its diff_id and the `created_by` of
+    /// its history entry.
+    pub layers: Vec<(String, String)>,
     /// RFC 3339 creation time.
     pub created: &'a str,
-    /// `created_by` of the history entry.
-    pub created_by: String,
     /// Environment variables to set (replacing same-named ones).
     pub environment: &'a BTreeMap<String, String>,
     /// Labels to set.
@@ -85,11 +84,15 @@ pub fn config(source: Option<&Value>, apk_arch_name: &str, change: &ConfigChange
     );
     let diff_ids = rootfs.entry("diff_ids").or_insert_with(|| json!([]));
     if let Some(list) = diff_ids.as_array_mut() {
-        list.push(json!(change.diff_id));
+        list.extend(change.layers.iter().map(|(d, _)| json!(d)));
     }
     let history = obj.entry("history").or_insert_with(|| json!([]));
     if let Some(list) = history.as_array_mut() {
-        list.push(json!({"created": change.created, "created_by": change.created_by, "comment": "cargo-assemble"}));
+        for (_, by) in &change.layers {
+            list.push(
+                json!({"created": change.created, "created_by": by, "comment": "cargo-assemble"}),
+            );
+        }
     }
     let config = ensure_object(obj.entry("config").or_insert_with(|| json!({})));
     if !change.environment.is_empty() {
@@ -198,9 +201,8 @@ mod tests {
             Some(&src),
             "x86_64",
             &ConfigChange {
-                diff_id: "sha256:bb",
+                layers: vec![("sha256:bb".into(), "apk add x".into())],
                 created: "1970-01-01T00:00:00Z",
-                created_by: "apk add x".into(),
                 environment: &env,
                 labels: &labels,
             },
@@ -214,7 +216,7 @@ mod tests {
 
     #[test]
     fn arch_mapping_round_trips() {
-        for &a in crate::config::ARCHITECTURES {
+        for &a in crate::model::ARCHITECTURES {
             let (o, v) = oci_platform(a);
             assert_eq!(apk_arch(o, v), Some(a));
         }

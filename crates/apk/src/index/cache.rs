@@ -1,0 +1,351 @@
+//! Loading an index: verified on every use, parsed once.
+//!
+//! [`IndexLoader::load`] reads the compressed file, hashes it (SHA-256, the
+//! cache key) and checks its signature exactly as [`super::archive`] does —
+//! every time. Only then does it look for a parsed copy of *these bytes*
+//! in the cache directory (`<sha256>.v<format>`): the entry is
+//! memory-mapped and used in place when its header names the same digest
+//! and format and its CRC-32 matches; anything else (corrupt, truncated,
+//! built from other bytes, another format) is ignored and rebuilt. A miss
+//! inflates the body (bounded) and parses it into a [`ParsedIndex`], which
+//! is written to the cache (temporary file, then rename) only when its
+//! signature was verified. Because an entry is a pure function of the file
+//! bytes it was built from, and those bytes are verified before the entry
+//! is looked up, no index — hostile or not — can make another index's
+//! bytes parse differently.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::archive::{self, IndexArchiveError, Trust};
+use super::parsed::{self, ParsedIndex, Parts};
+use crate::signature::Keyring;
+
+/// Entries kept in a cache directory; older ones (by last use) are removed
+/// when a new one is written.
+pub const MAX_ENTRIES: usize = 32;
+
+/// Loads indexes through an optional cache directory; see the module docs.
+#[derive(Clone, Debug)]
+pub struct IndexLoader {
+    dir: Option<PathBuf>,
+    max_size: u64,
+}
+
+impl Default for IndexLoader {
+    fn default() -> Self {
+        IndexLoader::new(None)
+    }
+}
+
+impl IndexLoader {
+    /// A loader caching parsed indexes in `dir` (created when needed), or
+    /// not caching at all when `None`. The inflated size bound is
+    /// [`archive::max_index_size`].
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        IndexLoader {
+            dir,
+            max_size: archive::max_index_size(),
+        }
+    }
+
+    /// Sets the bound on the inflated (and compressed) index size.
+    pub fn with_max_size(mut self, max_size: u64) -> Self {
+        self.max_size = max_size;
+        self
+    }
+
+    /// The cache directory, if any.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Reads, verifies (unless `trust` allows otherwise) and parses the
+    /// index file at `path`, using or filling the cache.
+    pub fn load(
+        &self,
+        path: &Path,
+        keyring: &Keyring,
+        trust: Trust,
+    ) -> Result<ParsedIndex, IndexArchiveError> {
+        self.load_as(path, path, keyring, trust)
+    }
+
+    /// Like [`IndexLoader::load`], naming the file `name` in errors and
+    /// warnings (a download's URL instead of its temporary or cache path).
+    pub fn load_as(
+        &self,
+        path: &Path,
+        name: &Path,
+        keyring: &Keyring,
+        trust: Trust,
+    ) -> Result<ParsedIndex, IndexArchiveError> {
+        let data = archive::read_bounded(path, name, self.max_size)?;
+        let entry_path = |digest: &[u8; 32]| {
+            self.dir.as_ref().map(|d| {
+                d.join(format!(
+                    "{}.v{}",
+                    hex::encode(digest),
+                    parsed::FORMAT_VERSION
+                ))
+            })
+        };
+        // Side by side: the signature check on this thread; on another,
+        // the cache key and then the cache entry's own checks (mapping,
+        // CRC). The entry is only used once the signature has verified.
+        let ((digest, cached), verified) = std::thread::scope(|s| {
+            let lookup = s.spawn(|| {
+                let digest: [u8; 32] = Sha256::digest(&data[..]).into();
+                let cached = entry_path(&digest).and_then(|e| open_entry(&e, &digest));
+                (digest, cached)
+            });
+            let verified = archive::verify(&data, name, keyring, trust);
+            let looked_up = lookup
+                .join()
+                .unwrap_or_else(|_| (Sha256::digest(&data[..]).into(), None));
+            (looked_up, verified)
+        });
+        let verified = verified?;
+        if let Some(mut index) = cached {
+            index.set_signer(verified.signer);
+            return Ok(index);
+        }
+        let entry = entry_path(&digest);
+        let archive = archive::inflate(&verified, name, self.max_size)?;
+        let label = format!("{}:APKINDEX", name.display());
+        let parts = Parts::build(
+            &archive.text,
+            &archive.description,
+            archive.lossy,
+            &label,
+            digest,
+        )
+        .map_err(|e| archive::format_err(name, e.to_string()))?;
+        // Written straight to the cache and mapped from there (no second
+        // copy in memory); the cache only speeds things up, so a failure
+        // to write it is not an error.
+        if let (Some(entry), Some(_)) = (&entry, &verified.signer) {
+            if store(entry, &parts).is_ok() {
+                if let Some(mut index) = open_entry(entry, &digest) {
+                    index.set_signer(verified.signer);
+                    return Ok(index);
+                }
+            }
+        }
+        let mut index = parts.into_index();
+        index.set_signer(verified.signer);
+        Ok(index)
+    }
+}
+
+/// Maps a cache entry, or `None` when it is missing or unusable.
+fn open_entry(path: &Path, digest: &[u8; 32]) -> Option<ParsedIndex> {
+    let file = File::open(path).ok()?;
+    // SAFETY: entries are only ever created whole (temporary file, then
+    // rename) and never modified in place, so the mapped bytes do not
+    // change while mapped; every read of them is bounds-checked.
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.ok()?;
+    let index = ParsedIndex::from_mmap(map, digest).ok()?;
+    // Last use, for eviction.
+    let _ = file.set_modified(std::time::SystemTime::now());
+    Some(index)
+}
+
+/// Writes an entry atomically and keeps the directory to [`MAX_ENTRIES`].
+fn store(entry: &Path, parts: &Parts<'_>) -> std::io::Result<()> {
+    let dir = entry.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    parts.write_to(tmp.as_file_mut())?;
+    tmp.persist(entry).map_err(|e| e.error)?;
+    prune(dir)
+}
+
+/// Removes the least recently used entries beyond [`MAX_ENTRIES`].
+fn prune(dir: &Path) -> std::io::Result<()> {
+    let suffix = format!(".v{}", parsed::FORMAT_VERSION);
+    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(&suffix))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if entries.len() > MAX_ENTRIES {
+        entries.sort();
+        for (_, p) in &entries[..entries.len() - MAX_ENTRIES] {
+            let _ = fs::remove_file(p);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::package::PackageInfo;
+    use crate::signature::SigningKey;
+
+    fn index_file(dir: &Path, key: Option<&SigningKey>, names: &[&str]) -> PathBuf {
+        let infos: Vec<PackageInfo> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| PackageInfo {
+                name: (*n).into(),
+                version: "1.0-r0".into(),
+                checksum: Some(crate::checksum::Checksum::Sha1([i as u8 + 1; 20])),
+                ..Default::default()
+            })
+            .collect();
+        let mut buf = Vec::new();
+        archive::write(&mut buf, &infos, "test", key, 0).unwrap();
+        let path = dir.join(format!("{}.tar.gz", names.join("-")));
+        fs::write(&path, buf).unwrap();
+        path
+    }
+
+    fn entries(dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<_> = fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    fn names(index: &ParsedIndex) -> Vec<String> {
+        index.records().map(|r| r.info.name.into_owned()).collect()
+    }
+
+    #[test]
+    fn a_verified_index_is_cached_and_reused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache");
+        let key = SigningKey::generate("k.rsa.pub", 1024).unwrap();
+        let file = index_file(tmp.path(), Some(&key), &["a", "b"]);
+        let loader = IndexLoader::new(Some(cache.clone()));
+        let first = loader.load(&file, &key.keyring(), Trust::Verify).unwrap();
+        assert_eq!(first.signer(), Some("k.rsa.pub"));
+        let stored = entries(&cache);
+        assert_eq!(stored.len(), 1);
+        let second = loader.load(&file, &key.keyring(), Trust::Verify).unwrap();
+        assert_eq!(names(&second), ["a", "b"]);
+        assert_eq!(second.signer(), Some("k.rsa.pub"));
+        assert_eq!(first.to_bytes(), second.to_bytes());
+    }
+
+    #[test]
+    fn the_signature_is_checked_on_every_use() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache");
+        let key = SigningKey::generate("k.rsa.pub", 1024).unwrap();
+        let file = index_file(tmp.path(), Some(&key), &["a"]);
+        let loader = IndexLoader::new(Some(cache));
+        loader.load(&file, &key.keyring(), Trust::Verify).unwrap();
+        // Cached, but the key is no longer trusted: refused.
+        let other = SigningKey::generate("other.rsa.pub", 1024).unwrap();
+        let e = loader
+            .load(&file, &other.keyring(), Trust::Verify)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not in the keyring"), "{e}");
+    }
+
+    #[test]
+    fn corrupt_foreign_and_untrusted_entries_are_never_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache");
+        let key = SigningKey::generate("k.rsa.pub", 1024).unwrap();
+        let ring = key.keyring();
+        let loader = IndexLoader::new(Some(cache.clone()));
+        let ab = index_file(tmp.path(), Some(&key), &["a", "b"]);
+        let xy = index_file(tmp.path(), Some(&key), &["x", "y"]);
+        loader.load(&ab, &ring, Trust::Verify).unwrap();
+        loader.load(&xy, &ring, Trust::Verify).unwrap();
+        let stored = entries(&cache);
+        assert_eq!(stored.len(), 2);
+        let digest_of = |p: &Path| hex::encode(Sha256::digest(fs::read(p).unwrap()));
+        let ab_entry = cache.join(format!("{}.v{}", digest_of(&ab), parsed::FORMAT_VERSION));
+        let xy_entry = cache.join(format!("{}.v{}", digest_of(&xy), parsed::FORMAT_VERSION));
+
+        // A foreign entry under ab's name (xy's parse): ignored and rebuilt.
+        fs::copy(&xy_entry, &ab_entry).unwrap();
+        assert_eq!(
+            names(&loader.load(&ab, &ring, Trust::Verify).unwrap()),
+            ["a", "b"]
+        );
+        assert_eq!(
+            names(&loader.load(&ab, &ring, Trust::Verify).unwrap()),
+            ["a", "b"]
+        );
+        // Flipped bits, truncation, garbage: ignored and rebuilt.
+        for damage in [0usize, 1, 2] {
+            let mut bytes = fs::read(&ab_entry).unwrap();
+            match damage {
+                0 => {
+                    let n = bytes.len();
+                    bytes[n - 300] ^= 0x20;
+                }
+                1 => bytes.truncate(bytes.len() / 2),
+                _ => bytes = b"not an entry".to_vec(),
+            }
+            fs::write(&ab_entry, &bytes).unwrap();
+            assert_eq!(
+                names(&loader.load(&ab, &ring, Trust::Verify).unwrap()),
+                ["a", "b"]
+            );
+            assert!(ParsedIndex::from_bytes(fs::read(&ab_entry).unwrap(), &{
+                let d: [u8; 32] = Sha256::digest(fs::read(&ab).unwrap()).into();
+                d
+            })
+            .is_ok());
+        }
+
+        // Unverified loads never write the cache.
+        let unsigned = index_file(tmp.path(), None, &["u"]);
+        let before = entries(&cache);
+        let idx = loader
+            .load(&unsigned, &Keyring::new(), Trust::AllowUntrusted)
+            .unwrap();
+        assert_eq!(names(&idx), ["u"]);
+        assert_eq!(entries(&cache), before);
+    }
+
+    #[test]
+    fn old_entries_are_pruned() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache");
+        fs::create_dir_all(&cache).unwrap();
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000);
+        for i in 0..MAX_ENTRIES + 3 {
+            let p = cache.join(format!("{i:064}.v{}", parsed::FORMAT_VERSION));
+            let f = File::create(&p).unwrap();
+            f.set_modified(old + std::time::Duration::from_secs(i as u64))
+                .unwrap();
+        }
+        let key = SigningKey::generate("k.rsa.pub", 1024).unwrap();
+        let file = index_file(tmp.path(), Some(&key), &["a"]);
+        IndexLoader::new(Some(cache.clone()))
+            .load(&file, &key.keyring(), Trust::Verify)
+            .unwrap();
+        let left = entries(&cache);
+        assert_eq!(left.len(), MAX_ENTRIES);
+        // The four oldest went, the new one stayed.
+        let v = parsed::FORMAT_VERSION;
+        let has = |i: usize| left.iter().any(|p| p.ends_with(format!("{i:064}.v{v}")));
+        assert!(!has(0) && !has(3) && has(4) && has(MAX_ENTRIES + 2));
+        let digest = hex::encode(Sha256::digest(fs::read(&file).unwrap()));
+        assert!(left.iter().any(|p| p.ends_with(format!("{digest}.v{v}"))));
+    }
+
+    #[test]
+    fn without_a_cache_directory_nothing_is_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate("k.rsa.pub", 1024).unwrap();
+        let file = index_file(tmp.path(), Some(&key), &["a"]);
+        let idx = IndexLoader::new(None)
+            .load(&file, &key.keyring(), Trust::Verify)
+            .unwrap();
+        assert_eq!(names(&idx), ["a"]);
+        assert_eq!(entries(tmp.path()).len(), 1);
+    }
+}
