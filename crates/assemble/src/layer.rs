@@ -136,6 +136,35 @@ pub struct LayerSpec {
     pub mtime: Option<u64>,
     /// Layers to split the packages into ([`split`]); 0 or 1: one.
     pub layers: usize,
+    /// Files the declaration generates (accounts, certificates, runtime
+    /// keys), each replacing what the base or a package has at its path.
+    pub files: Vec<GeneratedFile>,
+    /// Directories to create where nothing is (home directories).
+    pub dirs: Vec<GeneratedDir>,
+}
+
+/// A file of the layer made from the declaration, not from a package.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// Normalised relative path.
+    pub path: String,
+    /// Content.
+    pub content: Vec<u8>,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+/// A directory of the layer made from the declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedDir {
+    /// Normalised relative path.
+    pub path: String,
+    /// Owner.
+    pub uid: u64,
+    /// Group.
+    pub gid: u64,
+    /// Permission bits.
+    pub mode: u32,
 }
 
 /// One written layer blob.
@@ -1005,6 +1034,12 @@ pub fn build(
     for (name, pem) in &spec.keys {
         extra.insert(format!("etc/apk/keys/{name}"), pem.clone());
     }
+    let mut modes: HashMap<&str, u32> = HashMap::new();
+    for f in &spec.files {
+        extra.insert(f.path.clone(), f.content.clone());
+        modes.insert(&f.path, f.mode);
+    }
+    stage_dirs(&mut judge, &spec.dirs);
     for (path, bytes) in &extra {
         // Written like apk writes them: replacing a file or a link, never
         // a directory (or a link to one).
@@ -1021,9 +1056,11 @@ pub fn build(
             continue;
         };
         let content = judge.stage_content(&mut &bytes[..])?;
-        judge
-            .union
-            .stage(target, Staged::file(content, bytes.len() as u64));
+        let mut staged = Staged::file(content, bytes.len() as u64);
+        if let Some(&mode) = modes.get(path.as_str()) {
+            staged.mode = mode;
+        }
+        judge.union.stage(target, staged);
     }
     if let Err(reason) = judge.union.order_hard_links() {
         judge.refuse("cargo-assemble", "", reason);
@@ -1086,6 +1123,33 @@ pub fn build(
         warnings,
         mtime,
     })
+}
+
+/// Stages the declaration's directories where the union has nothing
+/// (one the packages made is kept as they made it); a file or a link in
+/// the way is refused.
+fn stage_dirs(judge: &mut Judge<'_>, dirs: &[GeneratedDir]) {
+    for d in dirs {
+        match judge.union.place(&d.path) {
+            Ok(target) if judge.union.at(&target) == Node::Missing => judge.union.stage(
+                target,
+                Staged {
+                    kind: EntryKind::Directory,
+                    mode: d.mode,
+                    uid: d.uid,
+                    gid: d.gid,
+                    implicit: false,
+                    ..Staged::implicit_dir()
+                },
+            ),
+            Ok(target) if judge.union.resolves_to_dir(&target).is_some() => {}
+            _ => judge.refuse(
+                "cargo-assemble",
+                &d.path,
+                "a declared directory cannot be created here (a file or a symbolic link is in the way)",
+            ),
+        }
+    }
 }
 
 /// Which layer each added package goes to.

@@ -219,6 +219,7 @@ fn check_file(
             }
         }
     }
+    let images = c.expand_overlays(images);
     c.errors.sort();
     (images, c.errors)
 }

@@ -12,6 +12,7 @@
 //!    output. Everything goes into a temporary layout that replaces the
 //!    output only when complete.
 
+mod extras;
 mod image;
 mod platform;
 mod source;
@@ -334,6 +335,18 @@ pub enum BuildError {
     #[error("{0}")]
     #[diagnostic(help("shorten or fix the `environment` and `annotations` of the image"))]
     Limit(String),
+    /// The declaration's accounts, certificates or runtime keys clash
+    /// with the source image.
+    #[error("{arch}: {message}")]
+    #[diagnostic(help("{}", help.as_deref().unwrap_or("")))]
+    Extras {
+        /// APK architecture.
+        arch: String,
+        /// What clashes, naming both sides.
+        message: String,
+        /// How to fix it.
+        help: Option<String>,
+    },
     /// Writing the image failed.
     #[error("writing the image")]
     Image(#[source] OciError),
