@@ -210,8 +210,10 @@ mod tests {
                 created: "1970-01-01T00:00:00Z",
                 environment: &env,
                 labels: &labels,
+                user: Some("10001:10001"),
             },
         );
+        assert_eq!(c["config"]["User"], "10001:10001");
         assert_eq!(c["rootfs"]["diff_ids"], json!(["sha256:aa", "sha256:bb"]));
         assert_eq!(c["config"]["Env"], json!(["PATH=/bin", "A=2"]));
         assert_eq!(c["config"]["Cmd"], json!(["/bin/sh"]));
