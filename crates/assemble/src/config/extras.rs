@@ -592,3 +592,147 @@ fn apply_overlay(image: &mut Image, o: &ImageOverlay) {
 fn plain(tags: &[Spanned<String>]) -> Vec<&str> {
     tags.iter().map(|t| t.value.as_str()).collect()
 }
+
+/// The extras of `image` as JSON keys of its declaration (certificates
+/// and keys inline), for [`image_to_value`](super::super::image_to_value).
+pub(crate) fn extras_to_value(image: &Image, out: &mut serde_json::Map<String, serde_json::Value>) {
+    use serde_json::json;
+    let x = &image.extras;
+    let a = &x.accounts;
+    if !a.is_empty() {
+        let users: Vec<_> = a
+            .users
+            .iter()
+            .map(|u| {
+                let mut v = json!({"username": u.username, "uid": u.uid});
+                for (k, val) in [("home", &u.home), ("shell", &u.shell)] {
+                    if let Some(val) = val {
+                        v[k] = json!(val);
+                    }
+                }
+                if let Some(g) = u.gid {
+                    v["gid"] = json!(g);
+                }
+                v
+            })
+            .collect();
+        let groups: Vec<_> = a
+            .groups
+            .iter()
+            .map(|g| json!({"groupname": g.groupname, "gid": g.gid, "members": g.members}))
+            .collect();
+        let mut v = json!({"users": users, "groups": groups});
+        if let Some(r) = &a.run_as {
+            v["run_as"] = json!(r);
+        }
+        out.insert("accounts".into(), v);
+    }
+    if !x.certificates.is_empty() {
+        let certs: Vec<_> = x
+            .certificates
+            .iter()
+            .map(|c| json!({"name": c.name, "content": c.pem}))
+            .collect();
+        out.insert("certificates".into(), json!(certs));
+    }
+    if !x.runtime_repositories.is_empty() {
+        let lines: Vec<String> = x.runtime_repositories.iter().map(|r| r.line()).collect();
+        out.insert("runtime_repositories".into(), json!(lines));
+    }
+    if !x.runtime_keyring.is_empty() {
+        let keys: Vec<_> = x
+            .runtime_keyring
+            .iter()
+            .map(|k| json!({"name": k.name, "content": k.pem}))
+            .collect();
+        out.insert("runtime_keyring".into(), json!(keys));
+    }
+    if x.cyclonedx {
+        out.insert("sbom".into(), json!(["spdx", "cyclonedx"]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{image_from_value, image_to_value, parse_str};
+
+    const TEXT: &str = r#"[image]
+name = "app"
+source = "scratch"
+packages = ["curl", "jq"]
+tags = ["latest", "3.20", "3.20-dev", "edge-dev"]
+runtime_repositories = ["https://dl-cdn.alpinelinux.org/alpine/v3.20/main"]
+sbom = ["spdx", "cyclonedx"]
+[image.accounts]
+run_as = "app"
+users = [{ username = "app", uid = 10001 }]
+[[image.overlay]]
+tags = ["*-dev"]
+packages = ["strace", "curl>=8"]
+environment = { MODE = "dev" }
+[[image.overlay]]
+tags = ["edge-dev"]
+accounts = { users = [{ username = "app", uid = 10001, shell = "/bin/ash" }] }
+"#;
+
+    #[test]
+    fn overlays_split_the_image_into_variants() {
+        let images = parse_str(TEXT, Path::new("assembly.toml")).unwrap();
+        let names: Vec<&str> = images.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["app", "app.3.20-dev", "app.edge-dev"]);
+        assert_eq!(images[0].tags, ["latest", "3.20"]);
+        assert_eq!(images[1].tags, ["3.20-dev"]);
+        let atoms: Vec<String> = images[1].packages.iter().map(|a| a.to_string()).collect();
+        assert_eq!(atoms, ["curl>=8", "jq", "strace"]);
+        assert_eq!(images[1].environment["MODE"], "dev");
+        assert!(images[0].environment.is_empty());
+        let shell = images[2].extras.accounts.users[0].shell.as_deref();
+        assert_eq!(shell, Some("/bin/ash"));
+        assert!(images
+            .iter()
+            .all(|i| i.extras.overlays.is_empty() && i.extras.cyclonedx));
+    }
+
+    #[test]
+    fn errors_point_at_the_value() {
+        let text = "[image]\nname = \"a\"\nsource = \"scratch\"\n\
+                    runtime_repositories = [\"https://192.168.1.10/x\"]\n\
+                    sbom = [\"cyclonedx\", \"spdxx\"]\n\
+                    [image.accounts]\nusers = [{ username = \"root\", uid = 5 }, { username = \"b\" }]\nrun_as = \"nobody-here\"\n\
+                    [[image.overlay]]\ntags = [\"[\"]\n";
+        let errors = parse_str(text, Path::new("assembly.toml")).unwrap_err();
+        let lines: Vec<String> = errors
+            .errors
+            .iter()
+            .map(|e| format!("{}:{}: {e}", e.line, e.column))
+            .collect();
+        let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
+        assert!(has("4:25: runtime repository:"), "{lines:#?}");
+        assert!(has("did you mean 'spdx'"), "{lines:#?}");
+        assert!(has("SPDX document is always written"), "{lines:#?}");
+        assert!(has("7:42: a user needs 'uid'"), "{lines:#?}");
+        assert!(has("10:9: tag pattern"), "{lines:#?}");
+    }
+
+    #[test]
+    fn extras_survive_the_json_form() {
+        let images = parse_str(TEXT, Path::new("assembly.toml")).unwrap();
+        let value = image_to_value(&images[2]);
+        let back = image_from_value(&value, Path::new("/"), "request body").unwrap();
+        assert_eq!(back.extras.accounts, images[2].extras.accounts);
+        assert_eq!(
+            back.extras.runtime_repositories[0].value,
+            images[2].extras.runtime_repositories[0].value
+        );
+        assert!(back.extras.cyclonedx);
+        let mut with_overlays = image_to_value(&images[0]);
+        with_overlays["overlay"] = serde_json::json!([{"tags": ["3.20"], "packages": ["x"]}]);
+        let errors = image_from_value(&with_overlays, Path::new("/"), "body").unwrap_err();
+        assert!(
+            errors[0].message.contains("one declaration per variant"),
+            "{errors:?}"
+        );
+    }
+}

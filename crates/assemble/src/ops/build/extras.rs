@@ -29,6 +29,8 @@ pub(super) struct Generated {
     pub user: Option<String>,
     /// The base's os-release (the CycloneDX purl namespace).
     pub os_release: Option<Vec<u8>>,
+    /// Warnings of the accounts merge.
+    pub warnings: Vec<String>,
 }
 
 const ACCOUNT_FILES: [&str; 4] = ["etc/passwd", "etc/group", "etc/shadow", "etc/gshadow"];
@@ -112,6 +114,7 @@ pub(super) fn generate(
             })
             .collect();
         out.user = made.config_user;
+        out.warnings = made.warnings;
     }
 
     if !extras.certificates.is_empty() {
@@ -173,5 +176,20 @@ pub(super) fn repository_lines(image: &Image) -> Vec<String> {
         .runtime_repositories
         .iter()
         .map(|r| r.line())
+        .collect()
+}
+
+/// Warnings the declaration's extras give before anything is built: the
+/// certificates' (expiring soon, not valid yet).
+pub(super) fn declared_warnings(image: &Image) -> Vec<String> {
+    image
+        .extras
+        .certificates
+        .iter()
+        .flat_map(|c| {
+            c.warnings
+                .iter()
+                .map(move |w| format!("certificate `{}`: {w}", c.name))
+        })
         .collect()
 }

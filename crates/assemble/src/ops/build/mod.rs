@@ -454,11 +454,18 @@ pub fn build(
         progress,
         warnings: Vec::new(),
     };
+    for message in extras::declared_warnings(image) {
+        log.warn(Warning::Extras { message });
+    }
     let mut plans = Vec::new();
     for arch in &archs {
-        plans.push(platform::plan(
-            image, &source, arch, &fetcher, options, &mut log,
-        )?);
+        let plan = platform::plan(image, &source, arch, &fetcher, options, &mut log)?;
+        for message in &plan.generated.warnings {
+            log.warn(Warning::Extras {
+                message: format!("{arch}: {message}"),
+            });
+        }
+        plans.push(plan);
     }
     if options.dry_run {
         return Ok(BuildReport {
