@@ -56,6 +56,18 @@ fn repo(dir: &Path) -> Repo {
     repo
 }
 
+/// Writes `dir/assembly.toml`: image `app` on Alpine adding `hello` from
+/// `repo`, then `rest`.
+fn declare(dir: &Path, repo: &Repo, rest: &str) {
+    let text = format!(
+        "[image]\nname = \"app\"\nsource = \"{}\"\npackages = [\"hello\"]\n\
+         repositories = [\"./repo\"]\nkeyring = [\"{}\"]\n{rest}",
+        alpine(),
+        repo.key_path().display()
+    );
+    std::fs::write(dir.join("assembly.toml"), text).unwrap();
+}
+
 /// A test CA and a leaf it signed, made with openssl in `dir`: (CA PEM,
 /// leaf path).
 fn test_ca(dir: &Path) -> (String, PathBuf) {
@@ -163,16 +175,11 @@ fn accounts_certificates_and_cyclonedx() {
     let dir = tmp.path();
     let repo = repo(dir);
     let (ca, leaf) = test_ca(dir);
-    std::fs::write(
-        dir.join("assembly.toml"),
-        format!(
-            r#"[image]
-name = "app"
-source = "{source}"
-packages = ["hello"]
-repositories = ["./repo"]
-keyring = ["{key}"]
-sbom = ["spdx", "cyclonedx"]
+    declare(
+        dir,
+        &repo,
+        &format!(
+            r#"sbom = ["spdx", "cyclonedx"]
 
 [image.accounts]
 run_as = "appuser"
@@ -186,12 +193,9 @@ groups = [{{ groupname = "app", gid = 10100, members = ["appuser", "worker"] }}]
 name = "parity-test-ca"
 content = """
 {ca}"""
-"#,
-            source = alpine(),
-            key = repo.key_path().display(),
+"#
         ),
-    )
-    .unwrap();
+    );
     let o = assemble(dir, &["build"]);
     assert!(o.status.success(), "{}", text(&o));
     let out = dir.join("target/assemble/app");
@@ -395,27 +399,17 @@ fn an_overlay_applies_to_the_tags_it_selects() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let repo = repo(dir);
-    std::fs::write(
-        dir.join("assembly.toml"),
-        format!(
-            r#"[image]
-name = "app"
-source = "{source}"
-packages = ["hello"]
-repositories = ["./repo"]
-keyring = ["{key}"]
-tags = ["latest", "3.17-dev"]
+    declare(
+        dir,
+        &repo,
+        r#"tags = ["latest", "3.17-dev"]
 
 [[image.overlay]]
 tags = ["3.17-*"]
 packages = ["extra"]
-environment = {{ MODE = "dev" }}
+environment = { MODE = "dev" }
 "#,
-            source = alpine(),
-            key = repo.key_path().display(),
-        ),
-    )
-    .unwrap();
+    );
     common::git(dir, &["init", "-q"]);
     let o = assemble(dir, &["apply", "--auto-approve"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -451,9 +445,27 @@ environment = {{ MODE = "dev" }}
     // The lock has one entry per variant; the latest one has no `extra`.
     let lock = std::fs::read_to_string(dir.join("assembly.lock")).unwrap();
     assert!(lock.contains("app.3.17-dev"), "{lock}");
-    // A second plan has nothing to do for either variant.
+    // A second plan has nothing to do for either variant; an account added
+    // to the overlay is a change of that variant only.
     let o = assemble(dir, &["plan"]);
     assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("image \""), "{}", text(&o));
+    let declared = std::fs::read_to_string(dir.join("assembly.toml")).unwrap();
+    std::fs::write(
+        dir.join("assembly.toml"),
+        declared.replace(
+            "environment = { MODE = \"dev\" }",
+            "environment = { MODE = \"dev\" }\naccounts = { users = [{ username = \"dev\", uid = 4000 }] }",
+        ),
+    )
+    .unwrap();
+    let o = assemble(dir, &["plan"]);
+    let plan = text(&o);
+    assert!(
+        plan.contains("image \"app.3.17-dev\"") && !plan.contains("image \"app\""),
+        "{plan}"
+    );
+    assert!(plan.contains("accounts.users.dev"), "{plan}");
     // An overlay that selects no tag is a validation error at its header.
     let text_now = std::fs::read_to_string(dir.join("assembly.toml")).unwrap();
     std::fs::write(

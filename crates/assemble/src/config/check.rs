@@ -670,6 +670,7 @@ impl<'a> Checker<'a> {
 
 #[path = "extras.rs"]
 mod extras;
+pub use extras::extras_summary;
 pub(crate) use extras::extras_to_value;
 
 /// The message and help for a source that looks like an image in a

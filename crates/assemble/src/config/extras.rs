@@ -652,6 +652,52 @@ pub(crate) fn extras_to_value(image: &Image, out: &mut serde_json::Map<String, s
     }
 }
 
+/// The extras of `image` as one line per item, for the applied state and
+/// the plan (a changed line is a change of the image).
+pub fn extras_summary(image: &Image) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let x = &image.extras;
+    for u in &x.accounts.users {
+        out.insert(
+            format!("accounts.users.{}", u.username),
+            format!(
+                "uid {}, gid {}, home {}, shell {}",
+                u.uid,
+                u.primary_gid(),
+                u.home_dir(),
+                u.login_shell()
+            ),
+        );
+    }
+    for g in &x.accounts.groups {
+        out.insert(
+            format!("accounts.groups.{}", g.groupname),
+            format!("gid {}, members [{}]", g.gid, g.members.join(", ")),
+        );
+    }
+    if let Some(r) = &x.accounts.run_as {
+        out.insert("accounts.run_as".into(), r.clone());
+    }
+    for c in &x.certificates {
+        out.insert(format!("certificates.{}", c.name), certs::describe(c));
+    }
+    if !x.runtime_repositories.is_empty() {
+        let lines: Vec<String> = x.runtime_repositories.iter().map(|r| r.line()).collect();
+        out.insert("runtime_repositories".into(), lines.join(", "));
+    }
+    for k in &x.runtime_keyring {
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(k.pem.as_bytes()));
+        out.insert(
+            format!("runtime_keyring.{}", k.name),
+            format!("sha256 {digest}"),
+        );
+    }
+    if x.cyclonedx {
+        out.insert("sbom".into(), "spdx, cyclonedx".into());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
