@@ -551,6 +551,9 @@ impl Checker<'_> {
                 for &i in &variant.overlays {
                     apply_overlay(&mut v, &image.extras.overlays[i]);
                 }
+                if !variant.overlays.is_empty() {
+                    self.cross_checks(&v);
+                }
                 let errors = accounts::validate(&v.extras.accounts);
                 let spans = AccountSpans {
                     table: image.extras.accounts_span.clone(),
