@@ -1472,6 +1472,70 @@ mod tests {
         }
     }
 
+    /// Mode, owner and type of each entry of a layer file.
+    fn entries(layer: &Path) -> BTreeMap<String, (u32, u64, tar::EntryType)> {
+        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(File::open(layer).unwrap()));
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                let path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+                let (mode, uid, kind) = (h.mode().unwrap(), h.uid().unwrap(), h.entry_type());
+                (path, (mode, uid, kind))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn generated_files_replace_base_files_and_dirs_are_judged_like_entries() {
+        let (fs, base) = minirootfs();
+        let tmp = tempfile::tempdir().unwrap();
+        let pkgs = replaces_scenario(tmp.path());
+        let file = |path: &str, mode| GeneratedFile {
+            path: path.into(),
+            content: b"merged\n".to_vec(),
+            mode,
+        };
+        let dir = |path: &str| GeneratedDir {
+            path: path.into(),
+            uid: 10001,
+            gid: 10001,
+            mode: 0o700,
+        };
+        let generated = LayerSpec {
+            files: vec![file("etc/passwd", 0o644), file("etc/shadow", 0o640)],
+            // `home` exists in the base, `var/run` is a link to /run there.
+            dirs: vec![dir("home/app"), dir("home"), dir("var/run/app")],
+            ..spec()
+        };
+        let layer = build(&pkgs, &fs, &base, &generated, tmp.path()).unwrap();
+        let got = entries(layer.parts[0].file.path());
+        assert_eq!(got["etc/passwd"].0, 0o644);
+        assert_eq!(got["etc/shadow"].0, 0o640);
+        assert_eq!(got["home/app"], (0o700, 10001, tar::EntryType::Directory));
+        assert!(
+            !got.contains_key("home"),
+            "the base's directory stays as it is"
+        );
+        // Placed through the base's link, as a runtime would see it.
+        assert!(got.contains_key("run/app") && !got.contains_key("var/run/app"));
+
+        // A file of the base where a directory is declared: refused.
+        let blocked = LayerSpec {
+            dirs: vec![dir("etc/passwd/x"), dir("etc/os-release")],
+            ..spec()
+        };
+        let err = build(&pkgs, &fs, &base, &blocked, tmp.path()).unwrap_err();
+        let LayerError::Refused { refused, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert!(refused
+            .iter()
+            .all(|r| r.contains("a declared directory cannot be created")));
+    }
+
     #[test]
     fn adds_packages_on_the_alpine_base() {
         let (fs, base) = minirootfs();
