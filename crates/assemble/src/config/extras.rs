@@ -554,12 +554,21 @@ impl Checker<'_> {
                 if !variant.overlays.is_empty() {
                     self.cross_checks(&v);
                 }
-                let errors = accounts::validate(&v.extras.accounts);
-                let spans = AccountSpans {
-                    table: image.extras.accounts_span.clone(),
-                    ..AccountSpans::default()
-                };
-                self.account_errors(errors, &spans);
+                // Merged accounts are checked again when an overlay changed
+                // them (at that overlay: the image's own were checked).
+                let mut changed = variant
+                    .overlays
+                    .iter()
+                    .rev()
+                    .map(|&i| &image.extras.overlays[i]);
+                if let Some(o) = changed.find(|o| !o.accounts.is_empty()) {
+                    let errors = accounts::validate(&v.extras.accounts);
+                    let spans = AccountSpans {
+                        table: o.span.clone(),
+                        ..AccountSpans::default()
+                    };
+                    self.account_errors(errors, &spans);
+                }
                 out.push(v);
             }
         }
