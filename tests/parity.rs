@@ -668,3 +668,23 @@ accounts = {{ run_as = "pay", users = [{{ username = "pay", uid = 2000 }}] }}
         "the source is listed as left out"
     );
 }
+
+#[test]
+fn clashes_with_the_base_are_found_before_building() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let repo = repo(dir);
+    declare(
+        dir,
+        &repo,
+        "[image.accounts]\nusers = [{ username = \"app\", uid = 0 }]\n",
+    );
+    let o = assemble(dir, &["validate", "--offline"]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(
+        out.contains("app") && out.contains("root"),
+        "names both sides:\n{out}"
+    );
+    assert!(!dir.join("target/assemble/app").exists());
+}
