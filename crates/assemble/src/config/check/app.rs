@@ -46,6 +46,13 @@ impl Checker<'_> {
 
     /// Checks between the application keys.
     pub(super) fn app_cross_checks(&mut self, image: &Image) {
+        if let (Some(user), Some(_)) = (&image.app.user, &image.extras.accounts.run_as) {
+            self.error(
+                user.span.clone(),
+                "both 'user' and 'accounts.run_as' set the config's User",
+                Some("keep one of them".into()),
+            );
+        }
         if self.package.is_none() {
             if let Some(dir) = &image.app.install_dir {
                 self.error(
@@ -254,7 +261,7 @@ impl Checker<'_> {
         })
     }
 
-    pub(super) fn user(&mut self, node: &Node, at: &Range<usize>, image: &mut Image) {
+    pub(super) fn run_user(&mut self, node: &Node, at: &Range<usize>, image: &mut Image) {
         let Some(user) = self.string(node, at, "user") else {
             return;
         };

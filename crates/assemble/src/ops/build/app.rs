@@ -374,7 +374,13 @@ fn check_user(image: &Image, arch: &str, passwd: Option<&[u8]>) -> Result<(), Bu
         .filter_map(|l| l.split(':').next())
         .filter(|u| !u.is_empty())
         .collect();
-    if users.contains(&name) {
+    let declared = image
+        .extras
+        .accounts
+        .users
+        .iter()
+        .any(|u| u.username == name);
+    if declared || users.contains(&name) {
         return Ok(());
     }
     Err(AppError::UnknownUser {

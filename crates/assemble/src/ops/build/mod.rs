@@ -13,6 +13,7 @@
 //!    output only when complete.
 
 mod app;
+mod extras;
 mod image;
 mod platform;
 mod source;
@@ -354,6 +355,18 @@ pub enum BuildError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     App(Box<AppError>),
+    /// The declaration's accounts, certificates or runtime keys clash
+    /// with the source image.
+    #[error("{arch}: {message}")]
+    #[diagnostic(help("{}", help.as_deref().unwrap_or("")))]
+    Extras {
+        /// APK architecture.
+        arch: String,
+        /// What clashes, naming both sides.
+        message: String,
+        /// How to fix it.
+        help: Option<String>,
+    },
     /// Writing the image failed.
     #[error("writing the image")]
     Image(#[source] OciError),
@@ -461,10 +474,13 @@ pub fn build(
         progress,
         warnings: Vec::new(),
     };
+    for message in extras::declared_warnings(image) {
+        log.warn(Warning::Extras { message });
+    }
     let krate = app::open(image)?;
     let mut plans = Vec::new();
     for arch in &archs {
-        plans.push(platform::plan(
+        let plan = platform::plan(
             image,
             &source,
             krate.as_ref(),
@@ -472,7 +488,13 @@ pub fn build(
             &fetcher,
             options,
             &mut log,
-        )?);
+        )?;
+        for message in &plan.generated.warnings {
+            log.warn(Warning::Extras {
+                message: format!("{arch}: {message}"),
+            });
+        }
+        plans.push(plan);
     }
     if options.dry_run {
         return Ok(BuildReport {

@@ -45,6 +45,8 @@ pub(super) struct PlatformPlan<'s> {
     pub source_digest: String,
     /// The application: built binaries, their needs, run settings.
     pub app: PlatformApp,
+    /// Files, directories and config the declaration's extras add.
+    pub generated: super::extras::Generated,
 }
 
 /// One package to add.
@@ -113,6 +115,7 @@ pub(super) fn plan<'s>(
     let (fs, files) = source.scan(image, platform)?;
     let base = source::base_state(image, arch, &fs, &files)?;
     let (keyring, key_files) = keyring(image, &files)?;
+    let generated = super::extras::generate(image, arch, &fs, &files, &key_files)?;
 
     log.step(image, arch, Step::LoadingIndexes);
     let (repos, indexes) = load_indexes(image, arch, &base, &keyring, fetcher, options, log)?;
@@ -132,6 +135,7 @@ pub(super) fn plan<'s>(
         packages,
         source_digest: source::digest(platform),
         app,
+        generated,
     })
 }
 
