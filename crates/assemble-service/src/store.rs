@@ -1048,3 +1048,53 @@ mod tests {
         assert_eq!(s.log_after(&ids[1], -1).await.unwrap().len(), 1);
     }
 }
+
+// ---- console sessions (the web console, issue 17) ----
+
+impl Store {
+    /// Stores a console session: the SHA-256 of its cookie and the token it
+    /// acts as. Expired sessions are swept at the same time.
+    pub async fn insert_session(
+        &self,
+        secret_hash: &str,
+        token_id: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO console_sessions (secret_hash, token_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(secret_hash)
+        .bind(token_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The token id of the live session whose cookie hashes to `secret_hash`.
+    pub async fn session_token(&self, secret_hash: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT token_id FROM console_sessions WHERE secret_hash = $1 AND expires_at > $2",
+        )
+        .bind(secret_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Ends a session (sign-out).
+    pub async fn delete_session(&self, secret_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE secret_hash = $1")
+            .bind(secret_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

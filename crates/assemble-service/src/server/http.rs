@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::AppState;
 use crate::api::{ErrorBody, FieldError};
 use crate::auth::{self, Capability, Role};
-use crate::store::{now_ms, AuditEntry, StoreError};
+use crate::store::{now_ms, AuditEntry, StoreError, TokenRow};
 
 /// An error answer: a status and a JSON [`ErrorBody`].
 #[derive(Debug)]
@@ -222,6 +222,27 @@ impl FromRequestParts<AppState> for Ctx {
         if !auth::verify(presented, &row.secret_hash) {
             return Err(invalid());
         }
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        if let Some(org) = params.get("org") {
+            if *org != row.org {
+                return Err(ApiError::not_found(format!("no organization '{org}'")));
+            }
+        }
+        Ctx::for_token(state, row, params)
+    }
+}
+
+impl Ctx {
+    /// The context of a request acting as the token `row` (already proven:
+    /// by its secret, or by a console session opened with it): refused when
+    /// the token was revoked, has expired or its organization is gone.
+    pub fn for_token(
+        state: &AppState,
+        row: TokenRow,
+        params: HashMap<String, String>,
+    ) -> Result<Ctx, ApiError> {
         if row.revoked_at.is_some() {
             return Err(ApiError::unauthorized("the token was revoked"));
         }
@@ -233,15 +254,10 @@ impl FromRequestParts<AppState> for Ctx {
                 "the token's organization is no longer configured on this server",
             ));
         }
-        let role = row.role.parse::<Role>().map_err(|_| invalid())?;
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        if let Some(org) = params.get("org") {
-            if *org != row.org {
-                return Err(ApiError::not_found(format!("no organization '{org}'")));
-            }
-        }
+        let role = row
+            .role
+            .parse::<Role>()
+            .map_err(|_| ApiError::unauthorized("the token is not valid"))?;
         Ok(Ctx {
             org: row.org,
             actor: row.name,
