@@ -28,11 +28,7 @@ fn screenshots() -> PathBuf {
 /// one byte per 2 ms, its build runs for a few seconds.
 fn repository(root: &Path) -> Repo {
     let mut repo = Repo::new(root, "console");
-    repo.add(Pkg::new("hello", "1.0-r0").file(
-        "usr/bin/hello",
-        b"#!/bin/sh\necho hello\n",
-        0o755,
-    ));
+    repo.add(Pkg::new("hello", "1.0-r0").file("usr/bin/hello", b"#!/bin/sh\necho hello\n", 0o755));
     // Incompressible content, so the .apk stays large.
     let mut noise = Vec::with_capacity(1500);
     let mut x: u32 = 2_463_534_242;
@@ -42,11 +38,11 @@ fn repository(root: &Path) -> Repo {
         x ^= x << 5;
         noise.push(x as u8);
     }
-    repo.add(
-        Pkg::new("replayout", "1.0-r0")
-            .depend("libreplay")
-            .file("usr/bin/replayout", &noise, 0o755),
-    );
+    repo.add(Pkg::new("replayout", "1.0-r0").depend("libreplay").file(
+        "usr/bin/replayout",
+        &noise,
+        0o755,
+    ));
     repo.add(Pkg::new("libreplay", "0.3-r1").file("usr/lib/libreplay.so.0", b"\x7fELF", 0o755));
     repo.write_index();
     repo
@@ -104,7 +100,11 @@ fn page_post(b: &Browser, path: &str, body: &str) -> u64 {
 }
 
 fn page_csrf(b: &Browser) -> String {
-    b.find("input[name=csrf]").prop("value").as_str().unwrap().to_owned()
+    b.find("input[name=csrf]")
+        .prop("value")
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn sign_in(b: &Browser, base: &str, token: &str) {
@@ -182,7 +182,13 @@ fn edit_preview_save_build_as_editor_then_read_only_as_viewer() {
     b.find("a[href='/console/repos/app']").click();
     b.wait_for("#declaration", WAIT);
     let declaration = b.find("#declaration").text();
-    for shown in ["hello", "1.0-r0", "LANG", "C.UTF-8", "org.opencontainers.image.title"] {
+    for shown in [
+        "hello",
+        "1.0-r0",
+        "LANG",
+        "C.UTF-8",
+        "org.opencontainers.image.title",
+    ] {
         assert!(declaration.contains(shown), "{shown}: {declaration}");
     }
     let old_digest = first["digests"]["x86_64"].as_str().unwrap().to_owned();
@@ -204,7 +210,10 @@ fn edit_preview_save_build_as_editor_then_read_only_as_viewer() {
     b.find("#package-search").send_keys(keys::DOWN);
     b.find("#package-search").send_keys(keys::ENTER);
     b.wait_for("#packages input[name=package][value=replayout]", WAIT);
-    assert!(b.active().is(&b.find("#package-search")), "focus returns to the search");
+    assert!(
+        b.active().is(&b.find("#package-search")),
+        "focus returns to the search"
+    );
 
     // The plan preview lists it (and its dependency), nothing saved yet.
     b.find("#preview").click();
@@ -242,7 +251,10 @@ fn edit_preview_save_build_as_editor_then_read_only_as_viewer() {
     assert_ne!(digest, old_digest);
     let pull = b.find("#build-digests code.pull").text();
     assert!(pull.starts_with("docker pull "), "{pull}");
-    assert!(pull.ends_with(&format!("/app@{digest}")), "{pull} vs {digest}");
+    assert!(
+        pull.ends_with(&format!("/app@{digest}")),
+        "{pull} vs {digest}"
+    );
     b.screenshot_page("07-build-done");
 
     // The repo page shows the new digest, its pull command and the charts.
@@ -343,19 +355,26 @@ fn validation_errors_are_shown_next_to_their_fields() {
     b.wait_for("#edit-form", WAIT);
     b.find("#source").clear();
     b.find("#source").send_keys("not a reference!");
-    // The fake engine refuses `missing-*` packages.
+    // An atom that does not parse, beside a bad source: both are reported.
     b.execute(
         "const li = document.createElement('li');
-         li.innerHTML = '<input type=hidden name=package value=missing-thing>';
+         const input = document.createElement('input');
+         input.type = 'hidden';
+         input.name = 'package';
+         input.value = 'bad atom>>';
+         li.appendChild(input);
          document.getElementById('packages').appendChild(li);",
         vec![],
     );
     b.find("#save").click();
     b.wait_for(".errors", WAIT);
-    assert_eq!(b.find("#source").attr("aria-invalid").as_deref(), Some("true"));
+    assert_eq!(
+        b.find("#source").attr("aria-invalid").as_deref(),
+        Some("true")
+    );
     assert!(!b.find("#source-error").text().is_empty());
     let package_error = b.find("#package-1-error").text();
-    assert!(package_error.contains("missing-thing"), "{package_error}");
+    assert!(package_error.contains("bad atom"), "{package_error}");
     b.screenshot_page("13-validation-errors");
     let (_, stored) = call(&owner, "GET", "/v1/repos/app", None);
     assert_eq!(stored["config"]["source"], "scratch", "nothing was stored");

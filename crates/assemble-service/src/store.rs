@@ -1089,6 +1089,47 @@ impl Store {
         .await?)
     }
 
+    /// [`Store::latest_builds`] of every repo of `org` in two queries (the
+    /// repo list of the API and the console's overview), by repo name;
+    /// the rows carry only their summary (no declaration, lock, warnings or
+    /// changes).
+    pub async fn latest_builds_by_repo(
+        &self,
+        org: &str,
+    ) -> Result<std::collections::HashMap<String, (Option<BuildRow>, Option<BuildRow>)>, StoreError>
+    {
+        let q = |extra: &str| {
+            format!(
+                // Only the columns a repo summary shows: the others are
+                // large (declarations, locks) and would be decoded for nothing.
+                "SELECT id, org, repo, trigger_kind, state, '' AS config, NULL AS locked_config, \
+                 '[]' AS warnings, digests, '[]' AS pushed, '[]' AS changes, error, attempts, worker, \
+                 lease_expires_at, created_at, started_at, completed_at FROM (SELECT *, ROW_NUMBER() OVER \
+                 (PARTITION BY repo ORDER BY created_at DESC, id DESC) AS newest \
+                 FROM builds WHERE org = $1 {extra}) b WHERE newest = 1"
+            )
+        };
+        let mut out: std::collections::HashMap<String, (Option<BuildRow>, Option<BuildRow>)> =
+            std::collections::HashMap::new();
+        let latest: Vec<BuildRow> = sqlx::query_as(&q(""))
+            .bind(org)
+            .fetch_all(&self.pool)
+            .await?;
+        for b in latest {
+            let repo = b.repo.clone();
+            out.entry(repo).or_default().0 = Some(b);
+        }
+        let success: Vec<BuildRow> = sqlx::query_as(&q("AND state = 'success'"))
+            .bind(org)
+            .fetch_all(&self.pool)
+            .await?;
+        for b in success {
+            let repo = b.repo.clone();
+            out.entry(repo).or_default().1 = Some(b);
+        }
+        Ok(out)
+    }
+
     /// Ends a session (sign-out).
     pub async fn delete_session(&self, secret_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM console_sessions WHERE secret_hash = $1")

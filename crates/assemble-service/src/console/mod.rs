@@ -108,7 +108,10 @@ async fn security_headers(req: Request, next: Next) -> Response {
 fn redirect(to: &str) -> Response {
     (
         StatusCode::SEE_OTHER,
-        [(header::LOCATION, HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/console/")))],
+        [(
+            header::LOCATION,
+            HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/console/")),
+        )],
     )
         .into_response()
 }
@@ -245,7 +248,12 @@ impl FromRequestParts<AppState> for Session {
         let internal = |e: crate::store::StoreError| {
             views::error_page(None, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
         };
-        let Some(token_id) = s.store.session_token(&secret_hash).await.map_err(internal)? else {
+        let Some(token_id) = s
+            .store
+            .session_token(&secret_hash)
+            .await
+            .map_err(internal)?
+        else {
             return Err(to_login());
         };
         let Some(token) = s.store.token(&token_id).await.map_err(internal)? else {
@@ -275,7 +283,9 @@ impl Form {
                 "The form is larger than this server accepts.",
             )
         })?;
-        Ok(Form(url::form_urlencoded::parse(&bytes).into_owned().collect()))
+        Ok(Form(
+            url::form_urlencoded::parse(&bytes).into_owned().collect(),
+        ))
     }
 
     fn get(&self, key: &str) -> Option<&str> {
@@ -346,7 +356,12 @@ async fn login_page(headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     login_form(&headers, &next, None, StatusCode::OK)
 }
 
-fn login_form(headers: &HeaderMap, next: &str, error: Option<&str>, status: StatusCode) -> Response {
+fn login_form(
+    headers: &HeaderMap,
+    next: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     // Sign-in has no session yet: a login CSRF token in a cookie of its
     // own, echoed by the form (a cross-site page can set neither).
     let csrf = random_hex();
@@ -384,21 +399,32 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Res
     let row = match s.store.token(id).await {
         Ok(Some(row)) if auth::verify(presented, &row.secret_hash) => row,
         Ok(_) => return refused("This token is not valid."),
-        Err(e) => return views::error_page(None, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => {
+            return views::error_page(None, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+        }
     };
     if let Err(e) = Ctx::for_token(&s, row.clone(), HashMap::new()) {
         let e: Failure = match answer::<Value>(Err(e)).await {
             Err(f) => f,
             Ok(_) => unreachable!("an error answers an error"),
         };
-        return refused(e.body.message.as_deref().unwrap_or("This token cannot sign in."));
+        return refused(
+            e.body
+                .message
+                .as_deref()
+                .unwrap_or("This token cannot sign in."),
+        );
     }
     let secret = random_hex();
     let expires = match row.expires_at {
         Some(t) => t.min(now_ms() + SESSION_MS),
         None => now_ms() + SESSION_MS,
     };
-    if let Err(e) = s.store.insert_session(&sha256_hex(&secret), &row.id, expires).await {
+    if let Err(e) = s
+        .store
+        .insert_session(&sha256_hex(&secret), &row.id, expires)
+        .await
+    {
         return views::error_page(None, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
     }
     let mut res = redirect(&next);
@@ -407,11 +433,19 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Res
         header::SET_COOKIE,
         set_cookie(&headers, COOKIE, &secret, (expires - now_ms()) / 1000),
     );
-    h.append(header::SET_COOKIE, set_cookie(&headers, LOGIN_COOKIE, "", 0));
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(&headers, LOGIN_COOKIE, "", 0),
+    );
     res
 }
 
-async fn logout(State(s): State<AppState>, session: Session, headers: HeaderMap, body: Body) -> Response {
+async fn logout(
+    State(s): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let form = match Form::read(body, 16 << 10).await {
         Ok(f) => f,
         Err(e) => return e,
@@ -595,15 +629,14 @@ async fn load_repo(
     host: String,
 ) -> Result<RepoView, Failure> {
     let ctx = |p: &[(&str, &str)]| session.ctx(s, p).map_err(|e| block_on_error(e));
-    let repo: Repo = answer(routes::get_repo(State(s.clone()), ctx(&[("name", name)])?).await).await?;
+    let repo: Repo =
+        answer(routes::get_repo(State(s.clone()), ctx(&[("name", name)])?).await).await?;
     let q = format!(
         "repo={}&since=3650d&limit=60",
         url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
     );
-    let list: BuildReportList = answer(
-        routes::list_reports(State(s.clone()), ctx(&[])?, RawQuery(Some(q))).await,
-    )
-    .await?;
+    let list: BuildReportList =
+        answer(routes::list_reports(State(s.clone()), ctx(&[])?, RawQuery(Some(q))).await).await?;
     let last_success = list
         .reports
         .iter()
@@ -658,7 +691,10 @@ async fn repo_page(
     let started = std::time::Instant::now();
     match load_repo(&s, &session, &name, host(&headers)).await {
         Ok(view) => {
-            let mut res = html(StatusCode::OK, views::repo(&session, &view, &Edit::default()));
+            let mut res = html(
+                StatusCode::OK,
+                views::repo(&session, &view, &Edit::default()),
+            );
             server_timing(&mut res, started);
             res
         }
@@ -803,9 +839,10 @@ async fn scope(
     });
     let decls: Vec<_> = extra.cloned().into_iter().chain(parsed).collect();
     for d in &decls {
-        if d.local_path_errors(s.config.allow_local_paths).iter().any(|e| {
-            e.path.starts_with("/repositories") || e.path.starts_with("/keyring")
-        }) {
+        if d.local_path_errors(s.config.allow_local_paths)
+            .iter()
+            .any(|e| e.path.starts_with("/repositories") || e.path.starts_with("/keyring"))
+        {
             continue;
         }
         for r in &d.image.repositories {
@@ -847,7 +884,10 @@ async fn search(State(s): State<AppState>, session: Session, RawQuery(q): RawQue
     let q = query(q);
     let text = q.get("q").map(|t| t.trim()).unwrap_or_default().to_owned();
     if text.is_empty() {
-        return html(StatusCode::OK, views::search_results(&text, &Ok(Vec::new())));
+        return html(
+            StatusCode::OK,
+            views::search_results(&text, &Ok(Vec::new())),
+        );
     }
     let repo = q.get("repo").cloned().unwrap_or_default();
     let decl = match s.store.repo(session.org(), &repo).await {
@@ -897,12 +937,20 @@ pub(super) struct Filters {
     since: String,
 }
 
-async fn builds_page(State(s): State<AppState>, session: Session, RawQuery(q): RawQuery) -> Response {
+async fn builds_page(
+    State(s): State<AppState>,
+    session: Session,
+    RawQuery(q): RawQuery,
+) -> Response {
     let q = query(q);
     let filters = Filters {
         repo: q.get("repo").cloned().unwrap_or_default(),
         result: q.get("result").cloned().unwrap_or_default(),
-        since: q.get("since").cloned().filter(|s| !s.is_empty()).unwrap_or_else(|| "7d".into()),
+        since: q
+            .get("since")
+            .cloned()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "7d".into()),
     };
     let api_q = {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
@@ -917,16 +965,17 @@ async fn builds_page(State(s): State<AppState>, session: Session, RawQuery(q): R
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let list: Result<BuildReportList, Failure> = answer(
-        routes::list_reports(State(s.clone()), ctx, RawQuery(Some(api_q))).await,
-    )
-    .await;
+    let list: Result<BuildReportList, Failure> =
+        answer(routes::list_reports(State(s.clone()), ctx, RawQuery(Some(api_q))).await).await;
     match list {
         Ok(mut list) => {
             if let Some(r) = api::BuildResult::parse(&filters.result) {
                 list.reports.retain(|b| b.result == r);
             }
-            html(StatusCode::OK, views::builds(&session, &list.reports, &filters, None))
+            html(
+                StatusCode::OK,
+                views::builds(&session, &list.reports, &filters, None),
+            )
         }
         Err(f) if f.status == StatusCode::BAD_REQUEST => html(
             StatusCode::BAD_REQUEST,
@@ -1008,9 +1057,16 @@ async fn create_token(
         return e;
     }
     let mut req = Map::new();
-    req.insert("name".into(), form.get("name").unwrap_or_default().trim().into());
+    req.insert(
+        "name".into(),
+        form.get("name").unwrap_or_default().trim().into(),
+    );
     req.insert("role".into(), form.get("role").unwrap_or_default().into());
-    if let Some(e) = form.get("expires_in").map(str::trim).filter(|e| !e.is_empty()) {
+    if let Some(e) = form
+        .get("expires_in")
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
         req.insert("expires_in".into(), e.into());
     }
     let ctx = match session.ctx(&s, &[]) {

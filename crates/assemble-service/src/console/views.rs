@@ -236,7 +236,14 @@ fn inline_errors(id: &str, errors: &[&FieldError]) -> Markup {
     }
 }
 
-fn text_field(name: &str, label: &str, value: &str, errors: &[FieldError], at: &str, hint: &str) -> Markup {
+fn text_field(
+    name: &str,
+    label: &str,
+    value: &str,
+    errors: &[FieldError],
+    at: &str,
+    hint: &str,
+) -> Markup {
     let mine = errors_at(errors, at);
     html! {
         div.field {
@@ -308,7 +315,12 @@ fn copyable(id: &str, text: &str) -> Markup {
     }
 }
 
-fn digests(host: &str, repo: &str, pushed: &[String], digests: &BTreeMap<String, String>) -> Markup {
+fn digests(
+    host: &str,
+    repo: &str,
+    pushed: &[String],
+    digests: &BTreeMap<String, String>,
+) -> Markup {
     html! {
         @if digests.is_empty() { p.empty { "No image yet: the digests appear after the first successful build." } }
         @else {
@@ -471,7 +483,10 @@ pub(super) fn repo(s: &Session, view: &RepoView, edit: &super::Edit) -> Markup {
 
 fn tags(config: &Value) -> Vec<String> {
     match config.get("tags").and_then(Value::as_array) {
-        Some(a) => a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
+        Some(a) => a
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect(),
         None => vec!["latest".into()],
     }
 }
@@ -487,7 +502,11 @@ fn edit_form(s: &Session, view: &RepoView, edit: &super::Edit) -> Markup {
         config
             .get("packages")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     });
     let errors = &edit.errors;
@@ -640,7 +659,12 @@ pub(super) fn plan_errors(errors: &[FieldError]) -> Markup {
     }
 }
 
-pub(super) fn builds(s: &Session, reports: &[BuildReport], f: &Filters, error: Option<&str>) -> Markup {
+pub(super) fn builds(
+    s: &Session,
+    reports: &[BuildReport],
+    f: &Filters,
+    error: Option<&str>,
+) -> Markup {
     layout(
         Some(s),
         "Builds",
@@ -725,7 +749,12 @@ pub(super) fn build_live(b: &BuildReport, host: &str) -> Markup {
     }
 }
 
-pub(super) fn tokens(s: &Session, tokens: &[TokenInfo], created: Option<&TokenCreated>, error: Option<&str>) -> Markup {
+pub(super) fn tokens(
+    s: &Session,
+    tokens: &[TokenInfo],
+    created: Option<&TokenCreated>,
+    error: Option<&str>,
+) -> Markup {
     layout(
         Some(s),
         "Tokens",
@@ -769,4 +798,3 @@ pub(super) fn tokens(s: &Session, tokens: &[TokenInfo], created: Option<&TokenCr
         },
     )
 }
-

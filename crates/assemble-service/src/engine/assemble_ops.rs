@@ -10,8 +10,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use assemble::ops::build::{self, BuildError, BuildOptions, LockPins, Output};
 use apk::index::archive::Trust;
+use assemble::ops::build::{self, BuildError, BuildOptions, LockPins, Output};
 use assemble::ops::search::{self, PackageRecord, SearchOptions};
 use assemble::ops::{plan, Event, FetchSettings, Progress, RepositoryArgs, Silent};
 use assemble::state::ImageState;

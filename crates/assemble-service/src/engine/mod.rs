@@ -287,10 +287,30 @@ pub struct FakeEngine;
 
 /// The fake engine's package universe, whatever the scope.
 const FAKE_PACKAGES: [(&str, &str, &str, u64); 5] = [
-    ("curl", "8.11.1-r0", "URL retrieval utility and library", 290_000),
-    ("git", "2.47.1-r0", "Distributed version control system", 15_400_000),
-    ("jq", "1.7.1-r0", "A lightweight and flexible command-line JSON processor", 380_000),
-    ("python-3.12", "3.12.8-r1", "The Python programming language", 48_000_000),
+    (
+        "curl",
+        "8.11.1-r0",
+        "URL retrieval utility and library",
+        290_000,
+    ),
+    (
+        "git",
+        "2.47.1-r0",
+        "Distributed version control system",
+        15_400_000,
+    ),
+    (
+        "jq",
+        "1.7.1-r0",
+        "A lightweight and flexible command-line JSON processor",
+        380_000,
+    ),
+    (
+        "python-3.12",
+        "3.12.8-r1",
+        "The Python programming language",
+        48_000_000,
+    ),
     ("replayout", "1.0-r0", "Replays an OCI layout", 120_000),
 ];
 
