@@ -49,7 +49,7 @@ pub(super) fn durations(builds: &[BuildReport]) -> Markup {
         .count();
     let max = done.iter().map(|(_, d)| *d).fold(0.1, f64::max);
     let step = (W - 2.0 * PAD) / done.len() as f64;
-    let bar = (step * 0.7).max(1.0);
+    let bar = (step * 0.7).clamp(1.0, 24.0);
     let summary = format!(
         "Build durations of the last {} finished builds: {} succeeded, {} failed; longest {:.1} s.",
         done.len(),

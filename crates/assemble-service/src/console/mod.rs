@@ -205,19 +205,19 @@ impl Session {
 
     /// Refuses a POST whose CSRF token (form field `csrf` or header
     /// `X-CSRF-Token`) is not this session's.
-    fn check_csrf(&self, headers: &HeaderMap, form: &Form) -> Result<(), Response> {
+    fn check_csrf(&self, headers: &HeaderMap, form: &Form) -> Result<(), Refused> {
         let sent = headers
             .get("x-csrf-token")
             .and_then(|v| v.to_str().ok())
             .or_else(|| form.get("csrf"));
         match sent {
             Some(t) if same(t, &self.csrf) => Ok(()),
-            _ => Err(views::error_page(
+            _ => Err(Box::new(views::error_page(
                 Some(self),
                 StatusCode::FORBIDDEN,
                 "This form was not sent by this console (the CSRF token is missing or stale). \
                  Reload the page and try again.",
-            )),
+            ))),
         }
     }
 }
@@ -270,18 +270,21 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
+/// A refused request's answer (boxed: a `Response` is large).
+type Refused = Box<Response>;
+
 /// A submitted `application/x-www-form-urlencoded` body.
 #[derive(Default)]
 pub(super) struct Form(Vec<(String, String)>);
 
 impl Form {
-    async fn read(body: Body, limit: usize) -> Result<Form, Response> {
+    async fn read(body: Body, limit: usize) -> Result<Form, Refused> {
         let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-            views::error_page(
+            Box::new(views::error_page(
                 None,
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "The form is larger than this server accepts.",
-            )
+            ))
         })?;
         Ok(Form(
             url::form_urlencoded::parse(&bytes).into_owned().collect(),
@@ -376,7 +379,7 @@ fn login_form(
 async fn login(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let form = match Form::read(body, 16 << 10).await {
         Ok(f) => f,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let next = form
         .get("next")
@@ -404,16 +407,8 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Res
         }
     };
     if let Err(e) = Ctx::for_token(&s, row.clone(), HashMap::new()) {
-        let e: Failure = match answer::<Value>(Err(e)).await {
-            Err(f) => f,
-            Ok(_) => unreachable!("an error answers an error"),
-        };
-        return refused(
-            e.body
-                .message
-                .as_deref()
-                .unwrap_or("This token cannot sign in."),
-        );
+        let why = failure(e).body.message.unwrap_or_default();
+        return refused(&why);
     }
     let secret = random_hex();
     let expires = match row.expires_at {
@@ -448,10 +443,10 @@ async fn logout(
 ) -> Response {
     let form = match Form::read(body, 16 << 10).await {
         Ok(f) => f,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     if let Err(e) = session.check_csrf(&headers, &form) {
-        return e;
+        return *e;
     }
     let _ = s.store.delete_session(&session.secret_hash).await;
     let mut res = redirect("/console/login");
@@ -483,7 +478,7 @@ async fn overview(State(s): State<AppState>, session: Session) -> Response {
     let started = std::time::Instant::now();
     let ctx = match session.ctx(&s, &[]) {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return failure(e).page(&session),
     };
     let list: RepoList = match answer(routes::list_repos(State(s.clone()), ctx).await).await {
         Ok(l) => l,
@@ -515,10 +510,10 @@ async fn create_repo(
 ) -> Response {
     let form = match Form::read(body, s.config.max_body).await {
         Ok(f) => f,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     if let Err(e) = session.check_csrf(&headers, &form) {
-        return e;
+        return *e;
     }
     let lines = |key: &str| -> Vec<Value> {
         form.get(key)
@@ -552,7 +547,7 @@ async fn create_repo(
                     Ok(l) => l,
                     Err(f) => return f.page(&session),
                 },
-                Err(e) => return e.into_response(),
+                Err(e) => return failure(e).page(&session),
             };
             let errors = field_errors(&f);
             html(
@@ -591,15 +586,7 @@ async fn put(
     declaration: Value,
     dry_run: bool,
 ) -> Result<PutResponse, Failure> {
-    let ctx = session.ctx(s, &[("name", name)]).map_err(|e| Failure {
-        status: StatusCode::UNAUTHORIZED,
-        body: ErrorBody {
-            error: "unauthorized".into(),
-            message: Some(format!("{e:?}")),
-            missing_capability: None,
-            errors: Vec::new(),
-        },
-    })?;
+    let ctx = session.ctx(s, &[("name", name)]).map_err(failure)?;
     let q = dry_run.then(|| "dry_run=true".to_owned());
     answer(
         routes::put_repo(
@@ -628,7 +615,7 @@ async fn load_repo(
     name: &str,
     host: String,
 ) -> Result<RepoView, Failure> {
-    let ctx = |p: &[(&str, &str)]| session.ctx(s, p).map_err(|e| block_on_error(e));
+    let ctx = |p: &[(&str, &str)]| session.ctx(s, p).map_err(failure);
     let repo: Repo =
         answer(routes::get_repo(State(s.clone()), ctx(&[("name", name)])?).await).await?;
     let q = format!(
@@ -650,17 +637,10 @@ async fn load_repo(
     })
 }
 
-fn block_on_error(e: ApiError) -> Failure {
-    let res = e.into_response();
-    Failure {
-        status: res.status(),
-        body: ErrorBody {
-            error: "unauthorized".into(),
-            message: Some("your session's token is no longer valid; sign in again".into()),
-            missing_capability: None,
-            errors: Vec::new(),
-        },
-    }
+/// An API error as a [`Failure`].
+fn failure(e: ApiError) -> Failure {
+    let (status, body) = e.into_parts();
+    Failure { status, body }
 }
 
 fn host(headers: &HeaderMap) -> String {
@@ -745,10 +725,10 @@ async fn save_repo(
 ) -> Response {
     let form = match Form::read(body, s.config.max_body).await {
         Ok(f) => f,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     if let Err(e) = session.check_csrf(&headers, &form) {
-        return e;
+        return *e;
     }
     let view = match load_repo(&s, &session, &name, host(&headers)).await {
         Ok(v) => v,
@@ -777,17 +757,17 @@ async fn preview(
 ) -> Response {
     let form = match Form::read(body, s.config.max_body).await {
         Ok(f) => f,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     if let Err(e) = session.check_csrf(&headers, &form) {
-        return e;
+        return *e;
     }
     let stored = match session.ctx(&s, &[("name", &name)]) {
         Ok(ctx) => match answer::<Repo>(routes::get_repo(State(s.clone()), ctx).await).await {
             Ok(r) => r.config,
             Err(f) => return f.page(&session),
         },
-        Err(e) => return e.into_response(),
+        Err(e) => return failure(e).page(&session),
     };
     let (decl, _) = edited(&stored, &form);
     let sizes = match parse_declaration(&name, &decl) {
@@ -914,14 +894,14 @@ async fn rebuild(
 ) -> Response {
     let form = match Form::read(body, 16 << 10).await {
         Ok(f) => f,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     if let Err(e) = session.check_csrf(&headers, &form) {
-        return e;
+        return *e;
     }
     let ctx = match session.ctx(&s, &[("name", &name)]) {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return failure(e).page(&session),
     };
     match answer::<api::BuildQueued>(routes::trigger_build(State(s.clone()), ctx).await).await {
         Ok(q) => redirect(&format!("/console/builds/{}", q.build_id)),
@@ -963,7 +943,7 @@ async fn builds_page(
     };
     let ctx = match session.ctx(&s, &[]) {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return failure(e).page(&session),
     };
     let list: Result<BuildReportList, Failure> =
         answer(routes::list_reports(State(s.clone()), ctx, RawQuery(Some(api_q))).await).await;
@@ -986,7 +966,7 @@ async fn builds_page(
 }
 
 async fn get_build(s: &AppState, session: &Session, id: &str) -> Result<BuildReport, Failure> {
-    let ctx = session.ctx(s, &[("id", id)]).map_err(block_on_error)?;
+    let ctx = session.ctx(s, &[("id", id)]).map_err(failure)?;
     answer(routes::get_report(State(s.clone()), ctx).await).await
 }
 
@@ -1028,7 +1008,7 @@ async fn tokens_answer(
 ) -> Response {
     let ctx = match session.ctx(s, &[]) {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return failure(e).page(session),
     };
     match answer::<TokenList>(routes::list_tokens(State(s.clone()), ctx).await).await {
         Ok(list) => html(
@@ -1051,10 +1031,10 @@ async fn create_token(
 ) -> Response {
     let form = match Form::read(body, 16 << 10).await {
         Ok(f) => f,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     if let Err(e) = session.check_csrf(&headers, &form) {
-        return e;
+        return *e;
     }
     let mut req = Map::new();
     req.insert(
@@ -1071,7 +1051,7 @@ async fn create_token(
     }
     let ctx = match session.ctx(&s, &[]) {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return failure(e).page(&session),
     };
     let made = routes::create_token(
         State(s.clone()),
@@ -1098,14 +1078,14 @@ async fn revoke_token(
 ) -> Response {
     let form = match Form::read(body, 16 << 10).await {
         Ok(f) => f,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     if let Err(e) = session.check_csrf(&headers, &form) {
-        return e;
+        return *e;
     }
     let ctx = match session.ctx(&s, &[("name", &name)]) {
         Ok(c) => c,
-        Err(e) => return e.into_response(),
+        Err(e) => return failure(e).page(&session),
     };
     let res = routes::revoke_token(State(s.clone()), ctx)
         .await
@@ -1117,5 +1097,55 @@ async fn revoke_token(
             Err(f) => f.page(&session),
             Ok(_) => redirect("/console/tokens"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_http_only_strict_and_secure_behind_tls() {
+        let mut headers = HeaderMap::new();
+        let plain = set_cookie(&headers, COOKIE, "ab", 60);
+        assert_eq!(
+            plain,
+            "assemble_session=ab; Path=/console; HttpOnly; SameSite=Strict; Max-Age=60"
+        );
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        let tls = set_cookie(&headers, COOKIE, "ab", 60);
+        assert!(tls.to_str().unwrap().ends_with("; Secure"), "{tls:?}");
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; assemble_session=xyz; b=2"),
+        );
+        assert_eq!(cookie(&headers, COOKIE), Some("xyz"));
+        assert_eq!(cookie(&headers, "assemble"), None);
+    }
+
+    #[test]
+    fn pull_commands_name_the_pushed_registry_or_this_host() {
+        let d = "sha256:abc";
+        assert_eq!(
+            views::pull_command("h:7878", "app", &[], d),
+            "docker pull h:7878/app@sha256:abc"
+        );
+        let pushed = ["registry.example:5000/team/app:latest".to_owned()];
+        assert_eq!(
+            views::pull_command("h", "app", &pushed, d),
+            "docker pull registry.example:5000/team/app@sha256:abc"
+        );
+        let by_digest = ["r.example/app@sha256:old".to_owned()];
+        assert_eq!(
+            views::pull_command("h", "app", &by_digest, d),
+            "docker pull r.example/app@sha256:abc"
+        );
+    }
+
+    #[test]
+    fn sizes_for_people() {
+        assert_eq!(views::bytes(512), "512 B");
+        assert_eq!(views::bytes(1536), "1.5 KiB");
+        assert_eq!(views::bytes(3 << 30), "3.0 GiB");
     }
 }

@@ -83,6 +83,13 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The status and the body it answers with.
+    pub fn into_parts(self) -> (StatusCode, ErrorBody) {
+        (self.status, self.body)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
