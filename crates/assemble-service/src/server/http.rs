@@ -117,14 +117,15 @@ impl IntoResponse for ApiError {
 }
 
 /// Turns every error answer that is not JSON (the router's own 404 and 405,
-/// rejected extractors) into an [`ErrorBody`]: JSON everywhere.
+/// rejected extractors) into an [`ErrorBody`]: JSON everywhere but the
+/// console's HTML pages.
 pub async fn json_errors(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
-    let is_json = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    // JSON already, or one of the console's HTML error pages.
+    let is_json = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+    });
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return res;
     }

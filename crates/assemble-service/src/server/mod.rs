@@ -235,8 +235,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::metrics))
         .nest("/v1/orgs/{org}", api.clone())
         .nest("/v1", api)
-        .layer(axum::middleware::from_fn(http::json_errors))
         .merge(console::router())
+        .layer(axum::middleware::from_fn(http::json_errors))
         .with_state(state)
 }
 
