@@ -235,11 +235,19 @@ fn edit_preview_save_build_as_editor_then_read_only_as_viewer() {
     b.wait_until("the build to show as running", WAIT, |b| {
         b.try_find("#live[data-result=running]").is_some()
     });
-    b.screenshot("06-build-running");
     assert!(
         b.find("#log-title").text().contains("following"),
         "the log follows a running build"
     );
+    // Lines arrive while it runs (replayout's package is still dripping in).
+    b.wait_until("log lines of the running build", WAIT, |b| {
+        b.find("#log").text().contains("building default/app")
+    });
+    assert!(
+        b.try_find("#live[data-result=running]").is_some(),
+        "the log was followed before the build ended"
+    );
+    b.screenshot("06-build-running");
     b.wait_until("the build to succeed", WAIT, |b| {
         b.try_find("#live[data-result=success]").is_some()
     });
