@@ -307,6 +307,25 @@ impl Form {
     }
 }
 
+/// A POSTed form of a signed-in user whose CSRF token checked out: the
+/// only way the console's handlers receive a form.
+pub(super) struct Posted {
+    session: Session,
+    form: Form,
+}
+
+impl axum::extract::FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, s: &AppState) -> Result<Posted, Response> {
+        let (mut parts, body) = req.into_parts();
+        let session = Session::from_request_parts(&mut parts, s).await?;
+        let form = Form::read(body, s.config.max_body).await.map_err(|e| *e)?;
+        session.check_csrf(&parts.headers, &form).map_err(|e| *e)?;
+        Ok(Posted { session, form })
+    }
+}
+
 /// An API answer that was not a success: its status and error body.
 pub(super) struct Failure {
     status: StatusCode,
@@ -437,17 +456,9 @@ async fn login(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Res
 
 async fn logout(
     State(s): State<AppState>,
-    session: Session,
     headers: HeaderMap,
-    body: Body,
+    Posted { session, .. }: Posted,
 ) -> Response {
-    let form = match Form::read(body, 16 << 10).await {
-        Ok(f) => f,
-        Err(e) => return *e,
-    };
-    if let Err(e) = session.check_csrf(&headers, &form) {
-        return *e;
-    }
     let _ = s.store.delete_session(&session.secret_hash).await;
     let mut res = redirect("/console/login");
     res.headers_mut()
@@ -502,19 +513,7 @@ pub(super) struct NewRepo {
     errors: Vec<api::FieldError>,
 }
 
-async fn create_repo(
-    State(s): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let form = match Form::read(body, s.config.max_body).await {
-        Ok(f) => f,
-        Err(e) => return *e,
-    };
-    if let Err(e) = session.check_csrf(&headers, &form) {
-        return *e;
-    }
+async fn create_repo(State(s): State<AppState>, Posted { session, form }: Posted) -> Response {
     let lines = |key: &str| -> Vec<Value> {
         form.get(key)
             .unwrap_or_default()
@@ -718,18 +717,10 @@ fn edited(stored: &Value, form: &Form) -> (Value, Edit) {
 
 async fn save_repo(
     State(s): State<AppState>,
-    session: Session,
     headers: HeaderMap,
     Path(name): Path<String>,
-    body: Body,
+    Posted { session, form }: Posted,
 ) -> Response {
-    let form = match Form::read(body, s.config.max_body).await {
-        Ok(f) => f,
-        Err(e) => return *e,
-    };
-    if let Err(e) = session.check_csrf(&headers, &form) {
-        return *e;
-    }
     let view = match load_repo(&s, &session, &name, host(&headers)).await {
         Ok(v) => v,
         Err(f) => return f.page(&session),
@@ -750,18 +741,9 @@ async fn save_repo(
 
 async fn preview(
     State(s): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    body: Body,
+    Posted { session, form }: Posted,
 ) -> Response {
-    let form = match Form::read(body, s.config.max_body).await {
-        Ok(f) => f,
-        Err(e) => return *e,
-    };
-    if let Err(e) = session.check_csrf(&headers, &form) {
-        return *e;
-    }
     let stored = match session.ctx(&s, &[("name", &name)]) {
         Ok(ctx) => match answer::<Repo>(routes::get_repo(State(s.clone()), ctx).await).await {
             Ok(r) => r.config,
@@ -887,18 +869,9 @@ async fn search(State(s): State<AppState>, session: Session, RawQuery(q): RawQue
 
 async fn rebuild(
     State(s): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    body: Body,
+    Posted { session, .. }: Posted,
 ) -> Response {
-    let form = match Form::read(body, 16 << 10).await {
-        Ok(f) => f,
-        Err(e) => return *e,
-    };
-    if let Err(e) = session.check_csrf(&headers, &form) {
-        return *e;
-    }
     let ctx = match session.ctx(&s, &[("name", &name)]) {
         Ok(c) => c,
         Err(e) => return failure(e).page(&session),
@@ -1023,19 +996,7 @@ async fn tokens_answer(
     }
 }
 
-async fn create_token(
-    State(s): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let form = match Form::read(body, 16 << 10).await {
-        Ok(f) => f,
-        Err(e) => return *e,
-    };
-    if let Err(e) = session.check_csrf(&headers, &form) {
-        return *e;
-    }
+async fn create_token(State(s): State<AppState>, Posted { session, form }: Posted) -> Response {
     let mut req = Map::new();
     req.insert(
         "name".into(),
@@ -1071,18 +1032,9 @@ async fn create_token(
 
 async fn revoke_token(
     State(s): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
     Path(name): Path<String>,
-    body: Body,
+    Posted { session, .. }: Posted,
 ) -> Response {
-    let form = match Form::read(body, 16 << 10).await {
-        Ok(f) => f,
-        Err(e) => return *e,
-    };
-    if let Err(e) = session.check_csrf(&headers, &form) {
-        return *e;
-    }
     let ctx = match session.ctx(&s, &[("name", &name)]) {
         Ok(c) => c,
         Err(e) => return failure(e).page(&session),
