@@ -183,6 +183,23 @@ impl Session {
         Ctx::for_token(s, self.token.clone(), params)
     }
 
+    /// Calls the API handler `handler` as this user (path parameters
+    /// `params`) and reads its JSON answer.
+    async fn api<T, F, Fut>(
+        &self,
+        s: &AppState,
+        params: &[(&str, &str)],
+        handler: F,
+    ) -> Result<T, Failure>
+    where
+        T: DeserializeOwned,
+        F: FnOnce(Ctx) -> Fut,
+        Fut: std::future::Future<Output = Result<Response, ApiError>>,
+    {
+        let ctx = self.ctx(s, params).map_err(failure)?;
+        answer(handler(ctx).await).await
+    }
+
     /// The token's role (the controls a page shows).
     pub fn role(&self) -> Role {
         self.token.role.parse().unwrap_or(Role::Viewer)
@@ -487,11 +504,10 @@ async fn asset(Path(file): Path<String>) -> Response {
 
 async fn overview(State(s): State<AppState>, session: Session) -> Response {
     let started = std::time::Instant::now();
-    let ctx = match session.ctx(&s, &[]) {
-        Ok(c) => c,
-        Err(e) => return failure(e).page(&session),
-    };
-    let list: RepoList = match answer(routes::list_repos(State(s.clone()), ctx).await).await {
+    let list: RepoList = match session
+        .api(&s, &[], |ctx| routes::list_repos(State(s.clone()), ctx))
+        .await
+    {
         Ok(l) => l,
         Err(f) => return f.page(&session),
     };
@@ -541,12 +557,12 @@ async fn create_repo(State(s): State<AppState>, Posted { session, form }: Posted
     match put(&s, &session, &new.name.clone(), Value::Object(decl), false).await {
         Ok(done) => redirect(&after_save(&new.name, &done)),
         Err(f) if f.status == StatusCode::BAD_REQUEST => {
-            let list: RepoList = match session.ctx(&s, &[]) {
-                Ok(ctx) => match answer(routes::list_repos(State(s.clone()), ctx).await).await {
-                    Ok(l) => l,
-                    Err(f) => return f.page(&session),
-                },
-                Err(e) => return failure(e).page(&session),
+            let list: RepoList = match session
+                .api(&s, &[], |ctx| routes::list_repos(State(s.clone()), ctx))
+                .await
+            {
+                Ok(l) => l,
+                Err(f) => return f.page(&session),
             };
             let errors = field_errors(&f);
             html(
@@ -585,18 +601,13 @@ async fn put(
     declaration: Value,
     dry_run: bool,
 ) -> Result<PutResponse, Failure> {
-    let ctx = session.ctx(s, &[("name", name)]).map_err(failure)?;
     let q = dry_run.then(|| "dry_run=true".to_owned());
-    answer(
-        routes::put_repo(
-            State(s.clone()),
-            ctx,
-            RawQuery(q),
-            Body::from(declaration.to_string()),
-        )
-        .await,
-    )
-    .await
+    let body = Body::from(declaration.to_string());
+    session
+        .api(s, &[("name", name)], |ctx| {
+            routes::put_repo(State(s.clone()), ctx, RawQuery(q), body)
+        })
+        .await
 }
 
 /// What the repo page shows: the repo, its recent builds, the last
@@ -614,15 +625,20 @@ async fn load_repo(
     name: &str,
     host: String,
 ) -> Result<RepoView, Failure> {
-    let ctx = |p: &[(&str, &str)]| session.ctx(s, p).map_err(failure);
-    let repo: Repo =
-        answer(routes::get_repo(State(s.clone()), ctx(&[("name", name)])?).await).await?;
+    let repo: Repo = session
+        .api(s, &[("name", name)], |ctx| {
+            routes::get_repo(State(s.clone()), ctx)
+        })
+        .await?;
     let q = format!(
         "repo={}&since=3650d&limit=60",
         url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
     );
-    let list: BuildReportList =
-        answer(routes::list_reports(State(s.clone()), ctx(&[])?, RawQuery(Some(q))).await).await?;
+    let list: BuildReportList = session
+        .api(s, &[], |ctx| {
+            routes::list_reports(State(s.clone()), ctx, RawQuery(Some(q)))
+        })
+        .await?;
     let last_success = list
         .reports
         .iter()
@@ -744,12 +760,14 @@ async fn preview(
     Path(name): Path<String>,
     Posted { session, form }: Posted,
 ) -> Response {
-    let stored = match session.ctx(&s, &[("name", &name)]) {
-        Ok(ctx) => match answer::<Repo>(routes::get_repo(State(s.clone()), ctx).await).await {
-            Ok(r) => r.config,
-            Err(f) => return f.page(&session),
-        },
-        Err(e) => return failure(e).page(&session),
+    let stored = match session
+        .api::<Repo, _, _>(&s, &[("name", &name)], |ctx| {
+            routes::get_repo(State(s.clone()), ctx)
+        })
+        .await
+    {
+        Ok(r) => r.config,
+        Err(f) => return f.page(&session),
     };
     let (decl, _) = edited(&stored, &form);
     let sizes = match parse_declaration(&name, &decl) {
@@ -872,11 +890,12 @@ async fn rebuild(
     Path(name): Path<String>,
     Posted { session, .. }: Posted,
 ) -> Response {
-    let ctx = match session.ctx(&s, &[("name", &name)]) {
-        Ok(c) => c,
-        Err(e) => return failure(e).page(&session),
-    };
-    match answer::<api::BuildQueued>(routes::trigger_build(State(s.clone()), ctx).await).await {
+    let queued = session
+        .api::<api::BuildQueued, _, _>(&s, &[("name", &name)], |ctx| {
+            routes::trigger_build(State(s.clone()), ctx)
+        })
+        .await;
+    match queued {
         Ok(q) => redirect(&format!("/console/builds/{}", q.build_id)),
         Err(f) => f.page(&session),
     }
@@ -914,12 +933,11 @@ async fn builds_page(
         }
         q.finish()
     };
-    let ctx = match session.ctx(&s, &[]) {
-        Ok(c) => c,
-        Err(e) => return failure(e).page(&session),
-    };
-    let list: Result<BuildReportList, Failure> =
-        answer(routes::list_reports(State(s.clone()), ctx, RawQuery(Some(api_q))).await).await;
+    let list: Result<BuildReportList, Failure> = session
+        .api(&s, &[], |ctx| {
+            routes::list_reports(State(s.clone()), ctx, RawQuery(Some(api_q)))
+        })
+        .await;
     match list {
         Ok(mut list) => {
             if let Some(r) = api::BuildResult::parse(&filters.result) {
@@ -939,8 +957,11 @@ async fn builds_page(
 }
 
 async fn get_build(s: &AppState, session: &Session, id: &str) -> Result<BuildReport, Failure> {
-    let ctx = session.ctx(s, &[("id", id)]).map_err(failure)?;
-    answer(routes::get_report(State(s.clone()), ctx).await).await
+    session
+        .api(s, &[("id", id)], |ctx| {
+            routes::get_report(State(s.clone()), ctx)
+        })
+        .await
 }
 
 async fn build_page(
@@ -979,11 +1000,9 @@ async fn tokens_answer(
     created: Option<&TokenCreated>,
     error: Option<&str>,
 ) -> Response {
-    let ctx = match session.ctx(s, &[]) {
-        Ok(c) => c,
-        Err(e) => return failure(e).page(session),
-    };
-    match answer::<TokenList>(routes::list_tokens(State(s.clone()), ctx).await).await {
+    let list =
+        session.api::<TokenList, _, _>(s, &[], |ctx| routes::list_tokens(State(s.clone()), ctx));
+    match list.await {
         Ok(list) => html(
             if error.is_some() {
                 StatusCode::BAD_REQUEST
@@ -1010,17 +1029,11 @@ async fn create_token(State(s): State<AppState>, Posted { session, form }: Poste
     {
         req.insert("expires_in".into(), e.into());
     }
-    let ctx = match session.ctx(&s, &[]) {
-        Ok(c) => c,
-        Err(e) => return failure(e).page(&session),
-    };
-    let made = routes::create_token(
-        State(s.clone()),
-        ctx,
-        Body::from(Value::Object(req).to_string()),
-    )
-    .await;
-    match answer::<TokenCreated>(made).await {
+    let body = Body::from(Value::Object(req).to_string());
+    let made = session.api::<TokenCreated, _, _>(&s, &[], |ctx| {
+        routes::create_token(State(s.clone()), ctx, body)
+    });
+    match made.await {
         Ok(created) => tokens_answer(&s, &session, Some(&created), None).await,
         Err(f) if f.status == StatusCode::BAD_REQUEST || f.status == StatusCode::CONFLICT => {
             let why = f.body.message.clone().unwrap_or_default();
