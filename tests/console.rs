@@ -206,6 +206,10 @@ fn edit_preview_save_build_as_editor_then_read_only_as_viewer() {
         b.find("#package-search").attr("aria-expanded").as_deref(),
         Some("true")
     );
+    b.execute(
+        "document.getElementById('package-results').scrollIntoView({block: 'center'});",
+        vec![],
+    );
     b.screenshot("04-search");
     b.find("#package-search").send_keys(keys::DOWN);
     b.find("#package-search").send_keys(keys::ENTER);

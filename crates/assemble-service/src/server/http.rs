@@ -67,6 +67,11 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
+    /// The status and the body it answers with.
+    pub fn into_parts(self) -> (StatusCode, ErrorBody) {
+        (self.status, self.body)
+    }
+
     /// 400 listing every problem of a declaration.
     pub fn invalid(errors: Vec<FieldError>) -> ApiError {
         let n = errors.len();
@@ -80,13 +85,6 @@ impl ApiError {
         );
         e.body.errors = errors;
         e
-    }
-}
-
-impl ApiError {
-    /// The status and the body it answers with.
-    pub fn into_parts(self) -> (StatusCode, ErrorBody) {
-        (self.status, self.body)
     }
 }
 
@@ -233,12 +231,13 @@ impl FromRequestParts<AppState> for Ctx {
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        if let Some(org) = params.get("org") {
-            if *org != row.org {
+        let ctx = Ctx::for_token(state, row, params)?;
+        if let Some(org) = ctx.params.get("org") {
+            if *org != ctx.org {
                 return Err(ApiError::not_found(format!("no organization '{org}'")));
             }
         }
-        Ctx::for_token(state, row, params)
+        Ok(ctx)
     }
 }
 
