@@ -240,12 +240,15 @@ fn edit_preview_save_build_as_editor_then_read_only_as_viewer() {
         b.try_find("#live[data-result=running]").is_some()
     });
     assert!(
-        b.find("#log-title").text().contains("following"),
+        b.text_of("#log-title")
+            .unwrap_or_default()
+            .contains("following"),
         "the log follows a running build"
     );
     // Lines arrive while it runs (replayout's package is still dripping in).
     b.wait_until("log lines of the running build", WAIT, |b| {
-        b.find("#log").text().contains("building default/app")
+        b.text_of("#log")
+            .is_some_and(|t| t.contains("building default/app"))
     });
     assert!(
         b.try_find("#live[data-result=running]").is_some(),
@@ -255,13 +258,13 @@ fn edit_preview_save_build_as_editor_then_read_only_as_viewer() {
     b.wait_until("the build to succeed", WAIT, |b| {
         b.try_find("#live[data-result=success]").is_some()
     });
-    let log = b.find("#log").text();
+    let log = b.text_of("#log").unwrap_or_default();
     assert!(log.contains("published oci:"), "{log}");
     assert!(log.contains("x86_64: resolving"), "{log}");
     let (_, repo_now) = call(&owner, "GET", "/v1/repos/app", None);
     let digest = repo_now["digests"]["x86_64"].as_str().unwrap().to_owned();
     assert_ne!(digest, old_digest);
-    let pull = b.find("#build-digests code.pull").text();
+    let pull = b.text_of("#build-digests code.pull").unwrap_or_default();
     assert!(pull.starts_with("docker pull "), "{pull}");
     assert!(
         pull.ends_with(&format!("/app@{digest}")),

@@ -308,6 +308,18 @@ impl Browser {
         }
     }
 
+    /// The text of the first element matching `css`, read in one script
+    /// (so a part of the page that replaces itself, such as a followed log,
+    /// cannot go stale between finding and reading); `None` when nothing
+    /// matches.
+    pub fn text_of(&self, css: &str) -> Option<String> {
+        let v = self.execute(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+            vec![json!(css)],
+        );
+        v.as_str().map(str::to_owned)
+    }
+
     /// The element that has the focus.
     pub fn active(&self) -> Element<'_> {
         let v = self.cmd("GET", "/element/active", None);
