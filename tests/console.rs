@@ -1,8 +1,9 @@
 //! The web console in a real browser: Debian's headless Chromium, driven
 //! through chromedriver by `testkit::browser`, against a real
-//! `cargo-assemble serve` on loopback with the real engine, building from a
-//! signed repository that testkit makes and serves over HTTP. Screenshots
-//! of every page go to `target/console-screenshots/`.
+//! `cargo-assemble serve` on loopback with the real engine, adding packages
+//! of a signed repository that testkit makes and serves over HTTP to the
+//! bundled quick-start base layout. Screenshots of every page go to
+//! `target/console-screenshots/`.
 
 mod service_support;
 
@@ -133,8 +134,11 @@ fn edit_preview_save_build_as_editor_then_read_only_as_viewer() {
     let owner = server.owner();
     let editor_token = make_token(&owner, "ed", "editor");
     let viewer_token = make_token(&owner, "vi", "viewer");
+    // The repository's small bundled base image (examples/quickstart/base).
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart/base");
+    let source = format!("oci:{}:latest", base.display());
     let decl = json!({
-        "source": "scratch",
+        "source": source,
         "architectures": ["x86_64"],
         "packages": ["hello"],
         "repositories": [mirror.base.clone()],
@@ -177,7 +181,7 @@ fn edit_preview_save_build_as_editor_then_read_only_as_viewer() {
 
     // Overview → the repo.
     let row = b.find("#repos tr[data-repo=app]").text();
-    assert!(row.contains("scratch") && row.contains("success"), "{row}");
+    assert!(row.contains(&source) && row.contains("success"), "{row}");
     b.screenshot("02-overview");
     b.find("a[href='/console/repos/app']").click();
     b.wait_for("#declaration", WAIT);
@@ -323,7 +327,7 @@ fn edit_preview_save_build_as_editor_then_read_only_as_viewer() {
         page_post(
             &b,
             "/console/repos/app",
-            &format!("csrf={csrf}&source=scratch&package=hello")
+            &format!("csrf={csrf}&source=scratch&package=curl")
         ),
         403
     );
