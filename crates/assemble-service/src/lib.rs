@@ -16,7 +16,10 @@ pub mod auth;
 pub mod client;
 pub mod engine;
 pub mod orgs;
+#[cfg(feature = "server")]
 pub mod queue;
 pub mod remote;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
 pub mod store;

@@ -159,14 +159,8 @@ pub(super) fn write(
         }
         Output::Archive(file) => {
             writer.finish(&entries).map_err(BuildError::Image)?;
-            oci_image::write::write_archive(&layout_dir, file).map_err(BuildError::Image)?;
-            for w in &written {
-                let (path, bytes) = &w.sbom;
-                assemble_io::atomic::write_file::<_, std::io::Error>(path, |f| {
-                    std::io::Write::write_all(f, bytes)
-                })
-                .map_err(io_err(path))?;
-            }
+            let sboms: Vec<&(PathBuf, Vec<u8>)> = written.iter().map(|w| &w.sbom).collect();
+            finish_archive(file, &layout_dir, &sboms)?;
         }
         // Turned into a temporary layout by the caller before building;
         // its SBOMs travel as referrers.
@@ -439,6 +433,61 @@ fn remove_leftovers(output: &Path) {
             &format!(".{name}.old-"),
         ],
     );
+}
+
+/// Writes an archive and its SBOMs so that they change as one unit, the
+/// way a layout output does: both go into a new generation directory
+/// `.NAME.d/live-…/`, then the one link `.NAME.d/current` is switched to
+/// it (a rename). `NAME` and the SBOM paths are links through `current`
+/// that never change, so at every instant they name one generation.
+/// Older generations are removed after the switch; a generation left by a
+/// kill before it is removed by the next run.
+fn finish_archive(
+    file: &Path,
+    layout_dir: &Path,
+    sboms: &[&(PathBuf, Vec<u8>)],
+) -> Result<(), BuildError> {
+    use assemble_io::atomic;
+    let io_err = |path: &Path| {
+        let path = path.to_owned();
+        move |error| BuildError::Write { path, error }
+    };
+    let name = file_name(file);
+    let store_name = format!(".{name}.d");
+    let store = file.with_file_name(&store_name);
+    std::fs::create_dir_all(&store).map_err(io_err(&store))?;
+    atomic::remove_leftovers(&store, &["gen-"]);
+    let generation = atomic::temp_dir_in(&store, "gen-").map_err(io_err(&store))?;
+    oci_image::write::write_archive(layout_dir, &generation.path().join(&name))
+        .map_err(BuildError::Image)?;
+    for (path, bytes) in sboms {
+        let inside = generation.path().join(file_name(path));
+        atomic::write_file::<_, std::io::Error>(&inside, |f| std::io::Write::write_all(f, bytes))
+            .map_err(io_err(&inside))?;
+    }
+    // `gen-XXXXXX` → `live-XXXXXX`: complete, no longer a temporary.
+    let temp_name = file_name(generation.path());
+    let live_name = format!("live-{}", &temp_name["gen-".len()..]);
+    let live = store.join(&live_name);
+    std::fs::rename(generation.path(), &live).map_err(io_err(&live))?;
+    let _ = generation.keep();
+    assemble_io::crash_point("archive-generation-written");
+    atomic::symlink(Path::new(&live_name), &store.join("current")).map_err(io_err(&store))?;
+    assemble_io::crash_point("archive-switched");
+    let through = Path::new(&store_name).join("current");
+    atomic::symlink(&through.join(&name), file).map_err(io_err(file))?;
+    for (path, _) in sboms {
+        atomic::symlink(&through.join(file_name(path)), path).map_err(io_err(path))?;
+    }
+    if let Ok(entries) = std::fs::read_dir(&store) {
+        for e in entries.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("live-") && n != live_name {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `<output>.spdx.json`, or `<output>.<arch>.spdx.json` for several
