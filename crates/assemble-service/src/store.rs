@@ -876,6 +876,97 @@ async fn insert_audit<'e, E: Executor<'e, Database = sqlx::Any>>(
     Ok(())
 }
 
+// ---- console sessions (the web console, issue 17) ----
+
+impl Store {
+    /// Stores a console session: the SHA-256 of its cookie and the token it
+    /// acts as. Expired sessions are swept at the same time.
+    pub async fn insert_session(
+        &self,
+        secret_hash: &str,
+        token_id: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO console_sessions (secret_hash, token_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(secret_hash)
+        .bind(token_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The token id of the live session whose cookie hashes to `secret_hash`.
+    pub async fn session_token(&self, secret_hash: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT token_id FROM console_sessions WHERE secret_hash = $1 AND expires_at > $2",
+        )
+        .bind(secret_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// [`Store::latest_builds`] of every repo of `org` in two queries (the
+    /// repo list of the API and the console's overview), by repo name;
+    /// the rows carry only their summary (no declaration, lock, warnings or
+    /// changes).
+    pub async fn latest_builds_by_repo(
+        &self,
+        org: &str,
+    ) -> Result<std::collections::HashMap<String, (Option<BuildRow>, Option<BuildRow>)>, StoreError>
+    {
+        let q = |extra: &str| {
+            format!(
+                // Only the columns a repo summary shows: the others are
+                // large (declarations, locks) and would be decoded for nothing.
+                "SELECT id, org, repo, trigger_kind, state, '' AS config, NULL AS locked_config, \
+                 '[]' AS warnings, digests, '[]' AS pushed, '[]' AS changes, error, attempts, worker, \
+                 lease_expires_at, created_at, started_at, completed_at FROM (SELECT *, ROW_NUMBER() OVER \
+                 (PARTITION BY repo ORDER BY created_at DESC, id DESC) AS newest \
+                 FROM builds WHERE org = $1 {extra}) b WHERE newest = 1"
+            )
+        };
+        let mut out: std::collections::HashMap<String, (Option<BuildRow>, Option<BuildRow>)> =
+            std::collections::HashMap::new();
+        let latest: Vec<BuildRow> = sqlx::query_as(&q(""))
+            .bind(org)
+            .fetch_all(&self.pool)
+            .await?;
+        for b in latest {
+            let repo = b.repo.clone();
+            out.entry(repo).or_default().0 = Some(b);
+        }
+        let success: Vec<BuildRow> = sqlx::query_as(&q("AND state = 'success'"))
+            .bind(org)
+            .fetch_all(&self.pool)
+            .await?;
+        for b in success {
+            let repo = b.repo.clone();
+            out.entry(repo).or_default().1 = Some(b);
+        }
+        Ok(out)
+    }
+
+    /// Ends a session (sign-out).
+    pub async fn delete_session(&self, secret_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE secret_hash = $1")
+            .bind(secret_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

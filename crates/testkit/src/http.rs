@@ -269,7 +269,8 @@ fn respond(stream: &mut TcpStream, r: &Response, stop: &AtomicBool) -> std::io::
                     if stop.load(Ordering::SeqCst) {
                         return Ok(());
                     }
-                    std::thread::sleep(Duration::from_millis(20));
+                    let left = until.saturating_duration_since(Instant::now());
+                    std::thread::sleep(left.min(Duration::from_millis(20)));
                 }
             }
         }

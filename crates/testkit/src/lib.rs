@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 pub mod bomb;
+pub mod browser;
 pub mod github;
 pub mod http;
 pub mod mirror;

@@ -10,14 +10,16 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use apk::index::archive::Trust;
 use assemble::ops::build::{self, BuildError, BuildOptions, LockPins, Output};
-use assemble::ops::{plan, Event, FetchSettings, Progress, Silent};
+use assemble::ops::search::{self, PackageRecord, SearchOptions};
+use assemble::ops::{plan, Event, FetchSettings, Progress, RepositoryArgs, Silent};
 use assemble::state::ImageState;
 use serde_json::Value;
 
 use super::{
-    BuildFailure, BuildJob, BuildOutcome, Cancel, Declaration, Engine, LogSink, Plan,
-    ResolvedPackage,
+    BuildFailure, BuildJob, BuildOutcome, Cancel, Declaration, Engine, LogSink, PackageHit, Plan,
+    ResolvedPackage, SearchScope,
 };
 use crate::api::{Change, FieldError};
 
@@ -83,6 +85,44 @@ impl AssembleEngine {
 }
 
 impl Engine for AssembleEngine {
+    fn search(&self, scope: &SearchScope, query: &str) -> Result<Vec<PackageHit>, String> {
+        if scope.repositories.is_empty() {
+            return Ok(Vec::new());
+        }
+        let options = SearchOptions {
+            repositories: RepositoryArgs {
+                repositories: scope.repositories.clone(),
+                keyring: scope.keyring.clone(),
+                arch: scope.arch.clone(),
+                trust: Trust::Verify,
+                fetch: self.fetch.clone(),
+            },
+            pattern: (!query.is_empty()).then(|| query.to_owned()),
+        };
+        let report =
+            search::search(&options, &Silent).map_err(|e| assemble::ops::error_chain(&e))?;
+        // One hit per name: the newest version among the repositories.
+        let mut newest: BTreeMap<String, PackageRecord> = BTreeMap::new();
+        for p in report.packages {
+            let newer = newest.get(&p.name).is_none_or(|old| {
+                apk::version::compare(&p.version, &old.version) == std::cmp::Ordering::Greater
+            });
+            if newer {
+                newest.insert(p.name.clone(), p);
+            }
+        }
+        Ok(newest
+            .into_values()
+            .map(|p| PackageHit {
+                name: p.name,
+                version: p.version,
+                description: p.description,
+                size: p.size,
+                installed_size: p.installed_size,
+            })
+            .collect())
+    }
+
     fn check(&self, decl: &Declaration, previous: Option<&Value>) -> Result<Plan, Vec<FieldError>> {
         let applied = applied(previous);
         let report = plan::plan_image(&decl.image, applied.as_ref(), &self.fetch, &Silent)
@@ -174,14 +214,39 @@ impl Engine for AssembleEngine {
             applied.map(|a| vec![a]),
             vec![state.clone()],
         ));
+        let mut locked_config = serde_json::to_value(&state).unwrap_or_default();
+        if let Some(lock) = locked_config.as_object_mut() {
+            // Beside the lock (readers of `ImageState` ignore it): what the
+            // console charts as the image's size over builds.
+            lock.insert("image_size".into(), image_sizes(&job.output, &digests));
+        }
         Ok(BuildOutcome {
-            locked_config: serde_json::to_value(&state).unwrap_or_default(),
+            locked_config,
             digests,
             pushed,
             warnings,
             changes,
         })
     }
+}
+
+/// Bytes of each platform's manifest, config and layers (compressed, as
+/// pulled), by architecture, read from the published `layout`.
+fn image_sizes(layout: &Path, digests: &BTreeMap<String, String>) -> Value {
+    let size = |digest: &str| -> Option<u64> {
+        let hex = digest.strip_prefix("sha256:")?;
+        let blob = layout.join("blobs/sha256").join(hex);
+        let bytes = std::fs::read(&blob).ok()?;
+        let manifest: Value = serde_json::from_slice(&bytes).ok()?;
+        let layers = manifest["layers"].as_array()?;
+        let sizes = layers.iter().chain([&manifest["config"]]);
+        Some(bytes.len() as u64 + sizes.filter_map(|d| d["size"].as_u64()).sum::<u64>())
+    };
+    digests
+        .iter()
+        .filter_map(|(arch, d)| Some((arch.clone(), Value::from(size(d)?))))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// The state of the last successful build (its `locked_config`); `None`

@@ -229,8 +229,40 @@ pub struct BuildJob {
     pub output: std::path::PathBuf,
 }
 
+/// Where [`Engine::search`] looks: repositories and keys as declarations
+/// name them (already filtered to what the organization is entitled to).
+#[derive(Clone, Debug, Default)]
+pub struct SearchScope {
+    /// Repositories, in priority order, without duplicates.
+    pub repositories: Vec<assemble::model::Repository>,
+    /// Trusted key files (or directories of keys).
+    pub keyring: Vec<std::path::PathBuf>,
+    /// The architecture whose indexes to read.
+    pub arch: String,
+}
+
+/// A package offered to add (the console's package picker).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PackageHit {
+    /// Name.
+    pub name: String,
+    /// Newest version in the scope.
+    pub version: String,
+    /// One-line description.
+    pub description: String,
+    /// Package file size in bytes.
+    pub size: Option<u64>,
+    /// Installed size in bytes.
+    pub installed_size: Option<u64>,
+}
+
 /// Plans and builds declarations. Called from blocking threads.
 pub trait Engine: Send + Sync + 'static {
+    /// Packages of `scope` whose name contains `query` (all of them when it
+    /// is empty), one per name at its newest version, by name. A scope
+    /// that cannot be read is an error for people.
+    fn search(&self, scope: &SearchScope, query: &str) -> Result<Vec<PackageHit>, String>;
+
     /// Validates and resolves `decl`, comparing with `previous` (the last
     /// successful build's locked config): every problem at once.
     fn check(&self, decl: &Declaration, previous: Option<&Value>) -> Result<Plan, Vec<FieldError>>;
@@ -253,7 +285,50 @@ pub trait Engine: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct FakeEngine;
 
+/// The fake engine's package universe, whatever the scope.
+const FAKE_PACKAGES: [(&str, &str, &str, u64); 5] = [
+    (
+        "curl",
+        "8.11.1-r0",
+        "URL retrieval utility and library",
+        290_000,
+    ),
+    (
+        "git",
+        "2.47.1-r0",
+        "Distributed version control system",
+        15_400_000,
+    ),
+    (
+        "jq",
+        "1.7.1-r0",
+        "A lightweight and flexible command-line JSON processor",
+        380_000,
+    ),
+    (
+        "python-3.12",
+        "3.12.8-r1",
+        "The Python programming language",
+        48_000_000,
+    ),
+    ("replayout", "1.0-r0", "Replays an OCI layout", 120_000),
+];
+
 impl Engine for FakeEngine {
+    fn search(&self, _scope: &SearchScope, query: &str) -> Result<Vec<PackageHit>, String> {
+        Ok(FAKE_PACKAGES
+            .iter()
+            .filter(|(name, ..)| name.contains(query))
+            .map(|&(name, version, description, installed)| PackageHit {
+                name: name.into(),
+                version: version.into(),
+                description: description.into(),
+                size: Some(installed / 3),
+                installed_size: Some(installed),
+            })
+            .collect())
+    }
+
     fn check(&self, decl: &Declaration, previous: Option<&Value>) -> Result<Plan, Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut packages = Vec::new();

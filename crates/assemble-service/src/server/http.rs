@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::AppState;
 use crate::api::{ErrorBody, FieldError};
 use crate::auth::{self, Capability, Role};
-use crate::store::{now_ms, AuditEntry, StoreError};
+use crate::store::{now_ms, AuditEntry, StoreError, TokenRow};
 
 /// An error answer: a status and a JSON [`ErrorBody`].
 #[derive(Debug)]
@@ -67,6 +67,11 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
+    /// The status and the body it answers with.
+    pub fn into_parts(self) -> (StatusCode, ErrorBody) {
+        (self.status, self.body)
+    }
+
     /// 400 listing every problem of a declaration.
     pub fn invalid(errors: Vec<FieldError>) -> ApiError {
         let n = errors.len();
@@ -110,14 +115,15 @@ impl IntoResponse for ApiError {
 }
 
 /// Turns every error answer that is not JSON (the router's own 404 and 405,
-/// rejected extractors) into an [`ErrorBody`]: JSON everywhere.
+/// rejected extractors) into an [`ErrorBody`]: JSON everywhere but the
+/// console's HTML pages.
 pub async fn json_errors(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status();
-    let is_json = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    // JSON already, or one of the console's HTML error pages.
+    let is_json = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+    });
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return res;
     }
@@ -222,6 +228,28 @@ impl FromRequestParts<AppState> for Ctx {
         if !auth::verify(presented, &row.secret_hash) {
             return Err(invalid());
         }
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let ctx = Ctx::for_token(state, row, params)?;
+        if let Some(org) = ctx.params.get("org") {
+            if *org != ctx.org {
+                return Err(ApiError::not_found(format!("no organization '{org}'")));
+            }
+        }
+        Ok(ctx)
+    }
+}
+
+impl Ctx {
+    /// The context of a request acting as the token `row` (already proven:
+    /// by its secret, or by a console session opened with it): refused when
+    /// the token was revoked, has expired or its organization is gone.
+    pub fn for_token(
+        state: &AppState,
+        row: TokenRow,
+        params: HashMap<String, String>,
+    ) -> Result<Ctx, ApiError> {
         if row.revoked_at.is_some() {
             return Err(ApiError::unauthorized("the token was revoked"));
         }
@@ -233,15 +261,10 @@ impl FromRequestParts<AppState> for Ctx {
                 "the token's organization is no longer configured on this server",
             ));
         }
-        let role = row.role.parse::<Role>().map_err(|_| invalid())?;
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        if let Some(org) = params.get("org") {
-            if *org != row.org {
-                return Err(ApiError::not_found(format!("no organization '{org}'")));
-            }
-        }
+        let role = row
+            .role
+            .parse::<Role>()
+            .map_err(|_| ApiError::unauthorized("the token is not valid"))?;
         Ok(Ctx {
             org: row.org,
             actor: row.name,

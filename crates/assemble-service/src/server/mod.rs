@@ -1,6 +1,10 @@
 //! `cargo assemble serve`: start-up (data directory, database, first owner
 //! tokens), the router, workers, and graceful shutdown.
 
+// The web console lives beside the API it is built on; it calls the API's
+// handlers (private to this module) directly.
+#[path = "../console/mod.rs"]
+mod console;
 mod http;
 mod routes;
 
@@ -203,7 +207,8 @@ pub async fn run(
     Ok(())
 }
 
-/// The API routes under `/v1` and `/v1/orgs/{org}`, `/healthz`, `/metrics`.
+/// The API routes under `/v1` and `/v1/orgs/{org}`, `/healthz`, `/metrics`,
+/// and the web console under `/console`.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/repos", get(routes::list_repos))
@@ -230,6 +235,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::metrics))
         .nest("/v1/orgs/{org}", api.clone())
         .nest("/v1", api)
+        .merge(console::router())
         .layer(axum::middleware::from_fn(http::json_errors))
         .with_state(state)
 }

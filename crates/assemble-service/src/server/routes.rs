@@ -65,10 +65,17 @@ pub(super) async fn metrics(State(s): State<AppState>) -> Answer {
 
 pub(super) async fn list_repos(State(s): State<AppState>, ctx: Ctx) -> Answer {
     ctx.require(&s, Capability::RepoList, "").await?;
-    let mut repos = Vec::new();
-    for row in s.store.repos(&ctx.org).await? {
-        repos.push(repo_view(&s, row).await?);
-    }
+    let mut latest = s.store.latest_builds_by_repo(&ctx.org).await?;
+    let repos = s
+        .store
+        .repos(&ctx.org)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let builds = latest.remove(&row.name).unwrap_or_default();
+            repo_json(row, builds)
+        })
+        .collect();
     Ok(Json(RepoList { repos }).into_response())
 }
 
@@ -88,8 +95,13 @@ async fn find_repo(s: &AppState, ctx: &Ctx) -> Result<RepoRow, ApiError> {
 }
 
 async fn repo_view(s: &AppState, row: RepoRow) -> Result<Repo, ApiError> {
-    let (latest, success) = s.store.latest_builds(&row.org, &row.name).await?;
-    Ok(Repo {
+    let builds = s.store.latest_builds(&row.org, &row.name).await?;
+    Ok(repo_json(row, builds))
+}
+
+/// A repo with its newest build and its newest successful one.
+fn repo_json(row: RepoRow, (latest, success): (Option<BuildRow>, Option<BuildRow>)) -> Repo {
+    Repo {
         config: serde_json::from_str(&row.config).unwrap_or(Value::Null),
         latest_build: latest.map(|b| BuildSummary {
             result: b.result(),
@@ -100,7 +112,7 @@ async fn repo_view(s: &AppState, row: RepoRow) -> Result<Repo, ApiError> {
         }),
         digests: success.map(|b| json_field(&b.digests)).unwrap_or_default(),
         name: row.name,
-    })
+    }
 }
 
 /// `PUT /v1/repos/{name}[?dry_run=true]`: check everything, then store and
