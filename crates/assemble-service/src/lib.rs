@@ -20,3 +20,4 @@ pub mod queue;
 pub mod remote;
 pub mod server;
 pub mod store;
+pub mod watch;

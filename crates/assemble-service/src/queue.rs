@@ -269,6 +269,8 @@ impl Workers {
             repo: build.repo.clone(),
             declaration,
             previous,
+            trigger: build.trigger(),
+            number: build.number,
             output: self.config.images_dir.join(&build.org).join(&build.repo),
         };
         let cancel = Cancel::default();

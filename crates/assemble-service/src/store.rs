@@ -20,6 +20,9 @@ use sqlx::{AnyPool, Executor, FromRow, Row};
 
 use crate::api::{BuildResult, Trigger};
 
+mod rebuild;
+pub use rebuild::{NotificationRow, WatchInput, WatchTarget};
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// A database failure.
@@ -143,6 +146,8 @@ pub struct BuildRow {
     pub started_at: Option<i64>,
     /// Ended at.
     pub completed_at: Option<i64>,
+    /// The repo's build number (`build-<number>` tags a successful build).
+    pub number: Option<i64>,
 }
 
 impl BuildRow {
@@ -195,7 +200,7 @@ pub enum Deleted {
 }
 
 const BUILD_COLUMNS: &str = "id, org, repo, trigger_kind, state, config, locked_config, warnings, \
-    digests, pushed, changes, error, attempts, worker, lease_expires_at, created_at, started_at, completed_at";
+    digests, pushed, changes, error, attempts, worker, lease_expires_at, created_at, started_at, completed_at, number";
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
@@ -245,6 +250,14 @@ impl Store {
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// True when this process is the one to run the update watcher: always
+    /// on SQLite (one server per database file).
+    pub async fn lead_watcher(&self) -> bool {
+        match self.backend {
+            Backend::Sqlite => true,
+        }
     }
 
     /// Closes every connection (after a graceful shutdown).
@@ -431,7 +444,7 @@ impl Store {
         .rows_affected()
             > 0;
         let build = if changed {
-            Some(enqueue(&mut tx, org, name, Trigger::Config, config).await?)
+            Some(enqueue(&mut tx, org, name, Trigger::Config, config, "[]").await?)
         } else {
             None
         };
@@ -448,12 +461,14 @@ impl Store {
     }
 
     /// Queues a build of the repo's stored declaration (coalescing into a
-    /// queued one); `None` when the repo does not exist.
+    /// queued one) with what made it (`changes`: a JSON array, `[]` for a
+    /// manual build); `None` when the repo does not exist.
     pub async fn trigger_build(
         &self,
         org: &str,
         name: &str,
         trigger: Trigger,
+        changes: &str,
         audit: &AuditEntry<'_>,
     ) -> Result<Option<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -472,7 +487,7 @@ impl Store {
         let Some(config) = config else {
             return Ok(None);
         };
-        let id = enqueue(&mut tx, org, name, trigger, &config).await?;
+        let id = enqueue(&mut tx, org, name, trigger, &config, changes).await?;
         let detail = format!("build {id}");
         commit_audited(
             tx,
@@ -813,12 +828,15 @@ async fn enqueue(
     repo: &str,
     trigger: Trigger,
     config: &str,
+    changes: &str,
 ) -> Result<String, StoreError> {
     let folded: Option<String> = sqlx::query_scalar(
-        "UPDATE builds SET config = $1, trigger_kind = $2 WHERE org = $3 AND repo = $4 AND state = 'queued' RETURNING id",
+        "UPDATE builds SET config = $1, trigger_kind = $2, changes = $3 \
+         WHERE org = $4 AND repo = $5 AND state = 'queued' RETURNING id",
     )
     .bind(config)
     .bind(trigger.as_str())
+    .bind(changes)
     .bind(org)
     .bind(repo)
     .fetch_optional(&mut **tx)
@@ -826,13 +844,20 @@ async fn enqueue(
     if let Some(id) = folded {
         return Ok(id);
     }
+    let number: i64 = sqlx::query_scalar(
+        "UPDATE repos SET builds_made = builds_made + 1 WHERE org = $1 AND name = $2 RETURNING builds_made",
+    )
+    .bind(org)
+    .bind(repo)
+    .fetch_one(&mut **tx)
+    .await?;
     let id = new_id();
     sqlx::query(
         "INSERT INTO builds (id, org, repo, trigger_kind, state, config, warnings, digests, pushed, changes, \
-             attempts, created_at) \
-         VALUES ($1, $2, $3, $4, 'queued', $5, '[]', '{}', '[]', '[]', 0, \
+             attempts, created_at, number) \
+         VALUES ($1, $2, $3, $4, 'queued', $5, '[]', '{}', '[]', $7, 0, \
              (SELECT CASE WHEN MAX(created_at) >= $6 THEN MAX(created_at) + 1 ELSE $6 END \
-              FROM builds WHERE org = $2 AND repo = $3))",
+              FROM builds WHERE org = $2 AND repo = $3), $8)",
     )
     .bind(&id)
     .bind(org)
@@ -840,6 +865,8 @@ async fn enqueue(
     .bind(trigger.as_str())
     .bind(config)
     .bind(now_ms())
+    .bind(changes)
+    .bind(number)
     .execute(&mut **tx)
     .await?;
     Ok(id)
