@@ -15,6 +15,7 @@ pub mod api;
 pub mod auth;
 pub mod client;
 pub mod engine;
+pub mod notify;
 pub mod orgs;
 pub mod queue;
 pub mod remote;

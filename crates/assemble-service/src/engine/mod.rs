@@ -128,8 +128,12 @@ pub fn parse_declaration(name: &str, body: &Value) -> Result<Declaration, Vec<Fi
     if json.get("name").is_none_or(Value::is_string) {
         json.insert("name".into(), Value::String(name.to_owned()));
     }
+    // `notify` is the service's own key (webhooks), not one of [image].
+    errors.extend(notify_errors(json.get("notify")));
+    let mut image_keys = json.clone();
+    image_keys.remove("notify");
     let json = Value::Object(json);
-    match config::image_from_value(&json, Path::new("/"), "request body") {
+    match config::image_from_value(&Value::Object(image_keys), Path::new("/"), "request body") {
         Ok(image) if errors.is_empty() => Ok(Declaration { json, image }),
         Ok(_) => Err(errors),
         Err(found) => {
@@ -141,6 +145,36 @@ pub fn parse_declaration(name: &str, body: &Value) -> Result<Declaration, Vec<Fi
             Err(errors)
         }
     }
+}
+
+/// The problems of a declaration's `notify`: an array of http(s) URLs.
+/// Whether a receiver may be reached (https, public address) is judged at
+/// delivery, against the server's settings.
+fn notify_errors(notify: Option<&Value>) -> Vec<FieldError> {
+    let Some(notify) = notify else {
+        return Vec::new();
+    };
+    let Some(urls) = notify.as_array() else {
+        return vec![FieldError::new(
+            "/notify",
+            "'notify' is a list of webhook URLs, e.g. [\"https://hooks.example.org/builds\"]",
+        )];
+    };
+    urls.iter()
+        .enumerate()
+        .filter_map(|(i, u)| {
+            let ok = u
+                .as_str()
+                .and_then(|u| url::Url::parse(u).ok())
+                .is_some_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
+            (!ok).then(|| {
+                FieldError::new(
+                    format!("/notify/{i}"),
+                    format!("{u} is not a webhook URL: write https://HOST/PATH"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// A package the plan would install, for the entitlement check.

@@ -180,6 +180,16 @@ pub async fn run(
         shutdown: shutdown_rx.clone(),
         instance: instance_name(),
         events: opts.events.clone(),
+        notifier: Some(crate::notify::Notifier {
+            store: store.clone(),
+            secret: Arc::new(
+                crate::notify::load_secret(data)
+                    .map_err(io(format!("reading {}/webhook-secret", data.display())))?,
+            ),
+            default_urls: opts.config.notify.clone(),
+            allow_local: opts.config.notify_allow_local,
+            events: opts.events.clone(),
+        }),
     };
     let handles = workers.spawn(opts.workers.max(1));
     let pruner = tokio::spawn(prune_forever(
