@@ -47,6 +47,8 @@ pub enum StoreError {
 pub enum Backend {
     /// SQLite, the embedded default.
     Sqlite,
+    /// PostgreSQL, for several servers sharing one database.
+    Postgres,
 }
 
 /// The service's database.
@@ -54,7 +56,14 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    url: String,
+    /// PostgreSQL: the dedicated connection holding the watcher's advisory
+    /// lock while this process leads.
+    leader: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
 }
+
+/// The advisory lock key of the update watcher's leader (PostgreSQL).
+const WATCHER_LOCK: i64 = 0x6361_7267_6f77_6174; // "cargowat"
 
 /// Milliseconds since the Unix epoch, the unit of every stored time.
 pub fn now_ms() -> i64 {
@@ -217,29 +226,38 @@ impl Store {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
         } else {
             return Err(StoreError::Unsupported(format!(
-                "unsupported database URL '{}': this version supports sqlite://PATH",
+                "unsupported database URL '{}': write sqlite://PATH or postgres://USER@HOST/DB",
                 assemble_io::url::redact(url)
             )));
         };
         let pool = AnyPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    // WAL: readers never block the writer; a killed process
-                    // loses no committed transaction and never corrupts.
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    conn.execute("PRAGMA busy_timeout = 15000").await?;
+                    if backend == Backend::Sqlite {
+                        // WAL: readers never block the writer; a killed process
+                        // loses no committed transaction and never corrupts.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 15000").await?;
+                    }
                     Ok(())
                 })
             })
             .connect(url)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url: url.to_owned(),
+            leader: Default::default(),
+        })
     }
 
     /// The URL of the SQLite database file `path`, created when missing.
@@ -253,10 +271,34 @@ impl Store {
     }
 
     /// True when this process is the one to run the update watcher: always
-    /// on SQLite (one server per database file).
+    /// on SQLite (one server per database file); on PostgreSQL the process
+    /// holding `pg_try_advisory_lock` on a dedicated connection. The lock
+    /// goes with the connection, so when the leader dies (even kill -9) the
+    /// database drops it and the next server to ask takes over.
     pub async fn lead_watcher(&self) -> bool {
-        match self.backend {
-            Backend::Sqlite => true,
+        if self.backend == Backend::Sqlite {
+            return true;
+        }
+        use sqlx::Connection;
+        let mut held = self.leader.lock().await;
+        if let Some(conn) = held.as_mut() {
+            if conn.ping().await.is_ok() {
+                return true;
+            }
+            *held = None;
+        }
+        let Ok(mut conn) = sqlx::AnyConnection::connect(&self.url).await else {
+            return false;
+        };
+        let won: Result<bool, _> = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(WATCHER_LOCK)
+            .fetch_one(&mut conn)
+            .await;
+        if matches!(won, Ok(true)) {
+            *held = Some(conn);
+            true
+        } else {
+            false
         }
     }
 
@@ -577,6 +619,7 @@ impl Store {
         let now = now_ms();
         let lock = match self.backend {
             Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         };
         let sql = format!(
             "UPDATE builds SET state = 'running', worker = $1, lease_expires_at = $2, started_at = $3, \

@@ -12,6 +12,7 @@ pub mod bomb;
 pub mod github;
 pub mod http;
 pub mod mirror;
+pub mod postgres;
 pub mod registry;
 pub mod repo;
 
