@@ -1,7 +1,8 @@
 //! Database access: every query the service runs lives here.
 //!
 //! We use sqlx's `Any` driver: one code path for SQLite (the embedded
-//! default, `DATA/assemble.db`) and, with the scale-out issue, PostgreSQL.
+//! default, `DATA/assemble.db`) and PostgreSQL (`--database postgres://…`,
+//! several servers sharing one database).
 //! sqlx is async (it shares the server's tokio runtime instead of parking
 //! threads on a blocking driver), embeds the versioned migrations of
 //! `migrations/` in the binary, and speaks both databases with the same
@@ -1059,6 +1060,52 @@ mod tests {
         assert_eq!(again.build.attempts, 2);
         assert!(!s.renew(&b, "dead", Duration::from_secs(30)).await.unwrap());
         assert!(s.renew(&b, "alive", Duration::from_secs(30)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn builds_are_numbered_per_repo_and_a_coalesced_one_keeps_its_number() {
+        let (_d, s) = store().await;
+        let b1 = s
+            .save_repo("o", "r", "{\"v\":1}", &audit())
+            .await
+            .unwrap()
+            .unwrap();
+        s.claim("w", Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap();
+        let b2 = s
+            .save_repo("o", "r", "{\"v\":2}", &audit())
+            .await
+            .unwrap()
+            .unwrap();
+        let again = s
+            .trigger_build(
+                "o",
+                "r",
+                Trigger::PackageUpdate,
+                "[{\"kind\":\"upgrade\"}]",
+                &audit(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again, b2, "coalesced");
+        let other = s
+            .save_repo("o", "q", "{}", &audit())
+            .await
+            .unwrap()
+            .unwrap();
+        let number = |id: String| {
+            let s = s.clone();
+            async move { s.build("o", &id).await.unwrap().unwrap() }
+        };
+        assert_eq!(number(b1).await.number, Some(1));
+        let queued = number(b2).await;
+        assert_eq!(queued.number, Some(2));
+        assert_eq!(queued.trigger(), Trigger::PackageUpdate);
+        assert_eq!(queued.changes, "[{\"kind\":\"upgrade\"}]");
+        assert_eq!(number(other).await.number, Some(1));
     }
 
     #[tokio::test]

@@ -240,6 +240,8 @@ impl Watcher {
             }
             self.store.save_watch_input(&row).await?;
         }
+        let mut again = Vec::new();
+        let mut items = Vec::new();
         for (t, decl, locked, inputs) in targets {
             let key = (t.org.clone(), t.name.clone());
             if !pending.contains(&key) && !inputs.iter().any(|i| changed.contains(i)) {
@@ -250,23 +252,29 @@ impl Watcher {
                 continue;
             }
             pending.remove(&key);
-            self.reconsider(&t, decl, locked).await?;
+            items.push((decl, serde_json::to_value(&locked).unwrap_or_default()));
+            again.push(t);
+        }
+        if items.is_empty() {
+            return Ok(());
+        }
+        let engine = self.engine.clone();
+        let n = items.len();
+        let found = tokio::task::spawn_blocking(move || engine.updates_all(&items))
+            .await
+            .unwrap_or_else(|e| vec![Err(format!("the engine crashed: {e}")); n]);
+        for (t, found) in again.iter().zip(found) {
+            self.queue_rebuild(t, found).await?;
         }
         Ok(())
     }
 
-    /// Re-resolves one declaration and queues a rebuild if it changed.
-    async fn reconsider(
+    /// Queues a rebuild of `t` if re-resolving it found changes (or failed).
+    async fn queue_rebuild(
         &self,
         t: &WatchTarget,
-        decl: Declaration,
-        locked: ImageState,
+        found: Result<Vec<crate::api::Change>, String>,
     ) -> Result<(), crate::store::StoreError> {
-        let engine = self.engine.clone();
-        let previous = serde_json::to_value(&locked).unwrap_or_default();
-        let found = tokio::task::spawn_blocking(move || engine.updates(&decl, &previous))
-            .await
-            .unwrap_or_else(|e| Err(format!("the engine crashed: {e}")));
         let (trigger, changes, why) = match found {
             Ok(changes) if changes.is_empty() => return Ok(()),
             Ok(changes) => {
@@ -518,4 +526,34 @@ pub async fn report(
             next_check_at: rfc3339(w.next_check_at),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_and_input_names() {
+        assert_eq!(parse_interval("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_interval("2s"), Ok(Duration::from_secs(2)));
+        assert!(parse_interval("soon").is_err());
+        let secret = Input::Index {
+            arch: "x86_64".into(),
+            location: Place::Url("https://user:hunter2@apk.example.org/main".into()),
+        };
+        assert!(!secret.key().contains("hunter2"), "{}", secret.key());
+        assert!(secret.key().starts_with("index x86_64 https://"));
+    }
+
+    #[test]
+    fn local_indexes_are_found_like_the_fetcher_finds_them() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(local_index(dir.path(), "x86_64").is_err());
+        std::fs::create_dir(dir.path().join("x86_64")).unwrap();
+        std::fs::write(dir.path().join("x86_64/APKINDEX.tar.gz"), b"a").unwrap();
+        let found = local_index(dir.path(), "x86_64").unwrap();
+        let before = hash_file(&found).unwrap();
+        std::fs::write(&found, b"b").unwrap();
+        assert_ne!(hash_file(&found).unwrap(), before);
+    }
 }

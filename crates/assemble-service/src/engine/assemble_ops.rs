@@ -102,11 +102,38 @@ impl Engine for AssembleEngine {
     }
 
     fn updates(&self, decl: &Declaration, previous: &Value) -> Result<Vec<Change>, String> {
-        let applied = applied(Some(previous)).ok_or("the last build's lock is unreadable")?;
-        let fresh =
-            plan::plan_image(&decl.image, None, &self.fetch, &Silent).map_err(|e| e.explain())?;
-        let compared = plan::compare(Some(vec![applied]), vec![fresh.state]);
-        Ok(changes(&compared).into_iter().filter(is_update).collect())
+        updates_with(decl, previous, &self.fetch)
+    }
+
+    /// Each remote index is downloaded once: a declaration whose remote
+    /// repositories were all fetched earlier in this call reads them from
+    /// the cache (offline), where they are verified again and their parsed
+    /// form is shared (`parsed-indexes`).
+    fn updates_all(&self, items: &[(Declaration, Value)]) -> Vec<Result<Vec<Change>, String>> {
+        let mut fetched = std::collections::BTreeSet::new();
+        items
+            .iter()
+            .map(|(decl, previous)| {
+                let remote: Vec<String> = decl
+                    .image
+                    .repositories
+                    .iter()
+                    .filter_map(|r| match &r.location {
+                        assemble::model::Location::Url(u) => Some(u.expose().to_string()),
+                        assemble::model::Location::Local(_) => None,
+                    })
+                    .collect();
+                let fetch = FetchSettings {
+                    offline: remote.iter().all(|r| fetched.contains(r)),
+                    ..self.fetch.clone()
+                };
+                let found = updates_with(decl, previous, &fetch);
+                if found.is_ok() {
+                    fetched.extend(remote);
+                }
+                found
+            })
+            .collect()
     }
 
     fn build(
@@ -198,6 +225,19 @@ impl Engine for AssembleEngine {
             changes,
         })
     }
+}
+
+/// What a fresh resolution of `decl` changes in the closure locked in
+/// `previous`.
+fn updates_with(
+    decl: &Declaration,
+    previous: &Value,
+    fetch: &FetchSettings,
+) -> Result<Vec<Change>, String> {
+    let applied = applied(Some(previous)).ok_or("the last build's lock is unreadable")?;
+    let fresh = plan::plan_image(&decl.image, None, fetch, &Silent).map_err(|e| e.explain())?;
+    let compared = plan::compare(Some(vec![applied]), vec![fresh.state]);
+    Ok(changes(&compared).into_iter().filter(is_update).collect())
 }
 
 /// The state of the last successful build (its `locked_config`); `None`

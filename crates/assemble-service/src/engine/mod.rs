@@ -296,6 +296,13 @@ pub trait Engine: Send + Sync + 'static {
         let _ = (decl, previous);
         Ok(Vec::new())
     }
+
+    /// [`Engine::updates`] of many declarations at once (what the watcher
+    /// calls after a change), in order. An engine may share work between
+    /// them: the real one downloads each remote index once per call.
+    fn updates_all(&self, items: &[(Declaration, Value)]) -> Vec<Result<Vec<Change>, String>> {
+        items.iter().map(|(d, p)| self.updates(d, p)).collect()
+    }
 }
 
 /// The tag a successful build `number` keeps for good (`build-7`), next to
