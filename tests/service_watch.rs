@@ -280,3 +280,90 @@ fn a_poll_interval_of_zero_turns_the_watcher_off() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["poll_interval"], "0s", "{body}");
 }
+
+#[test]
+fn a_failing_repository_backs_off_and_does_not_hold_up_the_others() {
+    use testkit::mirror::{Behaviour, Mirror};
+    let dir = tempfile::tempdir().unwrap();
+    let mut local = repository(&dir.path().join("local"));
+    let remote = repository(&dir.path().join("remote"));
+    let mirror = Mirror::start(remote.root(), Behaviour::Files);
+    let data = dir.path().join("data");
+    let server = Server::start_real(&data, &["--allow-local-paths", "--poll-interval", "1s"]);
+    let owner = server.owner();
+    let mut over_http = declaration_of(&remote, "scratch", &["other"]);
+    over_http["repositories"] = json!([mirror.base]);
+    for (name, decl) in [
+        ("far", over_http),
+        ("near", declaration_of(&local, "scratch", &["hello"])),
+    ] {
+        let (status, body) = call(&owner, "PUT", &format!("/v1/repos/{name}"), Some(&decl));
+        assert_eq!(status, 201, "{body}");
+        let report = wait_final(&owner, body["build_id"].as_str().unwrap(), WAIT);
+        assert_eq!(report["result"], "success", "{report}");
+    }
+    let input = |c: &Client| -> Value {
+        let (_, body) = call(c, "GET", "/v1/watch", None);
+        body["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["input"].as_str().unwrap().contains(&mirror.base))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let start = Instant::now();
+    while input(&owner)["fingerprint"].is_null() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            server.output()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The mirror breaks: the watcher reports it and waits longer and longer.
+    mirror.set(remote.root(), Behaviour::Always(503));
+    let start = Instant::now();
+    let failing = loop {
+        let i = input(&owner);
+        if i["failures"].as_i64().unwrap_or(0) >= 2 {
+            break i;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{i}\n{}",
+            server.output()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        failing["last_error"].as_str().unwrap().contains("503"),
+        "{failing}"
+    );
+    assert_ne!(failing["next_check_at"], failing["checked_at"], "{failing}");
+    assert!(
+        server.output().contains("failed 2 time(s) in a row"),
+        "{}",
+        server.output()
+    );
+
+    // Meanwhile the local repository's update goes through.
+    local.add(Pkg::new("hello", "1.1-r0").depend("libhello").file(
+        "usr/bin/hello",
+        b"#!/bin/sh\necho hello again\n",
+        0o755,
+    ));
+    local.write_index();
+    let report = wait_for_trigger(
+        &server,
+        &owner,
+        "near",
+        "package-update",
+        Duration::from_secs(30),
+    );
+    assert_eq!(report["result"], "success", "{report}");
+    assert!(reports(&owner, "far")
+        .iter()
+        .all(|r| r["trigger"] == "config"));
+}
