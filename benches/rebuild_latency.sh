@@ -6,6 +6,7 @@
 # poll interval + build time (the first build's, measured in the same run)
 # + 5 s.
 # Usage: benches/rebuild_latency.sh [POLL_INTERVAL_SECONDS] [RUNS]
+# (CARGO_ASSEMBLE_BIN=path uses that binary instead of building --release.)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 poll=${1:-5}
@@ -14,8 +15,12 @@ for tool in curl jq; do
   command -v "$tool" >/dev/null || { echo "$tool is needed (apt-get install $tool)" >&2; exit 1; }
 done
 cd "$root"
-cargo build --release -q -p cargo-assemble
-bin="$root/target/release/cargo-assemble"
+if [ -n "${CARGO_ASSEMBLE_BIN:-}" ]; then
+  bin=$CARGO_ASSEMBLE_BIN
+else
+  cargo build --release -q -p cargo-assemble
+  bin="$root/target/release/cargo-assemble"
+fi
 work=$(mktemp -d)
 server_pid=
 trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"' EXIT
