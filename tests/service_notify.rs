@@ -9,7 +9,6 @@ mod common;
 mod service_support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -42,16 +41,6 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> String {
         .chain_update(inner)
         .finalize();
     format!("sha256={outer:x}")
-}
-
-fn skopeo_digest(layout: &Path, tag: &str) -> String {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw"])
-        .arg(format!("oci:{}:{tag}", layout.display()))
-        .output()
-        .unwrap_or_else(|e| panic!("skopeo is needed by this test (apt-get install skopeo): {e}"));
-    assert!(out.status.success(), "skopeo: {}", common::text(&out));
-    format!("sha256:{:x}", Sha256::digest(&out.stdout))
 }
 
 /// The events received so far (every POST), with their parsed bodies.

@@ -5,11 +5,9 @@
 //! unrelated package changes nothing. Tags move with each successful build
 //! and every earlier build stays pullable under its build tag.
 
-mod common;
 mod service_support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -39,22 +37,6 @@ fn declaration_of(repo: &Repo, source: &str, packages: &[&str]) -> Value {
         "repositories": [repo.root().display().to_string()],
         "keyring": [repo.key_path()],
     })
-}
-
-/// The manifest digest skopeo reads for `oci:LAYOUT:TAG`.
-fn skopeo_digest(layout: &Path, tag: &str) -> String {
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw"])
-        .arg(format!("oci:{}:{tag}", layout.display()))
-        .output()
-        .unwrap_or_else(|e| panic!("skopeo is needed by this test (apt-get install skopeo): {e}"));
-    assert!(
-        out.status.success(),
-        "skopeo inspect {tag}: {}",
-        common::text(&out)
-    );
-    use sha2::Digest;
-    format!("sha256:{:x}", sha2::Sha256::digest(&out.stdout))
 }
 
 fn reports(c: &Client, repo: &str) -> Vec<Value> {
