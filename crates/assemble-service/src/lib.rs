@@ -7,8 +7,10 @@
 //! [`api`] (the wire types, shared with [`client`]), [`auth`] (tokens, roles,
 //! capabilities), [`orgs`] (server configuration and entitlements),
 //! [`store`] (the database), [`queue`] (workers, leases, timeouts),
-//! [`engine`] (the seam to the image engine, and the real one), [`server`]
-//! (HTTP) and [`remote`] (`plan`/`apply --server` over the client).
+//! [`engine`] (the seam to the image engine, and the real one), [`watch`]
+//! (rebuilds when a package or the source image updates), [`notify`]
+//! (signed CloudEvents webhooks), [`server`] (HTTP) and [`remote`]
+//! (`plan`/`apply --server` over the client).
 #![deny(missing_docs)]
 
 pub mod api;
