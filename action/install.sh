@@ -62,10 +62,12 @@ from_cargo() {
     echo "::error::cargo-assemble $VERSION is not installed and cargo is missing to build it: add a Rust toolchain step (e.g. dtolnay/rust-toolchain) before this action"
     exit 1
   fi
+  # The action plans, applies and submits; it never runs `serve`, so it skips the service's
+  # dependencies (SQLite, axum), which are about a third of a cold build.
   if [ "$SOURCE" = checkout ]; then
-    cargo install --locked --root "$ROOT" --path "$GITHUB_ACTION_PATH/.."
+    cargo install --locked --no-default-features --root "$ROOT" --path "$GITHUB_ACTION_PATH/.."
   else
-    cargo install --locked --root "$ROOT" cargo-assemble --version "=$VERSION"
+    cargo install --locked --no-default-features --root "$ROOT" cargo-assemble --version "=$VERSION"
   fi
 }
 

@@ -561,7 +561,7 @@ fn the_action_installs_from_its_checkout_when_the_version_on_path_differs() {
     assert_eq!(
         args.trim(),
         format!(
-            "install --locked --root {} --path {}",
+            "install --locked --no-default-features --root {} --path {}",
             root.display(),
             action_root.display()
         )

@@ -194,3 +194,71 @@ fn a_stale_git_ref_lock_does_not_block_apply() {
     assert!(!lock.exists());
     assert_eq!(p.plan(&[]).0, 0);
 }
+
+/// The archive at `file` is a complete image (every blob `index.json`
+/// names is in it with its digest) and the SBOM beside it is one of its
+/// blobs. Returns the index text.
+fn assert_whole_archive(file: &Path) -> String {
+    let mut index = None;
+    let mut blobs = std::collections::BTreeSet::new();
+    let f = std::fs::File::open(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    for entry in tar::Archive::new(f).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        if path == "index.json" {
+            index = Some(String::from_utf8(bytes).unwrap());
+        } else if let Some(hex) = path.strip_prefix("blobs/sha256/").filter(|h| !h.is_empty()) {
+            assert_eq!(format!("{:x}", Sha256::digest(&bytes)), hex, "{path}");
+            blobs.insert(hex.to_owned());
+        }
+    }
+    let index = index.expect("index.json in the archive");
+    let v: serde_json::Value = serde_json::from_str(&index).unwrap();
+    for m in v["manifests"].as_array().unwrap() {
+        let digest = m["digest"].as_str().unwrap();
+        assert!(
+            blobs.contains(digest.strip_prefix("sha256:").unwrap()),
+            "{digest}"
+        );
+    }
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let sbom = std::fs::read(file.with_file_name(format!("{name}.spdx.json"))).unwrap();
+    assert!(
+        blobs.contains(&format!("{:x}", Sha256::digest(&sbom))),
+        "the SBOM beside the archive is not the archive's own"
+    );
+    index
+}
+
+#[test]
+fn an_archive_and_its_sbom_are_replaced_as_one_unit() {
+    for point in ["archive-generation-written", "archive-switched"] {
+        let p = Project::new();
+        let build = ["build", "-o", "oci-archive:target/out.tar", "-q"];
+        ok(&p.dir, &build);
+        let out = p.dir.join("target/out.tar");
+        let first = assert_whole_archive(&out);
+        p.set_packages("[\"base-files\", \"tool\", \"extra\"]");
+        let o = Command::new(bin())
+            .current_dir(&p.dir)
+            .env(assemble_io::CRASH_AT, point)
+            .args(build)
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{point}: the build was not killed");
+        let now = assert_whole_archive(&out);
+        assert_eq!(now != first, point == "archive-switched", "{point}");
+        ok(&p.dir, &build);
+        let done = assert_whole_archive(&out);
+        assert_ne!(done, first, "{point}");
+        // One generation is left, the current one; no temporaries.
+        let store: Vec<String> = std::fs::read_dir(p.dir.join("target/.out.tar.d"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(store.len(), 2, "{point}: {store:?}");
+        assert!(store.contains(&"current".to_owned()), "{store:?}");
+    }
+}

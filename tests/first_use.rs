@@ -251,11 +251,21 @@ fn unreachable_source_repositories_are_one_line_warnings_even_on_failure() {
         }
     });
     let url = server.base.clone();
+    // Build repositories stay out of the image (and runtime ones must be
+    // public): a package of the base lists the repository instead.
+    let line = format!("{url}/\n");
+    p.package(
+        "repos-file",
+        "1.0-r0",
+        &[("etc/apk/repositories", &line)],
+        &[],
+    );
+    p.index();
     std::fs::write(
         p.dir.join("base.toml"),
         format!(
             "[image]\nname = \"base\"\nsource = \"scratch\"\narchitectures = [\"x86_64\"]\n\
-             packages = [\"base-files\"]\nrepositories = [\"{url}/\"]\nkeyring = [\"test.rsa.pub\"]\n"
+             packages = [\"base-files\", \"repos-file\"]\nrepositories = [\"{url}/\"]\nkeyring = [\"test.rsa.pub\"]\n"
         ),
     )
     .unwrap();

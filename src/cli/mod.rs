@@ -5,7 +5,9 @@
 
 mod build;
 mod builds;
+mod export;
 mod github;
+mod import;
 mod init;
 mod login;
 mod pipeline;
@@ -58,6 +60,10 @@ enum Command {
     Keygen(write::KeygenArgs),
     /// Write a starter assembly.toml from a template.
     Init(init::Args),
+    /// Write the assembly.toml of an apko configuration or a Custom Assembly overlay (YAML).
+    Import(import::Args),
+    /// Write a declared image in another format (a Custom Assembly overlay YAML).
+    Export(export::Args),
     /// List the templates of `init`.
     Templates(init::TemplatesArgs),
     /// Re-run validate and plan whenever the declaration or its lock changes.
@@ -102,6 +108,8 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         Command::Index(a) => write::index(a),
         Command::Keygen(a) => write::keygen(a),
         Command::Init(a) => init::run(a),
+        Command::Import(a) => import::run(a),
+        Command::Export(a) => export::run(a),
         Command::Templates(a) => init::templates(a),
         Command::Watch(a) => watch::run(a),
         Command::Login(a) => login::login(a),

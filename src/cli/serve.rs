@@ -3,12 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use assemble_service::client::Client;
-use assemble_service::engine::{AssembleEngine, Engine, FakeEngine};
-use assemble_service::orgs::ServerConfig;
-use assemble_service::server::{self, ServeOptions};
 use miette::{miette, IntoDiagnostic, Result};
 
 #[derive(clap::Args, Debug)]
@@ -35,14 +31,30 @@ pub struct Args {
     pub allow_local_paths: bool,
     /// How often to check every repository and source image the declarations use, and
     /// rebuild the images whose packages or source changed (`0` turns the watcher off).
-    #[arg(long, default_value = "5m", value_parser = assemble_service::watch::parse_interval)]
+    #[arg(long, default_value = "5m", value_parser = assemble_service::orgs::parse_interval)]
     pub poll_interval: std::time::Duration,
     /// Test hook: `fake` builds nothing and takes its behaviour from annotations.
     #[arg(long, hide = true)]
     pub engine: Option<String>,
 }
 
+/// Without the `serve` feature the command exists (so `--help` and scripts see the same CLI)
+/// but says how to get a binary that has it.
+#[cfg(not(feature = "serve"))]
+pub fn run(_: Args) -> Result<ExitCode> {
+    Err(miette!(
+        help = "install with the default features: `cargo install --path .` \
+                (or `cargo build --features serve`)",
+        "this cargo-assemble was built without the `serve` feature"
+    ))
+}
+
+#[cfg(feature = "serve")]
 pub fn run(a: Args) -> Result<ExitCode> {
+    use assemble_service::engine::{AssembleEngine, Engine, FakeEngine};
+    use assemble_service::orgs::ServerConfig;
+    use assemble_service::server::{self, ServeOptions};
+
     let mut config = match &a.config {
         Some(path) => ServerConfig::load(path).into_diagnostic()?,
         None => ServerConfig::default(),
@@ -53,9 +65,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         None => server::default_data_dir()
             .ok_or_else(|| miette!("no platform data directory; pass --data DIR"))?,
     };
-    let engine: Arc<dyn Engine> = match a.engine.as_deref() {
-        None => Arc::new(AssembleEngine::new(data_dir.join("cache"))),
-        Some("fake") => Arc::new(FakeEngine),
+    let engine: std::sync::Arc<dyn Engine> = match a.engine.as_deref() {
+        None => std::sync::Arc::new(AssembleEngine::new(data_dir.join("cache"))),
+        Some("fake") => std::sync::Arc::new(FakeEngine),
         Some(other) => return Err(miette!("unknown engine '{other}'")),
     };
     let opts = ServeOptions {
@@ -65,7 +77,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         workers: a.workers,
         config,
         engine,
-        events: Arc::new(|line| eprintln!("{line}")),
+        events: std::sync::Arc::new(|line| eprintln!("{line}")),
         poll_interval: a.poll_interval,
     };
     server::serve(opts, |started| {

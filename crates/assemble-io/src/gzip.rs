@@ -16,6 +16,15 @@
 //! matches — deflate at level 6 would store them too, after spending most
 //! of its time looking.
 //!
+//! Input up to [`SEQUENTIAL_LIMIT`] is compressed as one plain sequential
+//! stream instead, through the same `flate2` encoder and with the same
+//! writes as the caller made: a small layer gains nothing from blocks, and
+//! its bytes stay exactly what earlier releases of this tool wrote (which
+//! used that encoder), so small images keep their digests across the
+//! upgrade. That stream depends on how the caller split its writes (zlib
+//! sees the pieces) — the layer writer's pattern is fixed — never on
+//! threads.
+//!
 //! What a block compresses to depends only on its bytes, the 32 KiB before
 //! it, whether it is the last one, and the level — never on which thread
 //! ran it or how the caller split its writes — so the output is identical
@@ -31,6 +40,10 @@ use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
 /// Bytes of input per independently compressed block (pigz's default).
 pub const BLOCK_SIZE: usize = 128 * 1024;
+
+/// Inputs up to this many bytes are one sequential deflate stream (see the
+/// module docs); larger ones are cut into blocks.
+pub const SEQUENTIAL_LIMIT: usize = 4 << 20;
 
 /// The deflate window: how much of the previous block primes the next.
 const DICT_SIZE: usize = 32 * 1024;
@@ -149,41 +162,50 @@ fn compress_block(level: Compression, job: &Job) -> (io::Result<Vec<u8>>, Crc) {
         stored_blocks(&job.data, job.last, &mut out);
         return (Ok(out), crc);
     }
+    let dict = job
+        .prev
+        .as_ref()
+        .map(|prev| &prev[prev.len().saturating_sub(DICT_SIZE)..]);
+    (deflate(level, dict, &job.data, job.last), crc)
+}
+
+/// Raw deflate of `data` with a fresh compressor primed with `dict`:
+/// finished when `last`, else sync-flushed (ending on a byte boundary).
+fn deflate(
+    level: Compression,
+    dict: Option<&[u8]>,
+    data: &[u8],
+    last: bool,
+) -> io::Result<Vec<u8>> {
     let mut c = Compress::new(level, false);
-    if let Some(prev) = &job.prev {
-        let dict = &prev[prev.len().saturating_sub(DICT_SIZE)..];
-        if let Err(e) = c.set_dictionary(dict) {
-            return (Err(io::Error::other(e)), crc);
-        }
+    if let Some(dict) = dict {
+        c.set_dictionary(dict).map_err(io::Error::other)?;
     }
-    let flush = if job.last {
+    let flush = if last {
         FlushCompress::Finish
     } else {
         FlushCompress::Sync
     };
-    let mut out = Vec::with_capacity(job.data.len() / 2 + 64);
-    let mut input = &job.data[..];
-    let result = loop {
+    let mut out = Vec::with_capacity(data.len() / 2 + 64);
+    let mut input = data;
+    loop {
         if out.capacity() - out.len() < 64 {
             out.reserve(out.capacity().max(4096));
         }
         let before = c.total_in();
-        match c.compress_vec(input, &mut out, flush) {
-            Ok(status) => {
-                input = &input[(c.total_in() - before) as usize..];
-                let room_left = out.len() < out.capacity();
-                match status {
-                    Status::StreamEnd => break Ok(()),
-                    // A sync flush is complete once all input is taken and
-                    // the output did not fill up.
-                    _ if !job.last && input.is_empty() && room_left => break Ok(()),
-                    _ => {}
-                }
-            }
-            Err(e) => break Err(io::Error::other(e)),
+        let status = c
+            .compress_vec(input, &mut out, flush)
+            .map_err(io::Error::other)?;
+        input = &input[(c.total_in() - before) as usize..];
+        let room_left = out.len() < out.capacity();
+        match status {
+            Status::StreamEnd => return Ok(out),
+            // A sync flush is complete once all input is taken and the
+            // output did not fill up.
+            _ if !last && input.is_empty() && room_left => return Ok(out),
+            _ => {}
         }
-    };
-    (result.map(|()| out), crc)
+    }
 }
 
 /// A gzip writer that compresses on several threads; see the module docs.
@@ -206,12 +228,24 @@ pub struct ParallelGzip<W: Write> {
     max_in_flight: usize,
     workers: Vec<JoinHandle<()>>,
     header_written: bool,
+    /// Input held whole until it passes this size (see [`SEQUENTIAL_LIMIT`]).
+    sequential_limit: usize,
+    /// Past the limit: `buf` holds the current block.
+    in_blocks: bool,
+    /// Below the limit: the length of each write held in `buf`.
+    writes: Vec<usize>,
 }
 
 impl<W: Write> ParallelGzip<W> {
     /// A writer compressing at `level` (0–9) on `threads` threads (1 means
     /// on the calling thread, no thread started).
     pub fn new(inner: W, level: u32, threads: usize) -> Self {
+        Self::with_sequential_limit(inner, level, threads, SEQUENTIAL_LIMIT)
+    }
+
+    /// [`ParallelGzip::new`] with another size up to which the input is one
+    /// sequential stream (0: always blocks).
+    pub fn with_sequential_limit(inner: W, level: u32, threads: usize, limit: usize) -> Self {
         let level = Compression::new(level.min(9));
         let threads = threads.max(1);
         let mut w = ParallelGzip {
@@ -230,6 +264,9 @@ impl<W: Write> ParallelGzip<W> {
             max_in_flight: 2 * threads,
             workers: Vec::new(),
             header_written: false,
+            sequential_limit: limit,
+            in_blocks: false,
+            writes: Vec::new(),
         };
         if threads > 1 {
             let (job_tx, job_rx) = mpsc::sync_channel::<Job>(threads);
@@ -327,6 +364,19 @@ impl<W: Write> ParallelGzip<W> {
     /// Compresses what is left, writes the gzip trailer and returns the
     /// inner writer (not flushed).
     pub fn finish(mut self) -> io::Result<W> {
+        if !self.in_blocks {
+            let data = std::mem::take(&mut self.buf);
+            let (level, writes) = (self.level, std::mem::take(&mut self.writes));
+            let mut gz = flate2::GzBuilder::new().mtime(0).write(self.inner(), level);
+            let mut at = 0;
+            for n in writes {
+                gz.write_all(&data[at..at + n])?;
+                at += n;
+            }
+            gz.finish()?;
+            self.stop_workers();
+            return Ok(self.inner.take().expect("finished once"));
+        }
         self.dispatch(true)?;
         while self.next_write < self.next_seq {
             self.collect_one()?;
@@ -348,8 +398,35 @@ impl<W: Write> ParallelGzip<W> {
 }
 
 impl<W: Write> Write for ParallelGzip<W> {
-    fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
-        let n = data.len();
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if !self.in_blocks {
+            if self.buf.len() + data.len() <= self.sequential_limit {
+                self.buf.extend_from_slice(data);
+                if !data.is_empty() {
+                    self.writes.push(data.len());
+                }
+                return Ok(data.len());
+            }
+            self.in_blocks = true;
+            self.writes = Vec::new();
+            let held = std::mem::replace(&mut self.buf, Vec::with_capacity(BLOCK_SIZE));
+            self.feed(&held)?;
+        }
+        self.feed(data)?;
+        Ok(data.len())
+    }
+
+    /// Flushes the inner writer; buffered input stays until a block fills
+    /// (flushing a partial block would make the bytes depend on when the
+    /// caller flushes).
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner().flush()
+    }
+}
+
+impl<W: Write> ParallelGzip<W> {
+    /// Appends `data` to the current block, dispatching every full one.
+    fn feed(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             let take = (BLOCK_SIZE - self.buf.len()).min(data.len());
             self.buf.extend_from_slice(&data[..take]);
@@ -358,14 +435,7 @@ impl<W: Write> Write for ParallelGzip<W> {
                 self.dispatch(false)?;
             }
         }
-        Ok(n)
-    }
-
-    /// Flushes the inner writer; buffered input stays until a block fills
-    /// (flushing a partial block would make the bytes depend on when the
-    /// caller flushes).
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner().flush()
+        Ok(())
     }
 }
 
@@ -398,8 +468,13 @@ mod tests {
         out
     }
 
+    /// Always in blocks, whatever the size.
     fn gz(data: &[u8], threads: usize, write_size: usize) -> Vec<u8> {
-        let mut w = ParallelGzip::new(Vec::new(), 6, threads);
+        gz_limit(data, threads, write_size, 0)
+    }
+
+    fn gz_limit(data: &[u8], threads: usize, write_size: usize, limit: usize) -> Vec<u8> {
+        let mut w = ParallelGzip::with_sequential_limit(Vec::new(), 6, threads, limit);
         for chunk in data.chunks(write_size.max(1)) {
             w.write_all(chunk).unwrap();
         }
@@ -511,5 +586,48 @@ mod tests {
         assert_eq!(back, data);
         let n = out.len();
         assert_eq!(&out[n - 4..], &(data.len() as u32).to_le_bytes());
+    }
+
+    #[test]
+    fn small_inputs_are_what_flate2_writes_for_the_same_writes() {
+        for len in [0, 1, 1000, 3 * BLOCK_SIZE + 5, 1_000_003] {
+            let data = sample(len);
+            for (threads, write_size) in [(1, 4096), (3, 1 << 20), (2, 77)] {
+                let mut seq = flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(Vec::new(), Compression::new(6));
+                let mut ours = ParallelGzip::new(Vec::new(), 6, threads);
+                for chunk in data.chunks(write_size) {
+                    seq.write_all(chunk).unwrap();
+                    ours.write_all(chunk).unwrap();
+                }
+                let ours = ours.finish().unwrap();
+                assert_eq!(ours, seq.finish().unwrap(), "len {len}, {threads} threads");
+                assert_eq!(gunzip(&ours), data);
+            }
+        }
+    }
+
+    #[test]
+    fn crossing_the_sequential_limit_is_decided_by_size_alone() {
+        let limit = 2 * BLOCK_SIZE + 17;
+        for len in [limit - 1, limit, limit + 1, 5 * BLOCK_SIZE] {
+            let data = sample(len);
+            let one = gz_limit(&data, 1, 8192, limit);
+            assert_eq!(gunzip(&one), data, "len {len}");
+            let sequential = len <= limit;
+            for threads in [2, 4] {
+                assert_eq!(gz_limit(&data, threads, 8192, limit), one, "len {len}");
+            }
+            // Past the limit the write pattern no longer matters either.
+            if !sequential {
+                assert_eq!(gz_limit(&data, 3, 999, limit), one, "len {len}");
+            }
+            assert_eq!(
+                one == gz_limit(&data, 1, 8192, usize::MAX),
+                sequential,
+                "len {len}"
+            );
+        }
     }
 }

@@ -17,10 +17,15 @@ pub mod api;
 pub mod auth;
 pub mod client;
 pub mod engine;
+#[cfg(feature = "server")]
 pub mod notify;
 pub mod orgs;
+#[cfg(feature = "server")]
 pub mod queue;
 pub mod remote;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
 pub mod watch;

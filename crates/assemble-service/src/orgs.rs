@@ -27,6 +27,16 @@ use serde::Deserialize;
 
 use crate::api::FieldError;
 
+/// Parses `serve --poll-interval` such as `5m`, `30s`, or `0` (the update
+/// watcher off).
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e} (write e.g. 5m, 30s, or 0 to turn the watcher off)"))
+}
+
 /// The organization of a server without a configuration file.
 pub const DEFAULT_ORG: &str = "default";
 

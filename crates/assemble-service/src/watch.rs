@@ -47,15 +47,6 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
 /// The largest index the watcher downloads to fingerprint.
 const MAX_INDEX_BYTES: u64 = 512 << 20;
 
-/// Parses a `--poll-interval` such as `5m`, `30s` or `0`.
-pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("{e} (write e.g. 5m, 30s, or 0 to turn the watcher off)"))
-}
-
 /// Something a declaration's build depends on that can change upstream.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Input {
@@ -534,6 +525,7 @@ mod tests {
 
     #[test]
     fn intervals_and_input_names() {
+        use crate::orgs::parse_interval;
         assert_eq!(parse_interval("0"), Ok(Duration::ZERO));
         assert_eq!(parse_interval("2s"), Ok(Duration::from_secs(2)));
         assert!(parse_interval("soon").is_err());

@@ -136,6 +136,35 @@ pub struct LayerSpec {
     pub mtime: Option<u64>,
     /// Layers to split the packages into ([`split`]); 0 or 1: one.
     pub layers: usize,
+    /// Files the declaration generates (accounts, certificates, runtime
+    /// keys), each replacing what the base or a package has at its path.
+    pub files: Vec<GeneratedFile>,
+    /// Directories to create where nothing is (home directories).
+    pub dirs: Vec<GeneratedDir>,
+}
+
+/// A file of the layer made from the declaration, not from a package.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedFile {
+    /// Normalised relative path.
+    pub path: String,
+    /// Content.
+    pub content: Vec<u8>,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+/// A directory of the layer made from the declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedDir {
+    /// Normalised relative path.
+    pub path: String,
+    /// Owner.
+    pub uid: u64,
+    /// Group.
+    pub gid: u64,
+    /// Permission bits.
+    pub mode: u32,
 }
 
 /// One written layer blob.
@@ -1005,6 +1034,12 @@ pub fn build(
     for (name, pem) in &spec.keys {
         extra.insert(format!("etc/apk/keys/{name}"), pem.clone());
     }
+    let mut modes: HashMap<&str, u32> = HashMap::new();
+    for f in &spec.files {
+        extra.insert(f.path.clone(), f.content.clone());
+        modes.insert(&f.path, f.mode);
+    }
+    stage_dirs(&mut judge, &spec.dirs);
     for (path, bytes) in &extra {
         // Written like apk writes them: replacing a file or a link, never
         // a directory (or a link to one).
@@ -1021,9 +1056,11 @@ pub fn build(
             continue;
         };
         let content = judge.stage_content(&mut &bytes[..])?;
-        judge
-            .union
-            .stage(target, Staged::file(content, bytes.len() as u64));
+        let mut staged = Staged::file(content, bytes.len() as u64);
+        if let Some(&mode) = modes.get(path.as_str()) {
+            staged.mode = mode;
+        }
+        judge.union.stage(target, staged);
     }
     if let Err(reason) = judge.union.order_hard_links() {
         judge.refuse("cargo-assemble", "", reason);
@@ -1086,6 +1123,33 @@ pub fn build(
         warnings,
         mtime,
     })
+}
+
+/// Stages the declaration's directories where the union has nothing
+/// (one the packages made is kept as they made it); a file or a link in
+/// the way is refused.
+fn stage_dirs(judge: &mut Judge<'_>, dirs: &[GeneratedDir]) {
+    for d in dirs {
+        match judge.union.place(&d.path) {
+            Ok(target) if judge.union.at(&target) == Node::Missing => judge.union.stage(
+                target,
+                Staged {
+                    kind: EntryKind::Directory,
+                    mode: d.mode,
+                    uid: d.uid,
+                    gid: d.gid,
+                    implicit: false,
+                    ..Staged::implicit_dir()
+                },
+            ),
+            Ok(target) if judge.union.resolves_to_dir(&target).is_some() => {}
+            _ => judge.refuse(
+                "cargo-assemble",
+                &d.path,
+                "a declared directory cannot be created here (a file or a symbolic link is in the way)",
+            ),
+        }
+    }
 }
 
 /// Which layer each added package goes to.
@@ -1406,6 +1470,70 @@ mod tests {
             mtime: Some(1_700_000_000),
             ..Default::default()
         }
+    }
+
+    /// Mode, owner and type of each entry of a layer file.
+    fn entries(layer: &Path) -> BTreeMap<String, (u32, u64, tar::EntryType)> {
+        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(File::open(layer).unwrap()));
+        ar.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                let path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+                let (mode, uid, kind) = (h.mode().unwrap(), h.uid().unwrap(), h.entry_type());
+                (path, (mode, uid, kind))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn generated_files_replace_base_files_and_dirs_are_judged_like_entries() {
+        let (fs, base) = minirootfs();
+        let tmp = tempfile::tempdir().unwrap();
+        let pkgs = replaces_scenario(tmp.path());
+        let file = |path: &str, mode| GeneratedFile {
+            path: path.into(),
+            content: b"merged\n".to_vec(),
+            mode,
+        };
+        let dir = |path: &str| GeneratedDir {
+            path: path.into(),
+            uid: 10001,
+            gid: 10001,
+            mode: 0o700,
+        };
+        let generated = LayerSpec {
+            files: vec![file("etc/passwd", 0o644), file("etc/shadow", 0o640)],
+            // `home` exists in the base, `var/run` is a link to /run there.
+            dirs: vec![dir("home/app"), dir("home"), dir("var/run/app")],
+            ..spec()
+        };
+        let layer = build(&pkgs, &fs, &base, &generated, tmp.path()).unwrap();
+        let got = entries(layer.parts[0].file.path());
+        assert_eq!(got["etc/passwd"].0, 0o644);
+        assert_eq!(got["etc/shadow"].0, 0o640);
+        assert_eq!(got["home/app"], (0o700, 10001, tar::EntryType::Directory));
+        assert!(
+            !got.contains_key("home"),
+            "the base's directory stays as it is"
+        );
+        // Placed through the base's link, as a runtime would see it.
+        assert!(got.contains_key("run/app") && !got.contains_key("var/run/app"));
+
+        // A file of the base where a directory is declared: refused.
+        let blocked = LayerSpec {
+            dirs: vec![dir("etc/passwd/x"), dir("etc/os-release")],
+            ..spec()
+        };
+        let err = build(&pkgs, &fs, &base, &blocked, tmp.path()).unwrap_err();
+        let LayerError::Refused { refused, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert!(refused
+            .iter()
+            .all(|r| r.contains("a declared directory cannot be created")));
     }
 
     #[test]

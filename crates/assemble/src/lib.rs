@@ -10,13 +10,20 @@
 //! callers render its reports, warnings and errors.
 #![deny(missing_docs)]
 
+pub mod accounts;
+pub mod certs;
 pub mod config;
+pub mod cyclonedx;
 pub mod github;
 pub mod image_limits;
+pub mod import;
 pub(crate) mod layer;
 pub mod lock;
 pub mod model;
 pub mod ops;
+pub mod overlay;
 pub mod plan;
+pub mod reserved;
+pub mod runtime;
 pub(crate) mod sbom;
 pub mod state;

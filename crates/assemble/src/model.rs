@@ -125,6 +125,9 @@ pub struct Image {
     pub publish: Vec<Spanned<RegistryRef>>,
     /// How many layers the added packages are split into (at least 1).
     pub layers: usize,
+    /// Accounts, CA certificates, the image's own apk configuration,
+    /// overlays and SBOM formats.
+    pub extras: Extras,
 }
 
 impl Image {
@@ -150,6 +153,7 @@ impl Image {
             environment: BTreeMap::new(),
             publish: Vec::new(),
             layers: 1,
+            extras: Extras::default(),
         }
     }
 
@@ -157,6 +161,53 @@ impl Image {
     pub fn dir(&self) -> &Path {
         self.file.path.parent().unwrap_or(Path::new("."))
     }
+}
+
+/// What a declaration sets besides packages: users and groups, CA
+/// certificates, the repositories and keys the image's own `apk` uses,
+/// per-tag overlays and the SBOM formats. Each value was checked when the
+/// declaration was read; what depends on the source image (clashes with
+/// its accounts, keys or certificates) is checked by the build's planning
+/// phase.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// `[image.accounts]`.
+    pub accounts: crate::accounts::Accounts,
+    /// Where `[image.accounts]` is written (errors found against the base).
+    pub accounts_span: Range<usize>,
+    /// `[[image.certificates]]`, parsed and checked.
+    pub certificates: Vec<Spanned<crate::certs::CaCertificate>>,
+    /// `runtime_repositories`: lines for the image's `etc/apk/repositories`.
+    pub runtime_repositories: Vec<Spanned<crate::runtime::RuntimeRepository>>,
+    /// `runtime_keyring`: keys for the image's `etc/apk/keys`.
+    pub runtime_keyring: Vec<Spanned<crate::runtime::RuntimeKey>>,
+    /// `sbom = [...]` also asks for a CycloneDX document (SPDX is always
+    /// written).
+    pub cyclonedx: bool,
+    /// `[[image.overlay]]`; empty once loading has split the image into one
+    /// image per variant.
+    pub overlays: Vec<ImageOverlay>,
+}
+
+/// One `[[image.overlay]]`: settings applied, after the image-wide ones,
+/// to the output tags it selects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageOverlay {
+    /// Exact tags and globs.
+    pub tags: Vec<Spanned<String>>,
+    /// The overlay's table header.
+    pub span: Range<usize>,
+    /// Atoms to add (an atom naming a package the image already adds
+    /// replaces it).
+    pub packages: Vec<Spanned<Atom>>,
+    /// Environment variables (later wins).
+    pub environment: BTreeMap<String, String>,
+    /// Annotations (later wins).
+    pub annotations: BTreeMap<String, String>,
+    /// Users and groups (same name replaced), `run_as`.
+    pub accounts: crate::accounts::Accounts,
+    /// Certificates (same name replaced).
+    pub certificates: Vec<Spanned<crate::certs::CaCertificate>>,
 }
 
 /// The base image.
@@ -296,19 +347,6 @@ impl Repository {
             Location::Url(u) => u.expose().as_str().to_owned(),
         }
     }
-
-    /// The line for the image's `etc/apk/repositories`, for remote
-    /// repositories: `[@tag ]URL` without credentials.
-    pub(crate) fn repositories_line(&self) -> Option<String> {
-        let Location::Url(u) = &self.location else {
-            return None;
-        };
-        let url = u.without_credentials();
-        Some(match &self.tag {
-            Some(t) => format!("@{t} {url}"),
-            None => url.to_string(),
-        })
-    }
 }
 
 impl fmt::Display for Repository {
@@ -399,11 +437,8 @@ mod tests {
         let r = Repository::parse("https://u:s3cret@h/alpine", base).unwrap();
         assert!(r.is_remote());
         assert_eq!(r.as_written, "https://****@h/alpine");
-        assert_eq!(r.repositories_line().unwrap(), "https://h/alpine");
         assert!(r.address().contains("s3cret"));
         assert!(!format!("{r:?}").contains("s3cret"));
-        let r = Repository::parse("@edge https://h/edge", base).unwrap();
-        assert_eq!(r.repositories_line().unwrap(), "@edge https://h/edge");
         for bad in ["@ ./x", "@acme", "", "ftp://h/x", "@a!b ./x"] {
             assert!(Repository::parse(bad, base).is_err(), "{bad}");
         }

@@ -78,9 +78,11 @@ pub enum Change {
         /// Architecture.
         arch: String,
     },
-    /// A setting (tags, annotation, environment variable) changed.
+    /// A setting (tags, annotation, environment variable, account,
+    /// certificate, runtime repository or key, SBOM format) changed.
     Setting {
-        /// `tags`, `annotations.KEY`, `environment.KEY`, `source`.
+        /// `tags`, `annotations.KEY`, `environment.KEY`, `source`,
+        /// `accounts.users.NAME`, `certificates.NAME`, ….
         key: String,
         /// Old value (absent: new).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,6 +141,11 @@ fn settings(old: &ImageState, new: &ImageState, out: &mut Vec<Change>) {
         for k in keys {
             setting(format!("{prefix}.{k}"), a.get(k), b.get(k));
         }
+    }
+    let (a, b) = (&old.extras, &new.extras);
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for k in keys {
+        setting(k.clone(), a.get(k), b.get(k));
     }
 }
 

@@ -58,6 +58,10 @@ pub struct ImageState {
     pub annotations: BTreeMap<String, String>,
     /// Environment.
     pub environment: BTreeMap<String, String>,
+    /// Accounts, certificates, runtime repositories and keys, SBOM
+    /// formats, one line each (`accounts.users.app` → `uid 10001 …`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extras: BTreeMap<String, String>,
     /// Per architecture.
     pub platforms: Vec<LockedPlatform>,
 }

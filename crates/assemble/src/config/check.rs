@@ -130,6 +130,48 @@ pub const IMAGE_KEYS: &[ImageKey] = &[
         required: None,
         check: |c, node, at, image| c.layers(node, at, image),
     },
+    ImageKey {
+        name: "accounts",
+        doc: "Users and groups to add to /etc/passwd and /etc/group, and `run_as` (the config's User).",
+        shape: Shape::Table,
+        required: None,
+        check: |c, node, at, image| c.accounts(node, at, image),
+    },
+    ImageKey {
+        name: "certificates",
+        doc: "CA certificates ({ name, content | path }) added to the image's trust bundle.",
+        shape: Shape::Table,
+        required: None,
+        check: |c, node, at, image| c.certificates(node, at, image),
+    },
+    ImageKey {
+        name: "runtime_repositories",
+        doc: "Public https repositories written to the image's etc/apk/repositories (build repositories are not).",
+        shape: Shape::Strings,
+        required: None,
+        check: |c, node, at, image| c.runtime_repositories(node, at, image),
+    },
+    ImageKey {
+        name: "runtime_keyring",
+        doc: "Public keys (paths or { name, content }) written to the image's etc/apk/keys.",
+        shape: Shape::Strings,
+        required: None,
+        check: |c, node, at, image| c.runtime_keyring(node, at, image),
+    },
+    ImageKey {
+        name: "sbom",
+        doc: "SBOM formats written and attached: [\"spdx\"] (default) or [\"spdx\", \"cyclonedx\"].",
+        shape: Shape::Strings,
+        required: None,
+        check: |c, node, at, image| c.sbom(node, at, image),
+    },
+    ImageKey {
+        name: "overlay",
+        doc: "[[image.overlay]]: packages, environment, annotations, accounts, certificates for the tags it selects.",
+        shape: Shape::Table,
+        required: None,
+        check: |c, node, at, image| c.overlays(node, at, image),
+    },
 ];
 
 /// Most layers `layers` may ask for.
@@ -614,6 +656,7 @@ impl<'a> Checker<'a> {
 
     fn annotations(&mut self, node: &Node, at: &Range<usize>, image: &mut Image) {
         image.annotations = self.string_map(node, at, "annotations", |_| None);
+        self.reserved(node, crate::reserved::NameKind::Annotation);
     }
 
     fn environment(&mut self, node: &Node, at: &Range<usize>, image: &mut Image) {
@@ -621,8 +664,14 @@ impl<'a> Checker<'a> {
             name.contains(['=', '\0'])
                 .then_some("names may not contain '=' or NUL")
         });
+        self.reserved(node, crate::reserved::NameKind::Environment);
     }
 }
+
+#[path = "extras.rs"]
+mod extras;
+pub use extras::extras_summary;
+pub(crate) use extras::extras_to_value;
 
 /// The message and help for a source that looks like an image in a
 /// registry but is not written as one.

@@ -60,6 +60,19 @@ pub fn image_from_value(
     let mut checker = Checker::new(file, base, &mut seen);
     let mut images = Vec::new();
     checker.images(&root, &(0..0), "image", &mut images);
+    let mut images = checker.expand_overlays(images);
+    if images.len() > 1 {
+        let names: Vec<String> = images.iter().map(|i| i.name.value.clone()).collect();
+        checker.error(
+            0..0,
+            format!(
+                "the overlays make {} images ({}): submit one declaration per variant",
+                images.len(),
+                names.join(", ")
+            ),
+            None,
+        );
+    }
     let errors = checker.errors.errors;
     if errors.is_empty() {
         if let Some(image) = images.pop() {
@@ -142,6 +155,7 @@ pub fn image_to_value(image: &Image) -> Value {
             out.insert(key.into(), serde_json::json!(map));
         }
     }
+    super::check::extras_to_value(image, &mut out);
     Value::Object(out)
 }
 

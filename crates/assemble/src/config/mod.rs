@@ -35,7 +35,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use check::{ImageKey, Shape, IMAGE_KEYS};
+pub use check::{extras_summary, ImageKey, Shape, IMAGE_KEYS};
 pub use errors::{ConfigError, ConfigErrors};
 pub use json::{image_from_value, image_to_value, ValueError};
 
@@ -219,6 +219,7 @@ fn check_file(
             }
         }
     }
+    let images = c.expand_overlays(images);
     c.errors.sort();
     (images, c.errors)
 }

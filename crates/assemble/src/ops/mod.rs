@@ -14,6 +14,8 @@
 
 pub mod apply;
 pub mod build;
+pub mod export;
+pub mod import;
 pub mod index;
 pub mod init;
 pub mod keygen;

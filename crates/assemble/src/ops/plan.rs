@@ -269,6 +269,7 @@ pub fn image_state(image: &Image, platforms: Vec<LockedPlatform>) -> ImageState 
         tags: image.tags.clone(),
         annotations: image.annotations.clone(),
         environment: image.environment.clone(),
+        extras: crate::config::extras_summary(image),
         platforms,
     }
 }

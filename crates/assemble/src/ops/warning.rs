@@ -60,6 +60,12 @@ pub enum Warning {
         /// How many.
         count: usize,
     },
+    /// Something about the declaration's accounts or certificates (a
+    /// certificate expiring soon, a home directory left as the base has it).
+    Extras {
+        /// What, naming the item.
+        message: String,
+    },
 }
 
 impl fmt::Display for Warning {
@@ -102,6 +108,7 @@ impl fmt::Display for Warning {
                  architecture; see `cargo assemble search`)",
                 crate::plan::count(*count, "package")
             ),
+            Warning::Extras { message } => f.write_str(message),
         }
     }
 }

@@ -54,6 +54,8 @@ pub struct ConfigChange<'a> {
     pub environment: &'a BTreeMap<String, String>,
     /// Labels to set.
     pub labels: &'a BTreeMap<String, String>,
+    /// The config's `User` (`uid:gid` from `accounts.run_as`), when set.
+    pub user: Option<&'a str>,
 }
 
 /// The output config: the source config (or a fresh one for `scratch`)
@@ -109,6 +111,9 @@ pub fn config(source: Option<&Value>, apk_arch_name: &str, change: &ConfigChange
             }
         }
     }
+    if let Some(user) = change.user {
+        config.insert("User".into(), json!(user));
+    }
     if !change.labels.is_empty() {
         let labels = ensure_object(config.entry("Labels").or_insert_with(|| json!({})));
         for (k, v) in change.labels {
@@ -156,7 +161,7 @@ pub fn sbom_manifest(sbom: Value, subject: Value) -> Value {
     json!({
         "schemaVersion": 2,
         "mediaType": media::MANIFEST,
-        "artifactType": media::SPDX,
+        "artifactType": sbom["mediaType"].clone(),
         "config": {"mediaType": media::EMPTY, "digest": EMPTY_DIGEST, "size": 2, "data": "e30="},
         "layers": [sbom],
         "subject": subject,
@@ -205,8 +210,10 @@ mod tests {
                 created: "1970-01-01T00:00:00Z",
                 environment: &env,
                 labels: &labels,
+                user: Some("10001:10001"),
             },
         );
+        assert_eq!(c["config"]["User"], "10001:10001");
         assert_eq!(c["rootfs"]["diff_ids"], json!(["sha256:aa", "sha256:bb"]));
         assert_eq!(c["config"]["Env"], json!(["PATH=/bin", "A=2"]));
         assert_eq!(c["config"]["Cmd"], json!(["/bin/sh"]));

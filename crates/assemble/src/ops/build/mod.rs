@@ -12,6 +12,7 @@
 //!    output. Everything goes into a temporary layout that replaces the
 //!    output only when complete.
 
+mod extras;
 mod image;
 mod platform;
 mod source;
@@ -334,6 +335,18 @@ pub enum BuildError {
     #[error("{0}")]
     #[diagnostic(help("shorten or fix the `environment` and `annotations` of the image"))]
     Limit(String),
+    /// The declaration's accounts, certificates or runtime keys clash
+    /// with the source image.
+    #[error("{arch}: {message}")]
+    #[diagnostic(help("{}", help.as_deref().unwrap_or("")))]
+    Extras {
+        /// APK architecture.
+        arch: String,
+        /// What clashes, naming both sides.
+        message: String,
+        /// How to fix it.
+        help: Option<String>,
+    },
     /// Writing the image failed.
     #[error("writing the image")]
     Image(#[source] OciError),
@@ -441,11 +454,18 @@ pub fn build(
         progress,
         warnings: Vec::new(),
     };
+    for message in extras::declared_warnings(image) {
+        log.warn(Warning::Extras { message });
+    }
     let mut plans = Vec::new();
     for arch in &archs {
-        plans.push(platform::plan(
-            image, &source, arch, &fetcher, options, &mut log,
-        )?);
+        let plan = platform::plan(image, &source, arch, &fetcher, options, &mut log)?;
+        for message in &plan.generated.warnings {
+            log.warn(Warning::Extras {
+                message: format!("{arch}: {message}"),
+            });
+        }
+        plans.push(plan);
     }
     if options.dry_run {
         return Ok(BuildReport {

@@ -42,6 +42,8 @@ pub(super) struct PlatformPlan<'s> {
     pub packages: Vec<PlannedPackage>,
     /// Manifest digest of the source image (`scratch` for none).
     pub source_digest: String,
+    /// Files, directories and config the declaration's extras add.
+    pub generated: super::extras::Generated,
 }
 
 /// One package to add.
@@ -103,6 +105,7 @@ pub(super) fn plan<'s>(
     let (fs, files) = source.scan(image, platform)?;
     let base = source::base_state(image, arch, &fs, &files)?;
     let (keyring, key_files) = keyring(image, &files)?;
+    let generated = super::extras::generate(image, arch, &fs, &files, &key_files)?;
 
     log.step(image, arch, Step::LoadingIndexes);
     let (repos, indexes) = load_indexes(image, arch, &base, &keyring, fetcher, options, log)?;
@@ -118,6 +121,7 @@ pub(super) fn plan<'s>(
         repos,
         packages,
         source_digest: source::digest(platform),
+        generated,
     })
 }
 

@@ -131,6 +131,7 @@ fn captured(path: &str) -> bool {
             "etc/apk/world" | "etc/apk/repositories" | "etc/apk/arch"
         )
         || path.starts_with("etc/apk/keys/")
+        || super::extras::captured(path)
 }
 
 /// files around it).

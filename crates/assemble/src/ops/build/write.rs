@@ -18,7 +18,7 @@ use super::{BuildError, BuildOptions, BuildReport, Log, Output, PlatformReport};
 use crate::layer::{self, LayerSpec, PackageFile};
 use crate::model::Image;
 use crate::ops::{Event, Step, Warning};
-use crate::sbom;
+use crate::{cyclonedx, sbom};
 
 /// Fails when the config or manifest exceeds what registries accept.
 fn check_documents(config: &Value, manifest: &Value) -> Result<(), BuildError> {
@@ -43,6 +43,7 @@ pub(super) fn probe_documents(
         created: "1970-01-01T00:00:00Z",
         environment: &image.environment,
         labels: &image.annotations,
+        user: image.extras.accounts.run_as.as_deref(),
     };
     let config = image::config(source.map(|i| &i.config_json), arch, &change);
     let layer = image::descriptor(media::LAYER_GZIP, &digest, 0);
@@ -58,10 +59,21 @@ pub(super) fn probe_documents(
 /// One architecture written into the layout.
 struct Written {
     manifest: Descriptor,
-    artifact: Descriptor,
-    sbom: (PathBuf, Vec<u8>),
+    /// SPDX, then CycloneDX when asked for.
+    sboms: Vec<WrittenSbom>,
     report: PlatformReport,
 }
+
+/// One SBOM: its referrer artifact and the file beside the output.
+struct WrittenSbom {
+    artifact: Descriptor,
+    media_type: &'static str,
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+/// The CycloneDX media type (the artifact's type and its layer's).
+const CYCLONEDX: &str = "application/vnd.cyclonedx+json";
 
 /// Writes every planned architecture and finishes the output.
 pub(super) fn write(
@@ -136,9 +148,9 @@ pub(super) fn write(
             .insert(REF_NAME_ANNOTATION.into(), tag.clone());
         entries.push(d);
     }
-    for w in &written {
-        let mut a = w.artifact.clone();
-        a.artifact_type = Some(media::SPDX.into());
+    for sbom in written.iter().flat_map(|w| &w.sboms) {
+        let mut a = sbom.artifact.clone();
+        a.artifact_type = Some(sbom.media_type.into());
         entries.push(a);
     }
     let mut platforms = Vec::new();
@@ -148,8 +160,7 @@ pub(super) fn write(
         // unit; the documented paths beside it are links into it that
         // never change, so they always name the SBOM of the image there.
         Output::Layout(dir) => {
-            for w in &written {
-                let (path, bytes) = &w.sbom;
+            for WrittenSbom { path, bytes, .. } in written.iter().flat_map(|w| &w.sboms) {
                 let name = file_name(path);
                 writer.add_file(&name, bytes).map_err(BuildError::Image)?;
                 let target = Path::new(&file_name(dir)).join(&name);
@@ -159,14 +170,8 @@ pub(super) fn write(
         }
         Output::Archive(file) => {
             writer.finish(&entries).map_err(BuildError::Image)?;
-            oci_image::write::write_archive(&layout_dir, file).map_err(BuildError::Image)?;
-            for w in &written {
-                let (path, bytes) = &w.sbom;
-                assemble_io::atomic::write_file::<_, std::io::Error>(path, |f| {
-                    std::io::Write::write_all(f, bytes)
-                })
-                .map_err(io_err(path))?;
-            }
+            let sboms: Vec<&WrittenSbom> = written.iter().flat_map(|w| &w.sboms).collect();
+            finish_archive(file, &layout_dir, &sboms)?;
         }
         // Turned into a temporary layout by the caller before building;
         // its SBOMs travel as referrers.
@@ -234,14 +239,12 @@ fn platform(
         .collect();
     let layer_spec = LayerSpec {
         world: image.packages.iter().map(|a| a.to_string()).collect(),
-        repositories: image
-            .repositories
-            .iter()
-            .filter_map(|r| r.repositories_line())
-            .collect(),
+        repositories: super::extras::repository_lines(image),
         keys: plan.key_files.clone(),
         mtime: options.source_date_epoch,
         layers: image.layers,
+        files: plan.generated.files.clone(),
+        dirs: plan.generated.dirs.clone(),
     };
     let layer =
         layer::build(&package_files, &plan.fs, &plan.base, &layer_spec, work).map_err(|error| {
@@ -297,6 +300,7 @@ fn platform(
             created: &created,
             environment: &image.environment,
             labels: &image.annotations,
+            user: plan.generated.user.as_deref(),
         },
     );
     let config_desc = writer.add_json(media::CONFIG, &config).map_err(image_err)?;
@@ -352,22 +356,32 @@ fn platform(
         layer.mtime,
         &packages,
     );
-    let sbom_bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
-    let sbom_desc = writer
-        .add_blob_bytes(media::SPDX, &sbom_bytes)
-        .map_err(image_err)?;
     let subject = image::descriptor(media::MANIFEST, &manifest_digest, manifest_desc.size);
-    let artifact = image::sbom_manifest(
-        image::descriptor(media::SPDX, &sbom_desc.digest.to_string(), sbom_desc.size),
-        subject,
-    );
-    writer
-        .add_blob_bytes(media::EMPTY, b"{}")
-        .map_err(image_err)?;
-    let artifact_desc = writer
-        .add_json(media::MANIFEST, &artifact)
-        .map_err(image_err)?;
     let sbom_file = sbom_path(&options.output, &image.name, arch, count);
+    let mut sboms = vec![attach(
+        writer,
+        media::SPDX,
+        &doc,
+        &subject,
+        sbom_file.clone(),
+    )?];
+    if image.extras.cyclonedx {
+        let distro = plan
+            .generated
+            .os_release
+            .as_deref()
+            .and_then(|t| cyclonedx::distro_from_os_release(&String::from_utf8_lossy(t)));
+        let doc = cyclonedx::document(
+            &image.name,
+            manifest_digest.trim_start_matches("sha256:"),
+            layer.mtime,
+            distro.as_ref(),
+            &packages,
+        );
+        let path =
+            sbom_file.with_file_name(file_name(&sbom_file).replace(".spdx.json", ".cdx.json"));
+        sboms.push(attach(writer, CYCLONEDX, &doc, &subject, path)?);
+    }
 
     let (oci_arch, variant) = image::oci_platform(arch);
     let manifest = Descriptor {
@@ -383,8 +397,7 @@ fn platform(
     };
     Ok(Written {
         manifest,
-        artifact: artifact_desc,
-        sbom: (sbom_file.clone(), sbom_bytes),
+        sboms,
         report: PlatformReport {
             arch: arch.to_owned(),
             manifest_digest,
@@ -394,6 +407,36 @@ fn platform(
             source_digest: plan.source_digest.clone(),
             packages: plan.locked_packages(),
         },
+    })
+}
+
+/// Writes `doc` as an SBOM blob and a referrer artifact of `subject`.
+fn attach(
+    writer: &mut LayoutWriter,
+    media_type: &'static str,
+    doc: &Value,
+    subject: &Value,
+    path: PathBuf,
+) -> Result<WrittenSbom, BuildError> {
+    let bytes = serde_json::to_vec_pretty(doc).unwrap_or_default();
+    let blob = writer
+        .add_blob_bytes(media_type, &bytes)
+        .map_err(BuildError::Image)?;
+    let artifact = image::sbom_manifest(
+        image::descriptor(media_type, &blob.digest.to_string(), blob.size),
+        subject.clone(),
+    );
+    writer
+        .add_blob_bytes(media::EMPTY, b"{}")
+        .map_err(BuildError::Image)?;
+    let artifact = writer
+        .add_json(media::MANIFEST, &artifact)
+        .map_err(BuildError::Image)?;
+    Ok(WrittenSbom {
+        artifact,
+        media_type,
+        path,
+        bytes,
     })
 }
 
@@ -439,6 +482,61 @@ fn remove_leftovers(output: &Path) {
             &format!(".{name}.old-"),
         ],
     );
+}
+
+/// Writes an archive and its SBOMs so that they change as one unit, the
+/// way a layout output does: both go into a new generation directory
+/// `.NAME.d/live-…/`, then the one link `.NAME.d/current` is switched to
+/// it (a rename). `NAME` and the SBOM paths are links through `current`
+/// that never change, so at every instant they name one generation.
+/// Older generations are removed after the switch; a generation left by a
+/// kill before it is removed by the next run.
+fn finish_archive(
+    file: &Path,
+    layout_dir: &Path,
+    sboms: &[&WrittenSbom],
+) -> Result<(), BuildError> {
+    use assemble_io::atomic;
+    let io_err = |path: &Path| {
+        let path = path.to_owned();
+        move |error| BuildError::Write { path, error }
+    };
+    let name = file_name(file);
+    let store_name = format!(".{name}.d");
+    let store = file.with_file_name(&store_name);
+    std::fs::create_dir_all(&store).map_err(io_err(&store))?;
+    atomic::remove_leftovers(&store, &["gen-"]);
+    let generation = atomic::temp_dir_in(&store, "gen-").map_err(io_err(&store))?;
+    oci_image::write::write_archive(layout_dir, &generation.path().join(&name))
+        .map_err(BuildError::Image)?;
+    for WrittenSbom { path, bytes, .. } in sboms {
+        let inside = generation.path().join(file_name(path));
+        atomic::write_file::<_, std::io::Error>(&inside, |f| std::io::Write::write_all(f, bytes))
+            .map_err(io_err(&inside))?;
+    }
+    // `gen-XXXXXX` → `live-XXXXXX`: complete, no longer a temporary.
+    let temp_name = file_name(generation.path());
+    let live_name = format!("live-{}", &temp_name["gen-".len()..]);
+    let live = store.join(&live_name);
+    std::fs::rename(generation.path(), &live).map_err(io_err(&live))?;
+    let _ = generation.keep();
+    assemble_io::crash_point("archive-generation-written");
+    atomic::symlink(Path::new(&live_name), &store.join("current")).map_err(io_err(&store))?;
+    assemble_io::crash_point("archive-switched");
+    let through = Path::new(&store_name).join("current");
+    atomic::symlink(&through.join(&name), file).map_err(io_err(file))?;
+    for WrittenSbom { path, .. } in sboms {
+        atomic::symlink(&through.join(file_name(path)), path).map_err(io_err(path))?;
+    }
+    if let Ok(entries) = std::fs::read_dir(&store) {
+        for e in entries.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with("live-") && n != live_name {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `<output>.spdx.json`, or `<output>.<arch>.spdx.json` for several
