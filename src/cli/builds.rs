@@ -19,6 +19,9 @@ pub enum Command {
         /// How far back: a duration (24h, 7d) or an RFC 3339 time.
         #[arg(long, default_value = "24h")]
         since: String,
+        /// Only failed builds, with why (for people without webhooks).
+        #[arg(long)]
+        failed: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -52,13 +55,18 @@ pub fn run(command: Command) -> Result<ExitCode> {
         Command::List {
             repo,
             since,
+            failed,
             json,
             remote,
         } => {
-            let list = remote
+            let mut list = remote
                 .client()?
                 .build_reports(repo.as_deref(), Some(&since))
                 .into_diagnostic()?;
+            if failed {
+                list.reports
+                    .retain(|r| r.result == assemble_service::api::BuildResult::Failure);
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&list).into_diagnostic()?);
             } else if list.reports.is_empty() {
@@ -77,6 +85,9 @@ pub fn run(command: Command) -> Result<ExitCode> {
                         r.result,
                         r.created_at
                     );
+                    if let (true, Some(error)) = (failed, &r.error) {
+                        println!("    {}", escape(error));
+                    }
                 }
             }
         }

@@ -29,6 +29,10 @@ pub struct Args {
     /// see the submitter's files).
     #[arg(long)]
     pub allow_local_paths: bool,
+    /// How often to check every repository and source image the declarations use, and
+    /// rebuild the images whose packages or source changed (`0` turns the watcher off).
+    #[arg(long, default_value = "5m", value_parser = assemble_service::orgs::parse_interval)]
+    pub poll_interval: std::time::Duration,
     /// Test hook: `fake` builds nothing and takes its behaviour from annotations.
     #[arg(long, hide = true)]
     pub engine: Option<String>,
@@ -74,6 +78,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         config,
         engine,
         events: std::sync::Arc::new(|line| eprintln!("{line}")),
+        poll_interval: a.poll_interval,
     };
     server::serve(opts, |started| {
         for (org, file) in &started.owner_tokens {

@@ -297,3 +297,20 @@ pub fn load(server: &Server, clients: usize, requests: usize) -> (Vec<Duration>,
     }
     (gets, puts)
 }
+
+/// The manifest digest skopeo reads for `oci:LAYOUT:TAG` (SHA-256 of the
+/// raw manifest): what a puller of that tag gets.
+pub fn skopeo_digest(layout: &Path, tag: &str) -> String {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .output()
+        .unwrap_or_else(|e| panic!("skopeo is needed by this test (apt-get install skopeo): {e}"));
+    assert!(
+        out.status.success(),
+        "skopeo inspect {tag}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use sha2::Digest;
+    format!("sha256:{:x}", sha2::Sha256::digest(&out.stdout))
+}

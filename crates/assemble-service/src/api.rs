@@ -197,6 +197,13 @@ pub struct BuildReport {
     /// The build log (only in the single report).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// The repo's build number; a successful build is also tagged
+    /// `build-<number>`, a tag no later build moves.
+    #[serde(default)]
+    pub number: Option<i64>,
+    /// The server instance (`host-pid-random/worker`) that ran it last.
+    #[serde(default)]
+    pub worker: Option<String>,
 }
 
 /// `GET /v1/buildreports`.
@@ -307,6 +314,33 @@ impl fmt::Display for ErrorBody {
         }
         Ok(())
     }
+}
+
+/// One input the update watcher checks, in `GET /v1/watch`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchedInput {
+    /// `index ARCH REPOSITORY` or `source REFERENCE`.
+    pub input: String,
+    /// Its content digest when last read.
+    pub fingerprint: Option<String>,
+    /// Failed checks in a row (0: fine); a failing input is checked again
+    /// with exponential backoff, the others are not held up.
+    pub failures: i64,
+    /// Why the last check failed.
+    pub last_error: Option<String>,
+    /// When it was last checked.
+    pub checked_at: String,
+    /// Not checked again before.
+    pub next_check_at: String,
+}
+
+/// `GET /v1/watch`: the inputs of the organization's built declarations.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchReport {
+    /// Time between checks (`0s`: the watcher is off).
+    pub poll_interval: String,
+    /// By name.
+    pub inputs: Vec<WatchedInput>,
 }
 
 /// `GET /healthz`.

@@ -7,14 +7,18 @@
 //! [`api`] (the wire types, shared with [`client`]), [`auth`] (tokens, roles,
 //! capabilities), [`orgs`] (server configuration and entitlements),
 //! [`store`] (the database), [`queue`] (workers, leases, timeouts),
-//! [`engine`] (the seam to the image engine, and the real one), [`server`]
-//! (HTTP) and [`remote`] (`plan`/`apply --server` over the client).
+//! [`engine`] (the seam to the image engine, and the real one), [`watch`]
+//! (rebuilds when a package or the source image updates), [`notify`]
+//! (signed CloudEvents webhooks), [`server`] (HTTP) and [`remote`]
+//! (`plan`/`apply --server` over the client).
 #![deny(missing_docs)]
 
 pub mod api;
 pub mod auth;
 pub mod client;
 pub mod engine;
+#[cfg(feature = "server")]
+pub mod notify;
 pub mod orgs;
 #[cfg(feature = "server")]
 pub mod queue;
@@ -23,3 +27,5 @@ pub mod remote;
 pub mod server;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
+pub mod watch;

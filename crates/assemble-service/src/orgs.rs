@@ -6,6 +6,8 @@
 //! build_timeout = "1h"
 //! retention = "30d"              # build reports kept this long (the latest success always)
 //! allow_local_paths = false      # accept local paths in declarations (or serve --allow-local-paths)
+//! notify = ["https://hooks.example.org/builds"]   # webhooks of declarations without `notify`
+//! notify_allow_local = false     # allow http:// and private/loopback webhooks (tests)
 //!
 //! [orgs.acme]
 //! repositories = ["https://packages.example.org/acme", "/srv/apk/acme"]   # or ["*"]
@@ -24,6 +26,16 @@ use apk::dependency::{Constraint, Context, Dependency};
 use serde::Deserialize;
 
 use crate::api::FieldError;
+
+/// Parses `serve --poll-interval` such as `5m`, `30s`, or `0` (the update
+/// watcher off).
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e} (write e.g. 5m, 30s, or 0 to turn the watcher off)"))
+}
 
 /// The organization of a server without a configuration file.
 pub const DEFAULT_ORG: &str = "default";
@@ -61,6 +73,12 @@ pub struct ServerConfig {
     /// repositories, keys): single-machine use and tests
     /// (`serve --allow-local-paths`).
     pub allow_local_paths: bool,
+    /// Webhooks told about every build whose declaration names none
+    /// (`notify = ["https://…"]`).
+    pub notify: Vec<String>,
+    /// Allow webhooks on http:// and on private or loopback addresses
+    /// (`notify_allow_local = true`): for tests and single-machine use.
+    pub notify_allow_local: bool,
 }
 
 /// What one organization may use.
@@ -86,6 +104,10 @@ struct RawConfig {
     max_body: Option<usize>,
     #[serde(default)]
     allow_local_paths: bool,
+    #[serde(default)]
+    notify: Vec<String>,
+    #[serde(default)]
+    notify_allow_local: bool,
     #[serde(default)]
     orgs: BTreeMap<String, RawOrg>,
 }
@@ -116,6 +138,8 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(60),
             max_body: 1 << 20,
             allow_local_paths: false,
+            notify: Vec::new(),
+            notify_allow_local: false,
         }
     }
 }
@@ -164,6 +188,8 @@ impl ServerConfig {
             config.max_body = b;
         }
         config.allow_local_paths = raw.allow_local_paths;
+        config.notify = raw.notify;
+        config.notify_allow_local = raw.notify_allow_local;
         if !raw.orgs.is_empty() {
             config.orgs.clear();
             for (name, org) in raw.orgs {

@@ -133,6 +133,8 @@ pub struct Workers {
     pub instance: String,
     /// Operator messages.
     pub events: Events,
+    /// Tells the builds' webhooks.
+    pub notifier: Option<crate::notify::Notifier>,
 }
 
 impl Workers {
@@ -232,12 +234,30 @@ impl Workers {
                     "build {id} of {}/{}: {} in {seconds:.1}s",
                     build.org, build.repo, end.result
                 ));
+                self.notify(&build.org, &id).await;
             }
             Ok(false) => (self.events)(format!(
                 "build {id}: lease lost before recording its result"
             )),
             Err(e) => (self.events)(format!("build {id}: cannot record its result: {e}")),
         }
+    }
+
+    /// Hands the finished build `id` to the notifier (which delivers in
+    /// the background).
+    async fn notify(&self, org: &str, id: &str) {
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        let (Ok(Some(row)), Ok(log)) = (
+            self.store.build(org, id).await,
+            self.store.log_after(id, -1).await,
+        ) else {
+            (self.events)(format!("build {id}: cannot read it back to notify"));
+            return;
+        };
+        let log: String = log.into_iter().map(|(_, text)| text).collect();
+        notifier.build_finished(row, &log);
     }
 
     async fn execute(
@@ -269,6 +289,8 @@ impl Workers {
             repo: build.repo.clone(),
             declaration,
             previous,
+            trigger: build.trigger(),
+            number: build.number,
             output: self.config.images_dir.join(&build.org).join(&build.repo),
         };
         let cancel = Cancel::default();

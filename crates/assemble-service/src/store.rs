@@ -1,7 +1,8 @@
 //! Database access: every query the service runs lives here.
 //!
 //! We use sqlx's `Any` driver: one code path for SQLite (the embedded
-//! default, `DATA/assemble.db`) and, with the scale-out issue, PostgreSQL.
+//! default, `DATA/assemble.db`) and PostgreSQL (`--database postgres://…`,
+//! several servers sharing one database).
 //! sqlx is async (it shares the server's tokio runtime instead of parking
 //! threads on a blocking driver), embeds the versioned migrations of
 //! `migrations/` in the binary, and speaks both databases with the same
@@ -19,6 +20,9 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, FromRow, Row};
 
 use crate::api::{BuildResult, Trigger};
+
+mod rebuild;
+pub use rebuild::{NotificationRow, WatchInput, WatchTarget};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -44,6 +48,8 @@ pub enum StoreError {
 pub enum Backend {
     /// SQLite, the embedded default.
     Sqlite,
+    /// PostgreSQL, for several servers sharing one database.
+    Postgres,
 }
 
 /// The service's database.
@@ -51,7 +57,14 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    url: String,
+    /// PostgreSQL: the dedicated connection holding the watcher's advisory
+    /// lock while this process leads.
+    leader: std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>,
 }
+
+/// The advisory lock key of the update watcher's leader (PostgreSQL).
+const WATCHER_LOCK: i64 = 0x6361_7267_6f77_6174; // "cargowat"
 
 /// Milliseconds since the Unix epoch, the unit of every stored time.
 pub fn now_ms() -> i64 {
@@ -143,6 +156,8 @@ pub struct BuildRow {
     pub started_at: Option<i64>,
     /// Ended at.
     pub completed_at: Option<i64>,
+    /// The repo's build number (`build-<number>` tags a successful build).
+    pub number: Option<i64>,
 }
 
 impl BuildRow {
@@ -195,7 +210,7 @@ pub enum Deleted {
 }
 
 const BUILD_COLUMNS: &str = "id, org, repo, trigger_kind, state, config, locked_config, warnings, \
-    digests, pushed, changes, error, attempts, worker, lease_expires_at, created_at, started_at, completed_at";
+    digests, pushed, changes, error, attempts, worker, lease_expires_at, created_at, started_at, completed_at, number";
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
@@ -212,29 +227,38 @@ impl Store {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
         } else {
             return Err(StoreError::Unsupported(format!(
-                "unsupported database URL '{}': this version supports sqlite://PATH",
+                "unsupported database URL '{}': write sqlite://PATH or postgres://USER@HOST/DB",
                 assemble_io::url::redact(url)
             )));
         };
         let pool = AnyPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _| {
+            .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    // WAL: readers never block the writer; a killed process
-                    // loses no committed transaction and never corrupts.
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    conn.execute("PRAGMA busy_timeout = 15000").await?;
+                    if backend == Backend::Sqlite {
+                        // WAL: readers never block the writer; a killed process
+                        // loses no committed transaction and never corrupts.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 15000").await?;
+                    }
                     Ok(())
                 })
             })
             .connect(url)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url: url.to_owned(),
+            leader: Default::default(),
+        })
     }
 
     /// The URL of the SQLite database file `path`, created when missing.
@@ -245,6 +269,38 @@ impl Store {
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// True when this process is the one to run the update watcher: always
+    /// on SQLite (one server per database file); on PostgreSQL the process
+    /// holding `pg_try_advisory_lock` on a dedicated connection. The lock
+    /// goes with the connection, so when the leader dies (even kill -9) the
+    /// database drops it and the next server to ask takes over.
+    pub async fn lead_watcher(&self) -> bool {
+        if self.backend == Backend::Sqlite {
+            return true;
+        }
+        use sqlx::Connection;
+        let mut held = self.leader.lock().await;
+        if let Some(conn) = held.as_mut() {
+            if conn.ping().await.is_ok() {
+                return true;
+            }
+            *held = None;
+        }
+        let Ok(mut conn) = sqlx::AnyConnection::connect(&self.url).await else {
+            return false;
+        };
+        let won: Result<bool, _> = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(WATCHER_LOCK)
+            .fetch_one(&mut conn)
+            .await;
+        if matches!(won, Ok(true)) {
+            *held = Some(conn);
+            true
+        } else {
+            false
+        }
     }
 
     /// Closes every connection (after a graceful shutdown).
@@ -431,7 +487,7 @@ impl Store {
         .rows_affected()
             > 0;
         let build = if changed {
-            Some(enqueue(&mut tx, org, name, Trigger::Config, config).await?)
+            Some(enqueue(&mut tx, org, name, Trigger::Config, config, "[]").await?)
         } else {
             None
         };
@@ -448,12 +504,14 @@ impl Store {
     }
 
     /// Queues a build of the repo's stored declaration (coalescing into a
-    /// queued one); `None` when the repo does not exist.
+    /// queued one) with what made it (`changes`: a JSON array, `[]` for a
+    /// manual build); `None` when the repo does not exist.
     pub async fn trigger_build(
         &self,
         org: &str,
         name: &str,
         trigger: Trigger,
+        changes: &str,
         audit: &AuditEntry<'_>,
     ) -> Result<Option<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -472,7 +530,7 @@ impl Store {
         let Some(config) = config else {
             return Ok(None);
         };
-        let id = enqueue(&mut tx, org, name, trigger, &config).await?;
+        let id = enqueue(&mut tx, org, name, trigger, &config, changes).await?;
         let detail = format!("build {id}");
         commit_audited(
             tx,
@@ -562,6 +620,7 @@ impl Store {
         let now = now_ms();
         let lock = match self.backend {
             Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         };
         let sql = format!(
             "UPDATE builds SET state = 'running', worker = $1, lease_expires_at = $2, started_at = $3, \
@@ -813,12 +872,15 @@ async fn enqueue(
     repo: &str,
     trigger: Trigger,
     config: &str,
+    changes: &str,
 ) -> Result<String, StoreError> {
     let folded: Option<String> = sqlx::query_scalar(
-        "UPDATE builds SET config = $1, trigger_kind = $2 WHERE org = $3 AND repo = $4 AND state = 'queued' RETURNING id",
+        "UPDATE builds SET config = $1, trigger_kind = $2, changes = $3 \
+         WHERE org = $4 AND repo = $5 AND state = 'queued' RETURNING id",
     )
     .bind(config)
     .bind(trigger.as_str())
+    .bind(changes)
     .bind(org)
     .bind(repo)
     .fetch_optional(&mut **tx)
@@ -826,13 +888,20 @@ async fn enqueue(
     if let Some(id) = folded {
         return Ok(id);
     }
+    let number: i64 = sqlx::query_scalar(
+        "UPDATE repos SET builds_made = builds_made + 1 WHERE org = $1 AND name = $2 RETURNING builds_made",
+    )
+    .bind(org)
+    .bind(repo)
+    .fetch_one(&mut **tx)
+    .await?;
     let id = new_id();
     sqlx::query(
         "INSERT INTO builds (id, org, repo, trigger_kind, state, config, warnings, digests, pushed, changes, \
-             attempts, created_at) \
-         VALUES ($1, $2, $3, $4, 'queued', $5, '[]', '{}', '[]', '[]', 0, \
+             attempts, created_at, number) \
+         VALUES ($1, $2, $3, $4, 'queued', $5, '[]', '{}', '[]', $7, 0, \
              (SELECT CASE WHEN MAX(created_at) >= $6 THEN MAX(created_at) + 1 ELSE $6 END \
-              FROM builds WHERE org = $2 AND repo = $3))",
+              FROM builds WHERE org = $2 AND repo = $3), $8)",
     )
     .bind(&id)
     .bind(org)
@@ -840,6 +909,8 @@ async fn enqueue(
     .bind(trigger.as_str())
     .bind(config)
     .bind(now_ms())
+    .bind(changes)
+    .bind(number)
     .execute(&mut **tx)
     .await?;
     Ok(id)
@@ -1080,6 +1151,52 @@ mod tests {
         assert_eq!(again.build.attempts, 2);
         assert!(!s.renew(&b, "dead", Duration::from_secs(30)).await.unwrap());
         assert!(s.renew(&b, "alive", Duration::from_secs(30)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn builds_are_numbered_per_repo_and_a_coalesced_one_keeps_its_number() {
+        let (_d, s) = store().await;
+        let b1 = s
+            .save_repo("o", "r", "{\"v\":1}", &audit())
+            .await
+            .unwrap()
+            .unwrap();
+        s.claim("w", Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap();
+        let b2 = s
+            .save_repo("o", "r", "{\"v\":2}", &audit())
+            .await
+            .unwrap()
+            .unwrap();
+        let again = s
+            .trigger_build(
+                "o",
+                "r",
+                Trigger::PackageUpdate,
+                "[{\"kind\":\"upgrade\"}]",
+                &audit(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again, b2, "coalesced");
+        let other = s
+            .save_repo("o", "q", "{}", &audit())
+            .await
+            .unwrap()
+            .unwrap();
+        let number = |id: String| {
+            let s = s.clone();
+            async move { s.build("o", &id).await.unwrap().unwrap() }
+        };
+        assert_eq!(number(b1).await.number, Some(1));
+        let queued = number(b2).await;
+        assert_eq!(queued.number, Some(2));
+        assert_eq!(queued.trigger(), Trigger::PackageUpdate);
+        assert_eq!(queued.changes, "[{\"kind\":\"upgrade\"}]");
+        assert_eq!(number(other).await.number, Some(1));
     }
 
     #[tokio::test]

@@ -13,6 +13,7 @@ pub mod browser;
 pub mod github;
 pub mod http;
 pub mod mirror;
+pub mod postgres;
 pub mod registry;
 pub mod repo;
 

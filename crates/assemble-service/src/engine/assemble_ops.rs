@@ -18,10 +18,10 @@ use assemble::state::ImageState;
 use serde_json::Value;
 
 use super::{
-    BuildFailure, BuildJob, BuildOutcome, Cancel, Declaration, Engine, LogSink, PackageHit, Plan,
-    ResolvedPackage, SearchScope,
+    describe, immutable_tag, is_update, BuildFailure, BuildJob, BuildOutcome, Cancel, Declaration,
+    Engine, LogSink, PackageHit, Plan, ResolvedPackage, SearchScope,
 };
-use crate::api::{Change, FieldError};
+use crate::api::{Change, FieldError, Trigger};
 
 /// Builds with `assemble::ops`, caching indexes and packages in one
 /// directory.
@@ -141,6 +141,41 @@ impl Engine for AssembleEngine {
         })
     }
 
+    fn updates(&self, decl: &Declaration, previous: &Value) -> Result<Vec<Change>, String> {
+        updates_with(decl, previous, &self.fetch)
+    }
+
+    /// Each remote index is downloaded once: a declaration whose remote
+    /// repositories were all fetched earlier in this call reads them from
+    /// the cache (offline), where they are verified again and their parsed
+    /// form is shared (`parsed-indexes`).
+    fn updates_all(&self, items: &[(Declaration, Value)]) -> Vec<Result<Vec<Change>, String>> {
+        let mut fetched = std::collections::BTreeSet::new();
+        items
+            .iter()
+            .map(|(decl, previous)| {
+                let remote: Vec<String> = decl
+                    .image
+                    .repositories
+                    .iter()
+                    .filter_map(|r| match &r.location {
+                        assemble::model::Location::Url(u) => Some(u.expose().to_string()),
+                        assemble::model::Location::Local(_) => None,
+                    })
+                    .collect();
+                let fetch = FetchSettings {
+                    offline: remote.iter().all(|r| fetched.contains(r)),
+                    ..self.fetch.clone()
+                };
+                let found = updates_with(decl, previous, &fetch);
+                if found.is_ok() {
+                    fetched.extend(remote);
+                }
+                found
+            })
+            .collect()
+    }
+
     fn build(
         &self,
         job: &BuildJob,
@@ -149,6 +184,10 @@ impl Engine for AssembleEngine {
     ) -> Result<BuildOutcome, BuildFailure> {
         let image = &job.declaration.image;
         let applied = applied(job.previous.as_ref());
+        // The layout also gets the build's own tag, which no later build
+        // moves; the state (and so the plan) knows only the declared tags.
+        let mut tagged = image.clone();
+        tagged.tags.extend(job.number.map(immutable_tag));
         let failure = |step: &str, message: String| BuildFailure {
             step: step.into(),
             message,
@@ -172,6 +211,7 @@ impl Engine for AssembleEngine {
             pins: LockPins {
                 keep: applied
                     .as_ref()
+                    .filter(|_| job.trigger == Trigger::Config)
                     .map(ImageState::versions)
                     .unwrap_or_default(),
                 ..LockPins::default()
@@ -180,7 +220,7 @@ impl Engine for AssembleEngine {
             compile: true,
         };
         let progress = LogProgress(Mutex::new(log));
-        let report = build::build(image, &options, &progress).map_err(|e| {
+        let report = build::build(&tagged, &options, &progress).map_err(|e| {
             progress.line(&format!("failed: {}", e.explain()));
             failure(step(&e), e.explain())
         })?;
@@ -191,7 +231,8 @@ impl Engine for AssembleEngine {
         }
         // Pushed before the served copy is replaced: a failed push
         // publishes nothing anywhere the tags would move.
-        let pushed = self.publish(image, &layout, log)?;
+        let pushed = self.publish(&tagged, &layout, log)?;
+        keep_earlier_images(&job.output, &layout, &image.tags).map_err(publish_err)?;
         for p in &report.platforms {
             let name = p.sbom.file_name().unwrap_or_default();
             std::fs::rename(&p.sbom, parent.join(name)).map_err(publish_err)?;
@@ -214,6 +255,9 @@ impl Engine for AssembleEngine {
             applied.map(|a| vec![a]),
             vec![state.clone()],
         ));
+        for c in changes.iter().filter(|c| is_update(c)) {
+            log.line(&format!("changed: {}", describe(c)));
+        }
         let mut locked_config = serde_json::to_value(&state).unwrap_or_default();
         if let Some(lock) = locked_config.as_object_mut() {
             // Beside the lock (readers of `ImageState` ignore it): what the
@@ -247,6 +291,19 @@ fn image_sizes(layout: &Path, digests: &BTreeMap<String, String>) -> Value {
         .filter_map(|(arch, d)| Some((arch.clone(), Value::from(size(d)?))))
         .collect::<serde_json::Map<_, _>>()
         .into()
+}
+
+/// What a fresh resolution of `decl` changes in the closure locked in
+/// `previous`.
+fn updates_with(
+    decl: &Declaration,
+    previous: &Value,
+    fetch: &FetchSettings,
+) -> Result<Vec<Change>, String> {
+    let applied = applied(Some(previous)).ok_or("the last build's lock is unreadable")?;
+    let fresh = plan::plan_image(&decl.image, None, fetch, &Silent).map_err(|e| e.explain())?;
+    let compared = plan::compare(Some(vec![applied]), vec![fresh.state]);
+    Ok(changes(&compared).into_iter().filter(is_update).collect())
 }
 
 /// The state of the last successful build (its `locked_config`); `None`
@@ -313,6 +370,73 @@ fn step(error: &BuildError) -> &'static str {
         BuildError::Layer { .. } | BuildError::LayerChanged { .. } => "layer",
         _ => "write",
     }
+}
+
+/// Carries the images of the layout at `old` (the previous build) over to
+/// the layout at `new` (this build), so that every earlier digest stays
+/// pullable: its blobs (hard-linked), and its index entries — tagged with
+/// their build tags; an entry under a tag this build took over
+/// (`moving`) stays only by digest. Index entries are compared as JSON, so
+/// whatever the layout writer adds (SBOM referrers) is kept alike.
+fn keep_earlier_images(old: &Path, new: &Path, moving: &[String]) -> io::Result<()> {
+    const REF_NAME: &str = "org.opencontainers.image.ref.name";
+    let read = |dir: &Path| -> io::Result<Option<Value>> {
+        match std::fs::read(dir.join("index.json")) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let (Some(before), Some(mut after)) = (read(old)?, read(new)?) else {
+        return Ok(());
+    };
+    let entries = |v: &Value| v["manifests"].as_array().cloned().unwrap_or_default();
+    let moved = |e: &Value| {
+        e["annotations"][REF_NAME]
+            .as_str()
+            .is_some_and(|t| moving.iter().any(|m| m == t))
+    };
+    let earlier = entries(&before);
+    let mut kept = entries(&after);
+    for mut entry in earlier.clone() {
+        if moved(&entry) {
+            // Reachable under its build tag already: nothing to keep.
+            if earlier
+                .iter()
+                .any(|e| e["digest"] == entry["digest"] && !moved(e))
+            {
+                continue;
+            }
+            if let Some(a) = entry["annotations"].as_object_mut() {
+                a.remove(REF_NAME);
+            }
+        }
+        let same = |k: &Value| {
+            k["digest"] == entry["digest"]
+                && k["annotations"][REF_NAME] == entry["annotations"][REF_NAME]
+        };
+        if !kept.iter().any(same) {
+            kept.push(entry);
+        }
+    }
+    let blobs = old.join("blobs/sha256");
+    let into = new.join("blobs/sha256");
+    if let Ok(dir) = std::fs::read_dir(&blobs) {
+        for file in dir {
+            let file = file?;
+            let target = into.join(file.file_name());
+            if !target.exists() && std::fs::hard_link(file.path(), &target).is_err() {
+                std::fs::copy(file.path(), &target)?;
+            }
+        }
+    }
+    after["manifests"] = Value::Array(kept);
+    let text = serde_json::to_vec(&after).map_err(io::Error::other)?;
+    assemble_io::atomic::write_file(&new.join("index.json"), |w| {
+        std::io::Write::write_all(w, &text)
+    })
 }
 
 /// Moves the directory `new` to `dest`, the previous `dest` going into

@@ -22,7 +22,7 @@ use oci_image::ImageRef;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::api::{Change, FieldError};
+use crate::api::{Change, FieldError, Trigger};
 
 mod assemble_ops;
 pub use assemble_ops::AssembleEngine;
@@ -128,8 +128,12 @@ pub fn parse_declaration(name: &str, body: &Value) -> Result<Declaration, Vec<Fi
     if json.get("name").is_none_or(Value::is_string) {
         json.insert("name".into(), Value::String(name.to_owned()));
     }
+    // `notify` is the service's own key (webhooks), not one of [image].
+    errors.extend(notify_errors(json.get("notify")));
+    let mut image_keys = json.clone();
+    image_keys.remove("notify");
     let json = Value::Object(json);
-    match config::image_from_value(&json, Path::new("/"), "request body") {
+    match config::image_from_value(&Value::Object(image_keys), Path::new("/"), "request body") {
         Ok(image) if errors.is_empty() => Ok(Declaration { json, image }),
         Ok(_) => Err(errors),
         Err(found) => {
@@ -141,6 +145,36 @@ pub fn parse_declaration(name: &str, body: &Value) -> Result<Declaration, Vec<Fi
             Err(errors)
         }
     }
+}
+
+/// The problems of a declaration's `notify`: an array of http(s) URLs.
+/// Whether a receiver may be reached (https, public address) is judged at
+/// delivery, against the server's settings.
+fn notify_errors(notify: Option<&Value>) -> Vec<FieldError> {
+    let Some(notify) = notify else {
+        return Vec::new();
+    };
+    let Some(urls) = notify.as_array() else {
+        return vec![FieldError::new(
+            "/notify",
+            "'notify' is a list of webhook URLs, e.g. [\"https://hooks.example.org/builds\"]",
+        )];
+    };
+    urls.iter()
+        .enumerate()
+        .filter_map(|(i, u)| {
+            let ok = u
+                .as_str()
+                .and_then(|u| url::Url::parse(u).ok())
+                .is_some_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
+            (!ok).then(|| {
+                FieldError::new(
+                    format!("/notify/{i}"),
+                    format!("{u} is not a webhook URL: write https://HOST/PATH"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// A package the plan would install, for the entitlement check.
@@ -225,6 +259,13 @@ pub struct BuildJob {
     pub declaration: Declaration,
     /// The previous successful build's locked config, if any.
     pub previous: Option<Value>,
+    /// What made the build: a `config` build keeps the previous build's
+    /// versions while the declaration allows (like `apply`); every rebuild
+    /// (`manual`, `package-update`, `source-update`) resolves afresh.
+    pub trigger: Trigger,
+    /// The repo's build number: the image is also tagged
+    /// [`immutable_tag`]`(number)`, a tag no later build moves.
+    pub number: Option<i64>,
     /// Where to publish the OCI layout (`DATA/images/<org>/<repo>`).
     pub output: std::path::PathBuf,
 }
@@ -275,6 +316,65 @@ pub trait Engine: Send + Sync + 'static {
         log: &mut dyn LogSink,
         cancel: &Cancel,
     ) -> Result<BuildOutcome, BuildFailure>;
+
+    /// Resolves `decl` afresh (no pins) against the repositories and the
+    /// source image as they are now and returns what a rebuild would change
+    /// in the closure compared with `previous`, the last successful build's
+    /// locked config: package upgrades, downgrades, additions and removals
+    /// and source digests — never declaration edits, which are `config`
+    /// builds' business. Empty: nothing to rebuild. The update watcher calls
+    /// it for each declaration using an input that changed.
+    fn updates(&self, decl: &Declaration, previous: &Value) -> Result<Vec<Change>, String> {
+        let _ = (decl, previous);
+        Ok(Vec::new())
+    }
+
+    /// [`Engine::updates`] of many declarations at once (what the watcher
+    /// calls after a change), in order. An engine may share work between
+    /// them: the real one downloads each remote index once per call.
+    fn updates_all(&self, items: &[(Declaration, Value)]) -> Vec<Result<Vec<Change>, String>> {
+        items.iter().map(|(d, p)| self.updates(d, p)).collect()
+    }
+}
+
+/// The tag a successful build `number` keeps for good (`build-7`), next to
+/// the declaration's moving tags (`latest`, …).
+pub fn immutable_tag(number: i64) -> String {
+    format!("build-{number}")
+}
+
+/// True for a change that an update (of a package or of the source image)
+/// brings, as opposed to one of the declaration.
+pub fn is_update(change: &Change) -> bool {
+    matches!(
+        change.kind.as_str(),
+        "upgrade" | "downgrade" | "add_package" | "remove_package" | "source"
+    )
+}
+
+/// One line per change, as the report's log and notifications show them:
+/// `hello 1.0-r0 → 1.1-r0`, `source sha256:… → sha256:…`.
+pub fn describe(change: &Change) -> String {
+    let arch = change
+        .arch
+        .as_deref()
+        .map(|a| format!(" ({a})"))
+        .unwrap_or_default();
+    let name = change.name.as_deref().unwrap_or(&change.kind);
+    let (from, to) = (change.from.as_deref(), change.to.as_deref());
+    match (change.kind.as_str(), from, to) {
+        ("source", Some(f), Some(t)) => format!("source {f} → {t}{arch}"),
+        (_, Some(f), Some(t)) => format!("{name} {f} → {t}{arch}"),
+        ("add_package", ..) => format!(
+            "{name} {} added{arch}",
+            change.version.as_deref().unwrap_or("")
+        ),
+        ("remove_package", ..) => format!(
+            "{name} {} removed{arch}",
+            change.version.as_deref().unwrap_or("")
+        ),
+        _ => format!("{}{arch}", change.kind),
+    }
 }
 
 /// A stand-in engine for testing the service: behaviour comes from the

@@ -40,6 +40,9 @@ pub struct ServeOptions {
     pub engine: Arc<dyn Engine>,
     /// Operator messages.
     pub events: Events,
+    /// How often the update watcher checks repositories and source images
+    /// (zero: never).
+    pub poll_interval: Duration,
 }
 
 /// What the caller may tell the operator once the server listens.
@@ -89,6 +92,7 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     wake: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
+    poll_interval: Duration,
 }
 
 /// Runs the server until SIGINT or SIGTERM, then shuts down gracefully:
@@ -164,6 +168,7 @@ pub async fn run(
         metrics: Arc::default(),
         wake: Arc::new(Notify::new()),
         shutdown: shutdown_rx.clone(),
+        poll_interval: opts.poll_interval,
     };
     let workers = Workers {
         store: store.clone(),
@@ -179,6 +184,16 @@ pub async fn run(
         shutdown: shutdown_rx.clone(),
         instance: instance_name(),
         events: opts.events.clone(),
+        notifier: Some(crate::notify::Notifier {
+            store: store.clone(),
+            secret: Arc::new(
+                crate::notify::load_secret(data)
+                    .map_err(io(format!("reading {}/webhook-secret", data.display())))?,
+            ),
+            default_urls: opts.config.notify.clone(),
+            allow_local: opts.config.notify_allow_local,
+            events: opts.events.clone(),
+        }),
     };
     let handles = workers.spawn(opts.workers.max(1));
     let pruner = tokio::spawn(prune_forever(
@@ -187,6 +202,25 @@ pub async fn run(
         shutdown_rx.clone(),
         opts.events.clone(),
     ));
+
+    let watcher = (!opts.poll_interval.is_zero()).then(|| {
+        let watcher = crate::watch::Watcher {
+            store: store.clone(),
+            engine: opts.engine.clone(),
+            interval: opts.poll_interval,
+            wake: state.wake.clone(),
+            events: opts.events.clone(),
+            fetch: assemble::ops::FetchSettings {
+                offline: false,
+                cache_dir: Some(data.join("cache")),
+            },
+        };
+        let leader = store.clone();
+        tokio::spawn(watcher.run(shutdown_rx.clone(), move || {
+            let leader = leader.clone();
+            async move { leader.lead_watcher().await }
+        }))
+    });
 
     on_started(&Started { addr, owner_tokens });
     let trigger = async move {
@@ -202,6 +236,9 @@ pub async fn run(
         let _ = h.await;
     }
     let _ = pruner.await;
+    if let Some(w) = watcher {
+        let _ = w.await;
+    }
     store.close().await;
     drop(lock);
     Ok(())
@@ -219,6 +256,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(routes::delete_repo),
         )
         .route("/repos/{name}/builds", post(routes::trigger_build))
+        .route("/watch", get(routes::watch_report))
         .route("/buildreports", get(routes::list_reports))
         .route("/buildreports/{id}", get(routes::get_report))
         .route("/buildreports/{id}/log", get(routes::get_log))

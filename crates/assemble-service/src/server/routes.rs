@@ -290,11 +290,35 @@ pub(super) async fn trigger_build(State(s): State<AppState>, ctx: Ctx) -> Answer
     let audit = ctx.audit(Capability::BuildTrigger, name, "ok");
     let build_id = s
         .store
-        .trigger_build(&ctx.org, name, Trigger::Manual, &audit)
+        .trigger_build(&ctx.org, name, Trigger::Manual, "[]", &audit)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no repo '{name}'")))?;
     s.wake.notify_waiters();
     Ok((StatusCode::ACCEPTED, Json(BuildQueued { build_id })).into_response())
+}
+
+/// `GET /v1/watch`: what the update watcher last saw of the inputs of the
+/// organization's built declarations, failures and backoff included.
+pub(super) async fn watch_report(State(s): State<AppState>, ctx: Ctx) -> Answer {
+    ctx.require(&s, Capability::BuildReportList, "").await?;
+    let targets: Vec<_> = s
+        .store
+        .watch_targets()
+        .await?
+        .into_iter()
+        .filter(|t| t.org == ctx.org)
+        .filter_map(|t| {
+            let config: Value = serde_json::from_str(&t.config).ok()?;
+            let decl = crate::engine::parse_declaration(&t.name, &config).ok()?;
+            Some((decl, serde_json::from_str(t.locked.as_deref()?).ok()?))
+        })
+        .collect();
+    let inputs = crate::watch::report(&s.store, &targets).await?;
+    Ok(Json(crate::api::WatchReport {
+        poll_interval: humantime::format_duration(s.poll_interval).to_string(),
+        inputs,
+    })
+    .into_response())
 }
 
 // ---- build reports ----
@@ -457,6 +481,8 @@ fn report(b: BuildRow, log: Option<String>) -> BuildReport {
         started_at: b.started_at.map(rfc3339),
         completed_at: b.completed_at.map(rfc3339),
         log,
+        number: b.number,
+        worker: b.worker,
         id: b.id,
         repo: b.repo,
     }
