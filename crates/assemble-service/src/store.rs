@@ -1002,7 +1002,7 @@ impl Store {
                 // large (declarations, locks) and would be decoded for nothing.
                 "SELECT id, org, repo, trigger_kind, state, '' AS config, NULL AS locked_config, \
                  '[]' AS warnings, digests, '[]' AS pushed, '[]' AS changes, error, attempts, worker, \
-                 lease_expires_at, created_at, started_at, completed_at FROM (SELECT *, ROW_NUMBER() OVER \
+                 lease_expires_at, created_at, started_at, completed_at, number FROM (SELECT *, ROW_NUMBER() OVER \
                  (PARTITION BY repo ORDER BY created_at DESC, id DESC) AS newest \
                  FROM builds WHERE org = $1 {extra}) b WHERE newest = 1"
             )
