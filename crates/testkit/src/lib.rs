@@ -74,9 +74,15 @@ pub fn require(program: &str) {
         .status()
         .is_ok();
     if !found {
+        // Where the Debian package is named differently from the program.
+        let package = match program {
+            "chromedriver" => "chromium-driver",
+            "htpasswd" => "apache2-utils",
+            other => other,
+        };
         panic!(
             "this test needs the program `{program}`, which is not installed (on Debian: \
-             apt-get install skopeo umoci docker-registry apache2-utils; .ci/run installs them)"
+             apt-get install {package}; .ci/run installs it)"
         );
     }
 }
