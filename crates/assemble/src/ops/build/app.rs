@@ -358,8 +358,9 @@ pub(super) fn run_settings(
     out
 }
 
-/// A named `user` must be in the image's `/etc/passwd` (the base's: the
-/// packages' users are created by scripts cargo-assemble does not run).
+/// A named `user` must be in the image's `/etc/passwd`: the base's, with
+/// the declared accounts merged in (the packages' users are created by
+/// scripts cargo-assemble does not run).
 fn check_user(image: &Image, arch: &str, passwd: Option<&[u8]>) -> Result<(), BuildError> {
     let Some(user) = &image.app.user else {
         return Ok(());
@@ -374,13 +375,7 @@ fn check_user(image: &Image, arch: &str, passwd: Option<&[u8]>) -> Result<(), Bu
         .filter_map(|l| l.split(':').next())
         .filter(|u| !u.is_empty())
         .collect();
-    let declared = image
-        .extras
-        .accounts
-        .users
-        .iter()
-        .any(|u| u.username == name);
-    if declared || users.contains(&name) {
+    if users.contains(&name) {
         return Ok(());
     }
     Err(AppError::UnknownUser {

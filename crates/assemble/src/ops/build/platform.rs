@@ -120,7 +120,17 @@ pub(super) fn plan<'s>(
     log.step(image, arch, Step::LoadingIndexes);
     let (repos, indexes) = load_indexes(image, arch, &base, &keyring, fetcher, options, log)?;
 
-    let passwd = files.get("etc/passwd").map(Vec::as_slice);
+    // The image's /etc/passwd, which a named `user` must be in: the one the
+    // accounts merge writes, else the base's (its links followed).
+    let passwd = generated
+        .files
+        .iter()
+        .find(|f| f.path == "etc/passwd")
+        .map(|f| f.content.as_slice())
+        .or_else(|| {
+            let real = fs.resolve("etc/passwd")?;
+            files.get(&real).map(Vec::as_slice)
+        });
     let app = app::prepare(image, krate, arch, &fs, &base, passwd, options, log)?;
 
     log.step(image, arch, Step::Resolving);
