@@ -92,10 +92,6 @@ pub(super) fn write(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let io_err = |path: &Path| {
-        let path = path.to_owned();
-        move |error| BuildError::Write { path, error }
-    };
     std::fs::create_dir_all(parent).map_err(io_err(parent))?;
     remove_leftovers(out_path);
     let work = assemble_io::atomic::temp_dir_in(parent, ".assemble-").map_err(io_err(parent))?;
@@ -497,6 +493,12 @@ fn created_by(layer: &layer::Layer, part: &layer::LayerPart) -> String {
     }
 }
 
+/// Maps an I/O error writing `path` to the build's error.
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError {
+    let path = path.to_owned();
+    move |error| BuildError::Write { path, error }
+}
+
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -536,10 +538,6 @@ fn finish_archive(
     sboms: &[&WrittenSbom],
 ) -> Result<(), BuildError> {
     use assemble_io::atomic;
-    let io_err = |path: &Path| {
-        let path = path.to_owned();
-        move |error| BuildError::Write { path, error }
-    };
     let name = file_name(file);
     let store_name = format!(".{name}.d");
     let store = file.with_file_name(&store_name);
