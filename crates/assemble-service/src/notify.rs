@@ -269,36 +269,14 @@ impl Failure {
     }
 }
 
-/// False for loopback, private, link-local, unique-local, unspecified,
-/// multicast and documentation addresses.
+/// False for every address runtime repositories may not use either
+/// (loopback, private, link-local, unique-local, shared, documentation,
+/// mapped and embedded forms of those, …): one set of rules for what the
+/// service and the images it builds may reach.
 fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
-                || v4.octets()[0] == 0)
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public(IpAddr::V4(v4)),
-            None => {
-                let seg = v6.segments()[0];
-                !(v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (seg & 0xfe00) == 0xfc00
-                    || (seg & 0xffc0) == 0xfe80)
-            }
-        },
-    }
+    assemble::runtime::ip_problem(ip).is_none()
 }
 
-/// The CloudEvent of a finished build.
 fn event(build: &BuildRow, log: &str) -> Value {
     let result = build.result();
     let suffix = if result == crate::api::BuildResult::Success {

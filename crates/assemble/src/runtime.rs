@@ -232,6 +232,16 @@ pub fn host_problem(host: &Host<&str>) -> Option<String> {
     }
 }
 
+/// Why `ip` is not a public address, if it is not: the address rules of
+/// [`host_problem`], for callers that resolved a name themselves (the
+/// service's webhooks check every address a name resolves to).
+pub fn ip_problem(ip: std::net::IpAddr) -> Option<&'static str> {
+    match ip {
+        std::net::IpAddr::V4(v4) => ipv4_problem(v4),
+        std::net::IpAddr::V6(v6) => ipv6_problem(v6),
+    }
+}
+
 fn in_net4(ip: Ipv4Addr, net: [u8; 4], bits: u32) -> bool {
     let mask = if bits == 0 {
         0
