@@ -6,7 +6,10 @@
 //! records carrying per-file checksums; `tar::Builder` always terminates
 //! its archives.
 
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
+
+use crate::gzip::{self, ParallelGzip};
+use crate::hash::Sha256Writer;
 
 /// Size of a tar block.
 pub const BLOCK: usize = 512;
@@ -162,6 +165,60 @@ pub fn write_file(out: &mut impl Write, e: &EntryHeader, content: &[u8]) -> io::
 /// Writes the two zero blocks that end an archive.
 pub fn write_end(out: &mut impl Write) -> io::Result<()> {
     out.write_all(&[0u8; 2 * BLOCK])
+}
+
+/// An image layer being written: a tar stream gzip-compressed on every
+/// core ([`ParallelGzip`], level 6), with the SHA-256 of the tar (the OCI
+/// `diff_id`) and of the compressed bytes (the blob digest) taken on the
+/// way. Write entries with [`write_header`] / content / [`write_padding`],
+/// then [`GzipTar::finish`].
+pub struct GzipTar<W: Write> {
+    tar: Sha256Writer<ParallelGzip<Sha256Writer<BufWriter<W>>>>,
+}
+
+/// What [`GzipTar::finish`] measured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerDigests {
+    /// `sha256:` of the uncompressed tar.
+    pub diff_id: String,
+    /// `sha256:` of the compressed blob.
+    pub digest: String,
+    /// Size of the compressed blob.
+    pub size: u64,
+}
+
+impl<W: Write> GzipTar<W> {
+    /// A layer written to `out`.
+    pub fn new(out: W) -> Self {
+        let compressed = Sha256Writer::new(BufWriter::new(out));
+        GzipTar {
+            tar: Sha256Writer::new(ParallelGzip::new(compressed, 6, gzip::default_threads())),
+        }
+    }
+
+    /// Ends the archive, finishes and flushes the gzip stream.
+    pub fn finish(mut self) -> io::Result<LayerDigests> {
+        write_end(&mut self.tar)?;
+        let (tar_hash, _, gz) = self.tar.finish();
+        let mut compressed = gz.finish()?;
+        compressed.flush()?;
+        let (hash, size, _) = compressed.finish();
+        Ok(LayerDigests {
+            diff_id: format!("sha256:{}", hex::encode(tar_hash)),
+            digest: format!("sha256:{}", hex::encode(hash)),
+            size,
+        })
+    }
+}
+
+impl<W: Write> Write for GzipTar<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tar.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tar.flush()
+    }
 }
 
 /// Checks an entry path the way apk-tools does before installing it, and

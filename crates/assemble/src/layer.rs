@@ -46,9 +46,7 @@ use apk::package::read::{
 use apk::package::PackageInfo;
 use apk::signature::Keyring;
 use assemble_io::escape::escape;
-use assemble_io::gzip::{self, ParallelGzip};
-use assemble_io::hash::Sha256Writer;
-use assemble_io::tarball::{self, EntryHeader, EntryKind};
+use assemble_io::tarball::{self, EntryHeader, EntryKind, GzipTar};
 use assemble_io::url::strip_credentials;
 use oci_image::rootfs::{self, join, split_last, NodeKind, RootFs, Step, WalkError};
 
@@ -1318,9 +1316,7 @@ fn write_tar(
     mtime: u64,
     out: &File,
 ) -> io::Result<(String, String, u64)> {
-    let compressed = Sha256Writer::new(BufWriter::new(out));
-    let gz = ParallelGzip::new(compressed, 6, gzip::default_threads());
-    let mut tar = Sha256Writer::new(gz);
+    let mut tar = GzipTar::new(out);
     for (path, e) in entries {
         let mut h = EntryHeader::new(path, e.kind.clone(), e.mode, mtime);
         h.uid = e.uid;
@@ -1341,16 +1337,8 @@ fn write_tar(
             None => tarball::write_header(&mut tar, &h)?,
         }
     }
-    tarball::write_end(&mut tar)?;
-    let (tar_hash, _, gz) = tar.finish();
-    let mut compressed = gz.finish()?;
-    compressed.flush()?;
-    let (hash, len, _) = compressed.finish();
-    Ok((
-        format!("sha256:{}", hex::encode(tar_hash)),
-        format!("sha256:{}", hex::encode(hash)),
-        len,
-    ))
+    let d = tar.finish()?;
+    Ok((d.diff_id, d.digest, d.size))
 }
 
 /// For tests: the staged file contents of a layer as `(path, kind)` pairs,

@@ -22,14 +22,11 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use assemble_io::gzip::{self, ParallelGzip};
-
-use assemble_io::hash::Sha256Writer;
-use assemble_io::tarball::{self, EntryHeader, EntryKind};
+use assemble_io::tarball::{self, EntryHeader, EntryKind, GzipTar};
 
 use super::{join, FileKind, ImageFiles};
 
@@ -453,9 +450,7 @@ pub fn write(contents: &Contents, mtime: u64, dir: &Path) -> Result<AppLayer, Ap
         .prefix(".app-layer-")
         .tempfile_in(dir)
         .map_err(io_err(dir))?;
-    let compressed = Sha256Writer::new(BufWriter::new(file.as_file()));
-    let gz = ParallelGzip::new(compressed, 6, gzip::default_threads());
-    let mut tar = Sha256Writer::new(gz);
+    let mut tar = GzipTar::new(file.as_file());
     let out = file.path().to_owned();
     for (path, e) in &contents.entries {
         let mut h = EntryHeader::new(path, e.kind.clone(), e.mode, mtime);
@@ -477,16 +472,12 @@ pub fn write(contents: &Contents, mtime: u64, dir: &Path) -> Result<AppLayer, Ap
             None => tarball::write_header(&mut tar, &h).map_err(io_err(&out))?,
         }
     }
-    tarball::write_end(&mut tar).map_err(io_err(&out))?;
-    let (tar_hash, _, gz) = tar.finish();
-    let mut compressed = gz.finish().map_err(io_err(&out))?;
-    compressed.flush().map_err(io_err(&out))?;
-    let (hash, size, _) = compressed.finish();
+    let d = tar.finish().map_err(io_err(&out))?;
     Ok(AppLayer {
         file,
-        digest: format!("sha256:{}", hex::encode(hash)),
-        diff_id: format!("sha256:{}", hex::encode(tar_hash)),
-        size,
+        digest: d.digest,
+        diff_id: d.diff_id,
+        size: d.size,
     })
 }
 
