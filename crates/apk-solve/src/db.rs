@@ -323,6 +323,34 @@ impl<'a> Decode<'a> for ProvideItem {
     }
 }
 
+/// Names of atoms: from atoms built in memory, or read in place.
+#[derive(Clone)]
+enum AtomNames<'d, 'a> {
+    Deps(std::slice::Iter<'d, Dep<'a>>),
+    Table(Items<'d, 'a, NameItem>),
+}
+
+impl Iterator for AtomNames<'_, '_> {
+    type Item = NameId;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<NameId> {
+        match self {
+            AtomNames::Deps(it) => it.next().map(|d| d.name),
+            AtomNames::Table(it) => it.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            AtomNames::Deps(it) => it.size_hint(),
+            AtomNames::Table(it) => it.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for AtomNames<'_, '_> {}
+
 /// An iterator over a list of the universe.
 pub trait List<T>: ExactSizeIterator<Item = T> + Clone {}
 impl<T, I: ExactSizeIterator<Item = T> + Clone> List<T> for I {}
@@ -757,6 +785,34 @@ impl<'a> Db<'a> {
             Store::Base(b) => {
                 let [d, _, _] = b.index.atom_ranges(b.index.package_record(pkg as u32));
                 Items::<DepItem>::table(b.index, d)
+            }
+        }
+    }
+
+    /// The names of [`Db::depends`] alone (cheaper).
+    pub fn depend_names(&self, pkg: PkgId) -> impl List<NameId> + '_ {
+        self.atom_names(pkg, 0)
+    }
+
+    /// The names of [`Db::install_if`] alone (cheaper).
+    pub fn install_if_names(&self, pkg: PkgId) -> impl List<NameId> + '_ {
+        self.atom_names(pkg, 2)
+    }
+
+    /// Names of the `D:` (`which` 0) or `i:` (2) atoms of a package.
+    fn atom_names(&self, pkg: PkgId, which: usize) -> AtomNames<'_, 'a> {
+        match &self.store {
+            Store::Owned(o) => {
+                let r = &o.rows[pkg];
+                let deps = match which {
+                    0 => &o.deps[r.deps.start as usize..r.iif_start as usize],
+                    _ => &o.deps[r.iif_start as usize..r.deps.end as usize],
+                };
+                AtomNames::Deps(deps.iter())
+            }
+            Store::Base(b) => {
+                let range = b.index.atom_ranges(b.index.package_record(pkg as u32))[which].clone();
+                AtomNames::Table(Items::<NameItem>::table(b.index, range))
             }
         }
     }

@@ -300,12 +300,20 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     fn reevaluate_reverse_deps(&mut self, name: NameId) {
         let db = self.db;
-        for r in db.rdepends(name) {
-            if !self.name_seen[r] {
+        for p in db.rdepend_pkgs(name) {
+            // An undiscovered package has no discovered name (discovering
+            // a name discovers every package offering it), and most
+            // reverse dependencies of a common name are never discovered.
+            if !self.pkg_seen[p] {
                 continue;
             }
-            self.names[r].reevaluate_deps = true;
-            self.queue_dirty(r);
+            for r in std::iter::once(db.pkg_name(p)).chain(db.provided_names(p)) {
+                if !self.name_seen[r] {
+                    continue;
+                }
+                self.names[r].reevaluate_deps = true;
+                self.queue_dirty(r);
+            }
         }
     }
 
@@ -320,8 +328,7 @@ impl<'d, 'a> Engine<'d, 'a> {
     }
 
     fn reevaluate_reverse_installif_pkg(&mut self, pkg: PkgId) {
-        let p = self.db.package(pkg);
-        self.reevaluate_reverse_installif(p.name);
+        self.reevaluate_reverse_installif(self.db.pkg_name(pkg));
         for (n, _) in self.db.provides(pkg) {
             self.reevaluate_reverse_installif(n);
         }
@@ -329,8 +336,7 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     fn disqualify(&mut self, pkg: PkgId) {
         self.pkgs[pkg].selectable = false;
-        let p = self.db.package(pkg);
-        self.reevaluate_reverse_deps(p.name);
+        self.reevaluate_reverse_deps(self.db.pkg_name(pkg));
         for (n, _) in self.db.provides(pkg) {
             self.reevaluate_reverse_deps(n);
         }
@@ -356,10 +362,16 @@ impl<'d, 'a> Engine<'d, 'a> {
     /// Marks every name reachable from `name` as part of this solve and
     /// gives it its decision order: names are numbered after what they
     /// lead to, so higher numbers (decided first) are closer to the world.
+    #[inline(always)]
     fn discover_name(&mut self, name: NameId) {
-        if self.name_seen[name] {
-            return;
+        // Most calls find the name discovered already: that check is
+        // inlined at every call site, the rest is not.
+        if !self.name_seen[name] {
+            self.discover_new_name(name);
         }
+    }
+
+    fn discover_new_name(&mut self, name: NameId) {
         self.name_seen[name] = true;
         self.names[name].seen = true;
         self.names[name].no_iif = true;
@@ -396,8 +408,8 @@ impl<'d, 'a> Engine<'d, 'a> {
         self.order_counter += 1;
         self.names[name].order_id = order | self.order_counter;
         for p in db.provider_pkgs(name) {
-            for d in db.install_if(p) {
-                self.discover_name(d.name);
+            for d in db.install_if_names(p) {
+                self.discover_name(d);
             }
         }
     }
@@ -423,8 +435,8 @@ impl<'d, 'a> Engine<'d, 'a> {
             || (self.solver_flags_inherit & flags::AVAILABLE != 0 && !s.available);
         s.tag_preferred = zero_size || (repos & self.default_repos) != 0;
         s.tag_ok = s.tag_preferred || cached_non_repository || p.installed.is_some();
-        for d in db.depends(pkg) {
-            self.discover_name(d.name);
+        for d in db.depend_names(pkg) {
+            self.discover_name(d);
         }
     }
 
@@ -493,8 +505,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         }
         let db = self.db;
         for p in db.providers(name) {
-            let pkg = db.package(p.pkg);
-            if pkg.name == must_provide
+            if db.pkg_name(p.pkg) == must_provide
                 || !self.pkgs[p.pkg].selectable
                 || (skip_virtuals && p.version.is_none())
             {
@@ -590,7 +601,6 @@ impl<'d, 'a> Engine<'d, 'a> {
             for p in db.provider_pkgs(name) {
                 self.pkgs[p].dependencies_used = self.pkgs[p].dependencies_merged;
             }
-            let pkg_data = db.package(pkg);
             if num_options == 1 {
                 for d in db.depends(pkg) {
                     if merge_complete(&mut self.names[d.name].merge_depends, num_options) {
@@ -616,7 +626,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             // Provides transitivity: whichever candidate wins, its other
             // names can only be provided by packages that also provide this
             // name.
-            let own = pkg_data.name;
+            let own = db.pkg_name(pkg);
             if merge_complete(&mut self.names[own].merge_provides, num_options) {
                 let skip = self.names[own].has_virtual_provides;
                 self.exclude_non_providers(own, name, skip);
@@ -633,9 +643,12 @@ impl<'d, 'a> Engine<'d, 'a> {
             }
         }
 
-        let done = db
-            .rdepends(name)
-            .all(|r| !self.name_seen[r] || self.names[r].locked);
+        let done = db.rdepend_pkgs(name).all(|p| {
+            !self.pkg_seen[p]
+                || std::iter::once(db.pkg_name(p))
+                    .chain(db.provided_names(p))
+                    .all(|r| !self.name_seen[r] || self.names[r].locked)
+        });
         self.names[name].reverse_deps_done = done;
         self.queue_unresolved(name, reevaluate);
     }
