@@ -278,7 +278,10 @@ fn encode_segment(s: &str) -> String {
 pub struct Fetcher {
     options: FetchOptions,
     cache: Cache,
-    client: HttpClient,
+    http: HttpConfig,
+    /// Made on first download: setting up TLS and the client's thread
+    /// costs more than reading a local repository does.
+    client: std::sync::OnceLock<HttpClient>,
 }
 
 impl Fetcher {
@@ -290,18 +293,27 @@ impl Fetcher {
             Some(c) => c.clone(),
             None => Credentials::from_env()?,
         };
-        let client = HttpClient::new(HttpConfig {
+        let http = HttpConfig {
             retry: options.retry,
             credentials,
             timeout: options.timeout,
             ..HttpConfig::default()
-        })
-        .map_err(FetchError::Client)?;
+        };
         Ok(Fetcher {
             options,
             cache,
-            client,
+            http,
+            client: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The HTTP client, set up on first use.
+    fn client(&self) -> Result<&HttpClient, FetchError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client = HttpClient::new(self.http.clone()).map_err(FetchError::Client)?;
+        Ok(self.client.get_or_init(|| client))
     }
 
     /// The cache in use.
@@ -363,7 +375,7 @@ impl Fetcher {
             bytes: self.options.max_index_size,
             why: "raise CARGO_ASSEMBLE_MAX_INDEX_SIZE if the index is really this large",
         };
-        self.client
+        self.client()?
             .download(&url, tmp.as_file_mut(), limit)
             .map_err(|error| FetchError::IndexDownload {
                 repo: label.clone(),
@@ -508,7 +520,7 @@ impl Fetcher {
             },
         };
         let mut tmp = self.cache.temp_package()?;
-        self.client
+        self.client()?
             .download(&url, tmp.as_file_mut(), limit)
             .map_err(|error| FetchError::PackageDownload {
                 package: request.package().to_owned(),
