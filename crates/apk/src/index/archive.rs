@@ -265,7 +265,7 @@ pub(crate) fn inflate(
     file: &Path,
     max_size: u64,
 ) -> Result<IndexArchive, IndexArchiveError> {
-    let (body, leftover) = read_body(verified.body, file, max_size)?;
+    let (body, leftover) = read_body(verified.body, file, max_size, None)?;
     if !leftover.is_empty() {
         return Err(format_err(file, "unexpected data after the index member"));
     }
@@ -282,6 +282,37 @@ pub(crate) fn inflate(
         signer: verified.signer.clone(),
         lossy,
     })
+}
+
+/// Like [`inflate`], but the `APKINDEX` entry's bytes go to `sink` (with
+/// the entry's size) as they are inflated instead of into memory; returns
+/// the `DESCRIPTION`. Fails where [`inflate`] fails, and when `sink` does.
+pub(crate) fn inflate_into(
+    verified: &Verified<'_>,
+    file: &Path,
+    max_size: u64,
+    sink: &IndexSink<'_>,
+) -> Result<String, IndexArchiveError> {
+    let (body, leftover) = read_body(verified.body, file, max_size, Some(sink))?;
+    if !leftover.is_empty() {
+        return Err(format_err(file, "unexpected data after the index member"));
+    }
+    if !body.streamed {
+        return Err(format_err(file, "the archive has no APKINDEX entry"));
+    }
+    Ok(body.description.unwrap_or_default())
+}
+
+/// Where [`inflate_into`] sends the `APKINDEX` entry: its reader and size.
+pub(crate) type IndexSink<'s> = dyn Fn(&mut dyn Read, u64) -> io::Result<()> + Sync + 's;
+
+/// The inflated size the body member announces (its gzip trailer): a hint
+/// only, the member is untrusted.
+pub(crate) fn announced_size(verified: &Verified<'_>) -> u64 {
+    match verified.body {
+        [.., a, b, c, d] => u64::from(u32::from_le_bytes([*a, *b, *c, *d])),
+        _ => 0,
+    }
 }
 
 /// Reads the signature member, if the first member is one: its entries
@@ -329,6 +360,7 @@ fn read_body<'d>(
     data: &'d [u8],
     file: &Path,
     max_size: u64,
+    sink: Option<&IndexSink<'_>>,
 ) -> Result<(Body, &'d [u8]), IndexArchiveError> {
     let what = "the index member";
     let mut member = GzDecoder::new(data);
@@ -340,7 +372,7 @@ fn read_body<'d>(
         for entry in entries {
             let mut entry = entry.map_err(|e| corrupt(file, what, e))?;
             let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            body.take(&mut entry, &name, max_size)
+            body.take(&mut entry, &name, max_size, sink)
                 .map_err(|e| corrupt(file, what, e))?;
         }
         stream::drain(ar.into_inner()).map_err(|e| corrupt(file, what, e))?;
@@ -351,6 +383,8 @@ fn read_body<'d>(
 #[derive(Default)]
 struct Body {
     index: Option<Vec<u8>>,
+    /// The `APKINDEX` entry went to a sink.
+    streamed: bool,
     description: Option<String>,
 }
 
@@ -360,6 +394,7 @@ impl Body {
         entry: &mut tar::Entry<'_, R>,
         name: &str,
         max_size: u64,
+        sink: Option<&IndexSink<'_>>,
     ) -> io::Result<()> {
         match name {
             "APKINDEX" => {
@@ -367,6 +402,11 @@ impl Body {
                 // the limit allows (reading past it fails anyway).
                 if entry.size() > max_size {
                     return Err(limit_error("the APKINDEX entry", max_size));
+                }
+                if let Some(sink) = sink {
+                    let size = entry.size();
+                    self.streamed = true;
+                    return sink(entry, size);
                 }
                 let mut buf = Vec::with_capacity(entry.size() as usize);
                 entry.read_to_end(&mut buf)?;

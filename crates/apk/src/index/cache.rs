@@ -113,16 +113,28 @@ impl IndexLoader {
             return Ok(index);
         }
         let entry = entry_path(&digest);
-        let archive = archive::inflate(&verified, name, self.max_size)?;
         let label = format!("{}:APKINDEX", name.display());
-        let parts = Parts::build(
-            &archive.text,
-            &archive.description,
-            archive.lossy,
-            &label,
-            digest,
-        )
-        .map_err(|e| archive::format_err(name, e.to_string()))?;
+        // A large index is parsed while it is inflated; anything unusual
+        // goes the usual way, which reports it.
+        let buffer = Parts::stream_buffer(archive::announced_size(&verified), self.max_size);
+        let streamed = buffer.as_ref().and_then(|buffer| {
+            Parts::build_streamed(buffer, &verified, name, self.max_size, &label, digest)
+        });
+        let archive;
+        let parts = match streamed {
+            Some(parts) => parts,
+            None => {
+                archive = archive::inflate(&verified, name, self.max_size)?;
+                Parts::build(
+                    &archive.text,
+                    &archive.description,
+                    archive.lossy,
+                    &label,
+                    digest,
+                )
+                .map_err(|e| archive::format_err(name, e.to_string()))?
+            }
+        };
         // Written straight to the cache and mapped from there (no second
         // copy in memory); the cache only speeds things up, so a failure
         // to write it is not an error.
@@ -308,6 +320,157 @@ mod tests {
             .unwrap();
         assert_eq!(names(&idx), ["u"]);
         assert_eq!(entries(&cache), before);
+    }
+
+    /// A signed index of raw `text` (any bytes), its APKINDEX entry
+    /// `entries` times, its body member's announced size replaced by
+    /// `announce` when given.
+    fn raw_index(
+        dir: &Path,
+        key: &SigningKey,
+        text: &[u8],
+        entries: usize,
+        announce: Option<u32>,
+    ) -> PathBuf {
+        use assemble_io::tarball::{self, EntryHeader, EntryKind};
+        let mut tar = Vec::new();
+        let file = |path: &str| EntryHeader::new(path, EntryKind::File, 0o644, 0);
+        tarball::write_file(&mut tar, &file("DESCRIPTION"), b"raw").unwrap();
+        for _ in 0..entries {
+            tarball::write_file(&mut tar, &file("APKINDEX"), text).unwrap();
+        }
+        tarball::write_end(&mut tar).unwrap();
+        let mut body = crate::stream::gzip(&tar).unwrap();
+        if let Some(size) = announce {
+            let n = body.len();
+            body[n - 4..].copy_from_slice(&size.to_le_bytes());
+        }
+        let entry = key.sign_sha256(&Sha256::digest(&body)).unwrap();
+        let mut out = crate::stream::signature_member(&entry, 0).unwrap();
+        out.extend(body);
+        let path = dir.join(format!(
+            "raw-{}.tar.gz",
+            hex::encode(&Sha256::digest(&out)[..8])
+        ));
+        fs::write(&path, out).unwrap();
+        path
+    }
+
+    /// A text large enough to be parsed while it is inflated: joined list
+    /// lines (names only found there), problems, duplicates, skipped
+    /// records, across every chunk.
+    fn large_text() -> String {
+        let mut text = String::new();
+        for i in 0..6000 {
+            text.push_str(&format!(
+                "C:Q1{:026}AAAAAA=\nP:p{i}\nV:{}\nA:{}\nD:so:libc.so.{} p{}\nD:joined{}\np:cmd:p{i}=1 virt{}\ni:p{} docs\n\n",
+                i % 4500,
+                if i % 97 == 0 { "bad" } else { "1.0-r0" },
+                ["x86_64", "aarch64", "noarch"][i % 3],
+                i % 7,
+                (i + 1) % 6000,
+                i % 50,
+                i % 11,
+                i % 13,
+            ));
+            if i % 500 == 0 {
+                text.push_str("V:1\n\n");
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn an_index_parsed_while_inflated_is_the_one_parsed_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate("k.rsa.pub", 1024).unwrap();
+        let ring = key.keyring();
+        let text = large_text();
+        assert!(text.len() > 2 * super::parsed::MIN_PARALLEL);
+        let file = raw_index(tmp.path(), &key, text.as_bytes(), 1, None);
+        let loaded = IndexLoader::new(None)
+            .load(&file, &ring, Trust::Verify)
+            .unwrap();
+        let digest: [u8; 32] = Sha256::digest(fs::read(&file).unwrap()).into();
+        let whole = ParsedIndex::build(
+            &text,
+            "raw",
+            false,
+            &format!("{}:APKINDEX", file.display()),
+            digest,
+        )
+        .unwrap();
+        assert_eq!(loaded.to_bytes(), whole.to_bytes());
+        assert_eq!(loaded.description(), "raw");
+        // That was the streamed path (given two cores).
+        if std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) {
+            let data = fs::read(&file).unwrap();
+            let verified = archive::verify(&data, &file, &ring, Trust::Verify).unwrap();
+            let buffer = Parts::stream_buffer(archive::announced_size(&verified), u64::MAX)
+                .expect("large enough to stream");
+            let label = format!("{}:APKINDEX", file.display());
+            let parts = Parts::build_streamed(&buffer, &verified, &file, u64::MAX, &label, digest)
+                .expect("streamed");
+            assert_eq!(parts.into_index().to_bytes(), whole.to_bytes());
+        }
+        // And through the cache, as written and mapped again.
+        let cached = IndexLoader::new(Some(tmp.path().join("cache")));
+        cached.load(&file, &ring, Trust::Verify).unwrap();
+        let again = cached.load(&file, &ring, Trust::Verify).unwrap();
+        assert_eq!(again.to_bytes(), whole.to_bytes());
+    }
+
+    #[test]
+    fn unusual_large_indexes_are_read_the_usual_way() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate("k.rsa.pub", 1024).unwrap();
+        let ring = key.keyring();
+        let text = large_text();
+        let usual = |file: &Path| {
+            let a = archive::read_file(file, &ring, Trust::Verify).map_err(|e| e.to_string())?;
+            let digest: [u8; 32] = Sha256::digest(fs::read(file).unwrap()).into();
+            let label = format!("{}:APKINDEX", file.display());
+            let idx = ParsedIndex::build(&a.text, &a.description, a.lossy, &label, digest).unwrap();
+            Ok::<_, String>(idx.to_bytes().to_vec())
+        };
+        let load = |file: &Path| {
+            let idx = IndexLoader::new(None)
+                .load(file, &ring, Trust::Verify)
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(idx.to_bytes().to_vec())
+        };
+        // Not UTF-8 in the middle: repaired, as the whole-text path does.
+        let mut bytes = text.clone().into_bytes();
+        let mid = bytes.len() / 2;
+        bytes[mid] = 0xff;
+        let lossy = raw_index(tmp.path(), &key, &bytes, 1, None);
+        let idx = IndexLoader::new(None)
+            .load(&lossy, &ring, Trust::Verify)
+            .unwrap();
+        assert!(idx.lossy());
+        assert_eq!(Ok(idx.to_bytes().to_vec()), usual(&lossy));
+        // A body announcing another size than it holds (its gzip trailer
+        // is then wrong too): the same error either way, whether the text
+        // fits the buffer made for the announced size or not.
+        for announce in [1000u32, 300_000, u32::MAX] {
+            let lying = raw_index(tmp.path(), &key, text.as_bytes(), 1, Some(announce));
+            let e = load(&lying).unwrap_err();
+            assert!(e.contains("checksum"), "{e}");
+            assert_eq!(Err(e), usual(&lying));
+        }
+        // Two APKINDEX entries: the last one counts, as before.
+        let twice = raw_index(tmp.path(), &key, text.as_bytes(), 2, None);
+        assert!(load(&twice).is_ok());
+        assert_eq!(load(&twice), usual(&twice));
+        // A size bound smaller than the text: refused with the usual error.
+        let plain = raw_index(tmp.path(), &key, text.as_bytes(), 1, None);
+        let e = IndexLoader::new(None)
+            .with_max_size(text.len() as u64 / 2)
+            .load(&plain, &ring, Trust::Verify)
+            .unwrap_err();
+        let usual_e = archive::read_file_with(&plain, &ring, Trust::Verify, text.len() as u64 / 2)
+            .unwrap_err();
+        assert_eq!(e.to_string(), usual_e.to_string());
     }
 
     #[test]

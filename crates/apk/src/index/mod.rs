@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod cache;
+mod filling;
 pub mod parsed;
 pub mod text;
 

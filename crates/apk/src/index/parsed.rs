@@ -33,6 +33,8 @@ use std::ops::Range;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use super::archive;
+use super::filling::Filling;
 use super::text::{self, IndexRecord, IndexText, IndexTextError, IndexWarning, Strictness};
 use crate::checksum::Checksum;
 use crate::dependency::{self, Constraint, Context, Dependency};
@@ -804,7 +806,10 @@ impl ParsedIndex {
 /// Writes the buffer: strings grow as joined lists and messages are
 /// appended after the text.
 struct Builder<'t> {
+    /// The text parsed so far (all of it, once parsing is over).
     text: &'t str,
+    /// The whole text's length: appended strings start there.
+    text_len: usize,
     extra: String,
     names: Vec<(u32, u32)>,
     /// Names by their text (almost all), and the few only found in joined
@@ -836,8 +841,15 @@ struct PackageRow {
 impl<'t> Builder<'t> {
     /// A builder for records of `text`, `len` bytes of which it will parse.
     fn new(text: &'t str, len: usize) -> Self {
+        Self::growing(text, text.len(), len)
+    }
+
+    /// A builder for a text of `text_len` bytes of which `text` is there
+    /// so far (see [`Builder::grow`]).
+    fn growing(text: &'t str, text_len: usize, len: usize) -> Self {
         Builder {
             text,
+            text_len,
             extra: String::new(),
             names: Vec::new(),
             name_ids: FxHashMap::with_capacity_and_hasher(len / 128, Default::default()),
@@ -865,8 +877,14 @@ impl<'t> Builder<'t> {
         }
     }
 
+    /// More of the text is there: `text` starts where the old one did.
+    fn grow(&mut self, text: &'t str) {
+        debug_assert!(text.as_ptr() == self.text.as_ptr() && text.len() <= self.text_len);
+        self.text = text;
+    }
+
     fn appended(&mut self, s: &str) -> (u32, u32) {
-        let off = (self.text.len() + self.extra.len()) as u32;
+        let off = (self.text_len + self.extra.len()) as u32;
         self.extra.push_str(s);
         (off, s.len() as u32)
     }
@@ -1452,13 +1470,18 @@ impl<'t> Builder<'t> {
 /// Where to cut `text` in two for parsing in parallel: a record boundary
 /// near the middle, or `None` when one thread is enough.
 fn split_point(text: &str) -> Option<usize> {
-    const MIN_PARALLEL: usize = 256 * 1024;
-    let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if text.len() < MIN_PARALLEL || parallel < 2 {
+    if text.len() < MIN_PARALLEL || !parallel() {
         return None;
     }
     let mid = text.len() / 2;
     memchr::memmem::find(&text.as_bytes()[mid..], b"\n\n").map(|i| mid + i + 1)
+}
+
+/// Texts shorter than this are parsed by one thread.
+pub(crate) const MIN_PARALLEL: usize = 256 * 1024;
+
+fn parallel() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
 }
 
 /// `values` as little-endian bytes.
@@ -1544,6 +1567,89 @@ impl<'t> Parts<'t> {
             })
     }
 
+    /// A buffer for [`Parts::build_streamed`] when the index body (which
+    /// announces `announced` inflated bytes) is worth parsing while it is
+    /// inflated; `None` when it is not (small, or one core).
+    pub fn stream_buffer(announced: u64, max_size: u64) -> Option<TextBuffer> {
+        if announced < MIN_PARALLEL as u64 || !parallel() {
+            return None;
+        }
+        let cap = usize::try_from(announced.min(max_size)).ok()?;
+        Some(Filling::new(cap, StreamState::default()))
+    }
+
+    /// Inflates `verified` into `buffer` and parses the text while it
+    /// arrives: another thread parses records as soon as they are there,
+    /// and once everything is inflated this one parses the second half of
+    /// what is left; the two are joined as [`Parts::build`] joins its
+    /// halves, so the bytes are those of [`Parts::build`] on the whole
+    /// text. `None` whenever anything is off (the inflate fails, the text is
+    /// not UTF-8 or larger than announced, a record cannot be parsed): the
+    /// caller then inflates and parses the whole text the usual way, which
+    /// reports what is wrong.
+    pub fn build_streamed(
+        buffer: &'t TextBuffer,
+        verified: &archive::Verified<'_>,
+        file: &std::path::Path,
+        max_size: u64,
+        label: &str,
+        digest: [u8; 32],
+    ) -> Option<Parts<'t>> {
+        std::thread::scope(|s| {
+            let front = s.spawn(|| parse_front(buffer, label));
+            let sink = |r: &mut dyn std::io::Read, size| buffer.fill_from(r, size);
+            let description = archive::inflate_into(verified, file, max_size, &sink).ok();
+            let full = description
+                .as_ref()
+                .filter(|_| buffer.filled().len() == buffer.total())
+                .and_then(|_| std::str::from_utf8(buffer.filled()).ok());
+            let start = {
+                let mut state = buffer.lock();
+                match full {
+                    Some(full) => {
+                        // Half of what the other thread has not taken yet.
+                        let mid = state.claimed + (full.len() - state.claimed) / 2;
+                        let start = memchr::memmem::find(&full.as_bytes()[mid..], b"\n\n")
+                            .map_or(full.len(), |i| mid + i + 1);
+                        state.tail_start = Some(start);
+                        Some(start)
+                    }
+                    None => {
+                        state.failed = true;
+                        None
+                    }
+                }
+            };
+            buffer.signal();
+            let tail = full.zip(start).and_then(|(full, start)| {
+                let lines = memchr::memchr_iter(b'\n', &full.as_bytes()[..start]).count();
+                let part = &full[start..];
+                let mut builder = Builder::new(full, part.len());
+                let (mut kept, mut warnings) = (Vec::new(), Vec::new());
+                text::parse_each(
+                    part,
+                    label,
+                    Strictness::Lenient,
+                    text::Validation::Deferred,
+                    lines,
+                    &mut warnings,
+                    &mut |r| kept.push(builder.add(&r)),
+                )
+                .ok()?;
+                Some((builder, kept, warnings))
+            });
+            let (mut builder, mut kept, mut warnings) = front.join().ok()??;
+            let (rest, rest_kept, rest_warnings) = tail?;
+            builder.grow(full?);
+            builder.absorb(rest);
+            kept.extend(rest_kept);
+            warnings.extend(rest_warnings);
+            kept.shrink_to_fit();
+            warnings.shrink_to_fit();
+            builder.finish(&kept, &warnings, &description?, false, digest)
+        })
+    }
+
     /// Writes the serialized index.
     pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         out.write_all(&self.header)?;
@@ -1563,6 +1669,88 @@ impl<'t> Parts<'t> {
             .expect("writing to memory does not fail");
         ParsedIndex::from_buf(Buf::Owned(bytes), &self.digest)
             .expect("a buffer just built is consistent")
+    }
+}
+
+/// What the two threads of [`Parts::build_streamed`] share.
+#[derive(Debug, Default)]
+pub(crate) struct StreamState {
+    /// The text up to here is the front parser's (a record boundary).
+    claimed: usize,
+    /// Where the inflating thread's part starts, once it is all inflated.
+    tail_start: Option<usize>,
+    /// The inflate failed: stop.
+    failed: bool,
+}
+
+/// How much text the front parser takes at a time, at most (unless a
+/// record is longer).
+const FRONT_STEP: usize = 64 * 1024;
+
+/// The buffer an index's text is inflated into while it is parsed.
+pub(crate) type TextBuffer = Filling<StreamState>;
+
+/// What one thread parsed: the builder, the lines of the records it kept,
+/// the parser's warnings.
+type Parsed<'t> = (Builder<'t>, Vec<usize>, Vec<IndexWarning>);
+
+/// The front parser of [`Parts::build_streamed`]: takes whole records as
+/// they are inflated, up to where the inflating thread's part starts.
+fn parse_front<'t>(buffer: &'t TextBuffer, label: &str) -> Option<Parsed<'t>> {
+    let mut builder: Option<Builder<'t>> = None;
+    let (mut kept, mut warnings) = (Vec::new(), Vec::new());
+    let (mut pos, mut lines) = (0, 0);
+    loop {
+        let end = {
+            let mut state = buffer.lock();
+            loop {
+                if state.failed {
+                    return None;
+                }
+                if let Some(start) = state.tail_start {
+                    break start;
+                }
+                // Taken a little at a time, so that what is left when the
+                // inflate ends can be shared fairly.
+                let from = state.claimed;
+                let there = &buffer.filled()[from..];
+                let boundary =
+                    memchr::memmem::rfind(&there[..there.len().min(FRONT_STEP)], b"\n\n")
+                        .or_else(|| memchr::memmem::find(there, b"\n\n"));
+                if let Some(i) = boundary {
+                    state.claimed = from + i + 1;
+                    break state.claimed;
+                }
+                state = buffer.wait(state);
+            }
+        };
+        let bytes = &buffer.filled()[..end.max(pos)];
+        let chunk = std::str::from_utf8(&bytes[pos..]).ok()?;
+        // SAFETY: `bytes[..pos]` was checked to be UTF-8 chunk by chunk,
+        // every chunk ending right after a `\n` (a character boundary), and
+        // `bytes[pos..]` just now; published bytes never change.
+        let text = unsafe { std::str::from_utf8_unchecked(bytes) };
+        let b = builder
+            .get_or_insert_with(|| Builder::growing(text, buffer.total(), buffer.total() / 2));
+        b.grow(text);
+        text::parse_each(
+            chunk,
+            label,
+            Strictness::Lenient,
+            text::Validation::Deferred,
+            lines,
+            &mut warnings,
+            &mut |r| kept.push(b.add(&r)),
+        )
+        .ok()?;
+        lines += memchr::memchr_iter(b'\n', chunk.as_bytes()).count();
+        pos = bytes.len();
+        if buffer.lock().tail_start == Some(pos) {
+            let text = &buffer.filled()[..0];
+            let text = std::str::from_utf8(text).ok()?;
+            let builder = builder.unwrap_or_else(|| Builder::growing(text, buffer.total(), 0));
+            return Some((builder, kept, warnings));
+        }
     }
 }
 
