@@ -1,14 +1,12 @@
 //! CycloneDX 1.6 JSON software bill of materials, with the same packages as
 //! the SPDX document of [`crate::sbom`] (same input).
 //!
-//! Each APK package is a `library` component with its purl
-//! `pkg:apk/<distro>/<name>@<version>?arch=<arch>&distro=<id>-<version_id>`
-//! (the namespace is the base image's os-release `ID`, `alpine` when the
-//! base has none, as syft and Trivy name Wolfi or Chainguard packages),
-//! its APK checksum as hash, its license (an SPDX expression when the APK
-//! field is one, else a named license), and the dependency graph: each
-//! `depends` atom is resolved to the listed package that is or provides it
-//! (conflicts `!x` are not dependencies).
+//! Each APK package is a `library` component with its purl (from
+//! [`crate::purl`], the same as in the SPDX document), its APK checksum as
+//! hash, its license (an SPDX expression when the APK field is one, else a
+//! named license), and the dependency graph: each `depends` atom is
+//! resolved to the listed package that is or provides it (conflicts `!x`
+//! are not dependencies).
 //!
 //! Output is deterministic: the serial number is a UUID derived (RFC 9562
 //! version 8) from the image name and its content id, the timestamp is the
@@ -22,84 +20,8 @@ use sha2::{Digest as _, Sha256};
 use apk::checksum::Checksum;
 use apk::package::PackageInfo;
 
+use crate::purl::{purl, Distro};
 use crate::sbom::{rfc3339, Origin};
-
-/// The distribution of the base image, from its `etc/os-release`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Distro {
-    /// `ID` (`alpine`, `wolfi`, `chainguard`), lowercase.
-    pub id: String,
-    /// `VERSION_ID`, if given.
-    pub version_id: Option<String>,
-}
-
-/// Reads `ID` and `VERSION_ID` of an os-release file (shell-style
-/// `KEY=value`, optionally quoted); `None` without an `ID`.
-pub fn distro_from_os_release(text: &str) -> Option<Distro> {
-    let mut id = None;
-    let mut version_id = None;
-    for line in text.lines() {
-        let Some((key, value)) = line.trim().split_once('=') else {
-            continue;
-        };
-        let value = value.trim();
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-            .unwrap_or(value);
-        match key.trim() {
-            "ID" if !value.is_empty() => id = Some(value.to_ascii_lowercase()),
-            "VERSION_ID" if !value.is_empty() => version_id = Some(value.to_owned()),
-            _ => {}
-        }
-    }
-    Some(Distro {
-        id: id?,
-        version_id,
-    })
-}
-
-/// Percent-encodes everything but `A-Za-z0-9.-_~` (purl components).
-fn purl_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The purl of `info` in `distro` (`alpine` when unknown).
-pub fn purl(info: &PackageInfo<'_>, distro: Option<&Distro>) -> String {
-    let namespace = distro.map_or("alpine", |d| d.id.as_str());
-    let mut out = format!(
-        "pkg:apk/{}/{}@{}",
-        purl_encode(namespace),
-        purl_encode(&info.name),
-        purl_encode(&info.version)
-    );
-    // Qualifiers sorted by key, as the purl spec wants.
-    let mut qualifiers = Vec::new();
-    if !info.arch.is_empty() {
-        qualifiers.push(format!("arch={}", purl_encode(&info.arch)));
-    }
-    if let Some(d) = distro {
-        let value = match &d.version_id {
-            Some(v) => format!("{}-{v}", d.id),
-            None => d.id.clone(),
-        };
-        qualifiers.push(format!("distro={}", purl_encode(&value)));
-    }
-    if !qualifiers.is_empty() {
-        out.push('?');
-        out.push_str(&qualifiers.join("&"));
-    }
-    out
-}
 
 /// True when `text` parses as an SPDX license expression (identifiers,
 /// `LicenseRef-…`, `+`, `AND`/`OR`/`WITH`, parentheses). Identifiers are
@@ -312,6 +234,7 @@ pub fn document(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::purl::distro_from_os_release;
     use apk::database::installed::InstalledDb;
     use std::process::Command;
 
@@ -375,7 +298,13 @@ mod tests {
         );
         validate(&doc);
 
-        let spdx = crate::sbom::document("img", "sha256:abc", 1_700_000_000, &packages);
+        let spdx = crate::sbom::document(
+            "img",
+            "sha256:abc",
+            1_700_000_000,
+            distro.as_ref(),
+            &packages,
+        );
         let names = |v: &Value, key: &str, version: &str| -> BTreeSet<(String, String)> {
             v[key]
                 .as_array()
@@ -394,6 +323,20 @@ mod tests {
             names(&spdx, "packages", "versionInfo")
         );
         assert_eq!(doc["components"].as_array().unwrap().len(), packages.len());
+        // Both documents name every package by the same purl.
+        let spdx_purls: Vec<&Value> = spdx["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| &p["externalRefs"][0]["referenceLocator"])
+            .collect();
+        let cdx_purls: Vec<&Value> = doc["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| &c["purl"])
+            .collect();
+        assert_eq!(spdx_purls, cdx_purls);
 
         // Every dependency edge points at a listed component, and real
         // packages depend on something (so:/cmd: provides resolved).
@@ -489,29 +432,7 @@ mod tests {
     }
 
     #[test]
-    fn purls_and_helpers() {
-        let mut p = pkg("g++", "", "");
-        p.version = "13.2.1_git2023+x-r0".into();
-        assert_eq!(
-            purl(&p, None),
-            "pkg:apk/alpine/g%2B%2B@13.2.1_git2023%2Bx-r0?arch=x86_64"
-        );
-        p.arch = "".into();
-        assert_eq!(
-            purl(&p, None),
-            "pkg:apk/alpine/g%2B%2B@13.2.1_git2023%2Bx-r0"
-        );
-        let d =
-            distro_from_os_release("# c\nNAME='Alpine Linux'\nID=\"alpine\"\nVERSION_ID=3.17.10\n")
-                .unwrap();
-        assert_eq!(
-            d,
-            Distro {
-                id: "alpine".into(),
-                version_id: Some("3.17.10".into())
-            }
-        );
-        assert_eq!(distro_from_os_release("NAME=x\n"), None);
+    fn license_expressions_and_serial_numbers() {
         for ok in [
             "MIT",
             "GPL-2.0-or-later",

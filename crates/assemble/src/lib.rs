@@ -23,6 +23,7 @@ pub mod model;
 pub mod ops;
 pub mod overlay;
 pub mod plan;
+pub mod purl;
 pub mod reserved;
 pub mod runtime;
 pub mod rust;

@@ -1,6 +1,7 @@
 //! SPDX 2.3 JSON software bill of materials for a built image: one SPDX
 //! package per APK package in the image (base and added), described by the
-//! document.
+//! document. Each package's purl is the one of [`crate::purl`], the same
+//! as in the CycloneDX document.
 //!
 //! Output is deterministic: the creation time is the build time and the
 //! document namespace is derived from the image's content, so rebuilding
@@ -9,6 +10,8 @@
 use serde_json::{json, Value};
 
 use apk::package::PackageInfo;
+
+use crate::purl::{purl, Distro};
 
 /// Formats Unix seconds as an RFC 3339 UTC timestamp (`1970-01-01T00:00:00Z`).
 pub fn rfc3339(secs: u64) -> String {
@@ -43,7 +46,7 @@ fn spdx_id(name: &str, version: &str, n: usize) -> String {
     format!("SPDXRef-Package-{clean}-{n}")
 }
 
-/// Where a package came from, for the `purl`.
+/// Where a package came from.
 #[derive(Clone, Copy, Debug)]
 pub enum Origin {
     /// Part of the source image.
@@ -53,21 +56,19 @@ pub enum Origin {
 }
 
 /// Builds the SPDX document for `image` (its name), whose manifest content
-/// hash `content_id` makes the namespace unique, created at `created`.
+/// hash `content_id` makes the namespace unique, created at `created`,
+/// based on `distro`.
 pub fn document(
     image: &str,
     content_id: &str,
     created: u64,
+    distro: Option<&Distro>,
     packages: &[(PackageInfo<'_>, Origin)],
 ) -> Value {
     let mut spdx_packages = Vec::new();
     let mut relationships = Vec::new();
     for (n, (info, origin)) in packages.iter().enumerate() {
         let id = spdx_id(&info.name, &info.version, n);
-        let mut purl = format!("pkg:apk/{}@{}", info.name, info.version);
-        if !info.arch.is_empty() {
-            purl.push_str(&format!("?arch={}", info.arch));
-        }
         let mut p = json!({
             "name": info.name,
             "SPDXID": id,
@@ -80,7 +81,7 @@ pub fn document(
             "externalRefs": [{
                 "referenceCategory": "PACKAGE-MANAGER",
                 "referenceType": "purl",
-                "referenceLocator": purl,
+                "referenceLocator": purl(info, distro),
             }],
             "comment": match origin {
                 Origin::Base => "installed in the source image",
@@ -139,11 +140,41 @@ mod tests {
             license: "MIT".into(),
             ..Default::default()
         };
-        let doc = document("img", "abc", 0, &[(a, Origin::Base)]);
+        let doc = document("img", "abc", 0, None, &[(a, Origin::Base)]);
         assert_eq!(doc["packages"][0]["name"], "musl");
         assert_eq!(
             doc["relationships"][0]["relatedSpdxElement"],
             doc["packages"][0]["SPDXID"]
         );
+    }
+
+    #[test]
+    fn purls_are_those_of_the_cyclonedx_document() {
+        let gxx = PackageInfo {
+            name: "g++".into(),
+            version: "13.2.1_git20231014-r0".into(),
+            arch: "aarch64".into(),
+            ..Default::default()
+        };
+        let packages = [(gxx, Origin::Added)];
+        let wolfi = crate::purl::distro_from_os_release("ID=wolfi\nVERSION_ID=20230201\n");
+        let spdx = document("img", "abc", 0, wolfi.as_ref(), &packages);
+        let purl = &spdx["packages"][0]["externalRefs"][0]["referenceLocator"];
+        assert_eq!(
+            purl,
+            "pkg:apk/wolfi/g%2B%2B@13.2.1_git20231014-r0?arch=aarch64&distro=wolfi-20230201"
+        );
+        let cdx = crate::cyclonedx::document("img", "abc", 0, wolfi.as_ref(), &packages);
+        assert_eq!(purl, &cdx["components"][0]["purl"]);
+
+        // Without an os-release: the `alpine` namespace, in both.
+        let spdx = document("img", "abc", 0, None, &packages);
+        let cdx = crate::cyclonedx::document("img", "abc", 0, None, &packages);
+        let purl = &spdx["packages"][0]["externalRefs"][0]["referenceLocator"];
+        assert_eq!(
+            purl,
+            "pkg:apk/alpine/g%2B%2B@13.2.1_git20231014-r0?arch=aarch64"
+        );
+        assert_eq!(purl, &cdx["components"][0]["purl"]);
     }
 }

@@ -643,7 +643,8 @@ mod tests {
             arch: "x86_64".into(),
             ..Default::default()
         };
-        let mut doc = crate::sbom::document("app", "abc", 0, &[(base, crate::sbom::Origin::Base)]);
+        let mut doc =
+            crate::sbom::document("app", "abc", 0, None, &[(base, crate::sbom::Origin::Base)]);
         doc["packages"]
             .as_array_mut()
             .unwrap()

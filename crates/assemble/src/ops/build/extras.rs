@@ -27,7 +27,7 @@ pub(super) struct Generated {
     pub dirs: Vec<GeneratedDir>,
     /// The config's `User` (`uid:gid`), from `run_as`.
     pub user: Option<String>,
-    /// The base's os-release (the CycloneDX purl namespace).
+    /// The base's os-release (the purl namespace of both SBOMs).
     pub os_release: Option<Vec<u8>>,
     /// Warnings of the accounts merge.
     pub warnings: Vec<String>,

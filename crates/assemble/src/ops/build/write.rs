@@ -19,7 +19,7 @@ use super::{BuildError, BuildOptions, BuildReport, Log, Output, PlatformReport};
 use crate::layer::{self, LayerSpec, PackageFile};
 use crate::model::Image;
 use crate::ops::{Event, Step, Warning};
-use crate::{cyclonedx, sbom};
+use crate::{cyclonedx, purl, sbom};
 
 /// Fails when the config or manifest exceeds what registries accept.
 fn check_documents(config: &Value, manifest: &Value) -> Result<(), BuildError> {
@@ -346,10 +346,17 @@ fn platform(
             (info, origin)
         })
         .collect();
+    // The base's distribution: the purl namespace of both documents.
+    let distro = plan
+        .generated
+        .os_release
+        .as_deref()
+        .and_then(|t| purl::distro_from_os_release(&String::from_utf8_lossy(t)));
     let mut doc = sbom::document(
         &image.name,
         manifest_digest.trim_start_matches("sha256:"),
         layer.mtime,
+        distro.as_ref(),
         &packages,
     );
     if let Some(crates) = &plan.app.sbom {
@@ -373,11 +380,6 @@ fn platform(
         sbom_file.clone(),
     )?];
     if image.extras.cyclonedx {
-        let distro = plan
-            .generated
-            .os_release
-            .as_deref()
-            .and_then(|t| cyclonedx::distro_from_os_release(&String::from_utf8_lossy(t)));
         let doc = cyclonedx::document(
             &image.name,
             manifest_digest.trim_start_matches("sha256:"),
