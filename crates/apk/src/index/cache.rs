@@ -15,6 +15,7 @@
 //! bytes parse differently.
 
 use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -112,34 +113,40 @@ impl IndexLoader {
             index.set_signer(verified.signer);
             return Ok(index);
         }
-        let entry = entry_path(&digest);
+        // Only what verified is cached; the cache only speeds things up,
+        // so a failure to write it is not an error.
+        let entry = entry_path(&digest).filter(|_| verified.signer.is_some());
         let label = format!("{}:APKINDEX", name.display());
-        // A large index is parsed while it is inflated; anything unusual
-        // goes the usual way, which reports it.
-        let buffer = Parts::stream_buffer(archive::announced_size(&verified), self.max_size);
-        let streamed = buffer.as_ref().and_then(|buffer| {
-            Parts::build_streamed(buffer, &verified, name, self.max_size, &label, digest)
-        });
-        let archive;
-        let parts = match streamed {
-            Some(parts) => parts,
-            None => {
-                archive = archive::inflate(&verified, name, self.max_size)?;
-                Parts::build(
-                    &archive.text,
-                    &archive.description,
-                    archive.lossy,
-                    &label,
-                    digest,
-                )
-                .map_err(|e| archive::format_err(name, e.to_string()))?
+        // A large index is parsed while it is inflated, in memory, and
+        // written to the cache by another thread while it is being used
+        // (dropping the index waits for that). Anything unusual goes the
+        // usual way, which reports it.
+        let streamed = Parts::stream_buffer(archive::announced_size(&verified), self.max_size)
+            .and_then(|buffer| {
+                ParsedIndex::build_streamed(buffer, &verified, name, self.max_size, &label, digest)
+            });
+        if let Some(mut index) = streamed {
+            if let Some(entry) = entry {
+                index.write_in_background(move |bytes| {
+                    let _ = store(&entry, |file| file.write_all(bytes));
+                });
             }
-        };
+            index.set_signer(verified.signer);
+            return Ok(index);
+        }
+        let archive = archive::inflate(&verified, name, self.max_size)?;
+        let parts = Parts::build(
+            &archive.text,
+            &archive.description,
+            archive.lossy,
+            &label,
+            digest,
+        )
+        .map_err(|e| archive::format_err(name, e.to_string()))?;
         // Written straight to the cache and mapped from there (no second
-        // copy in memory); the cache only speeds things up, so a failure
-        // to write it is not an error.
-        if let (Some(entry), Some(_)) = (&entry, &verified.signer) {
-            if store(entry, &parts).is_ok() {
+        // copy in memory).
+        if let Some(entry) = &entry {
+            if store(entry, |file| parts.write_to(file)).is_ok() {
                 if let Some(mut index) = open_entry(entry, &digest) {
                     index.set_signer(verified.signer);
                     return Ok(index);
@@ -165,12 +172,16 @@ fn open_entry(path: &Path, digest: &[u8; 32]) -> Option<ParsedIndex> {
     Some(index)
 }
 
-/// Writes an entry atomically and keeps the directory to [`MAX_ENTRIES`].
-fn store(entry: &Path, parts: &Parts<'_>) -> std::io::Result<()> {
+/// Writes an entry atomically (what `write` writes to a temporary file)
+/// and keeps the directory to [`MAX_ENTRIES`].
+fn store(
+    entry: &Path,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = entry.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-    parts.write_to(tmp.as_file_mut())?;
+    write(tmp.as_file_mut())?;
     tmp.persist(entry).map_err(|e| e.error)?;
     prune(dir)
 }
@@ -409,9 +420,10 @@ mod tests {
             let buffer = Parts::stream_buffer(archive::announced_size(&verified), u64::MAX)
                 .expect("large enough to stream");
             let label = format!("{}:APKINDEX", file.display());
-            let parts = Parts::build_streamed(&buffer, &verified, &file, u64::MAX, &label, digest)
-                .expect("streamed");
-            assert_eq!(parts.into_index().to_bytes(), whole.to_bytes());
+            let index =
+                ParsedIndex::build_streamed(buffer, &verified, &file, u64::MAX, &label, digest)
+                    .expect("streamed");
+            assert_eq!(index.to_bytes(), whole.to_bytes());
         }
         // And through the cache, as written and mapped again.
         let cached = IndexLoader::new(Some(tmp.path().join("cache")));

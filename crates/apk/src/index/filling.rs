@@ -1,6 +1,6 @@
 //! A buffer that one thread fills front to back while another reads what
 //! is already there: how an index's text is parsed while it is still being
-//! inflated (see [`super::parsed::Parts::build_streamed`]).
+//! inflated (see [`super::parsed::ParsedIndex::build_streamed`]).
 //!
 //! The writer only ever writes past the published length and publishes
 //! with release ordering; readers only ever look below the published
@@ -17,8 +17,10 @@ const STEP: usize = 64 * 1024;
 
 /// See the module documentation.
 pub(crate) struct Filling<S> {
-    /// `cap` bytes, zeroed when allocated; owned (freed in `Drop`).
+    /// `room + cap` bytes, zeroed when allocated; owned (freed in `Drop`).
     ptr: NonNull<u8>,
+    /// Bytes kept free before the filled ones (see [`Filling::into_vec`]).
+    room: usize,
     cap: usize,
     /// How many bytes the writer will write (set once, before the first).
     total: AtomicUsize,
@@ -39,13 +41,14 @@ unsafe impl<S: Send> Send for Filling<S> {}
 unsafe impl<S: Send> Sync for Filling<S> {}
 
 impl<S> Filling<S> {
-    /// An empty buffer for at most `cap` bytes.
-    pub fn new(cap: usize, state: S) -> Self {
-        let boxed: Box<[u8]> = vec![0u8; cap.max(1)].into_boxed_slice();
-        let cap = boxed.len();
+    /// An empty buffer for at most `cap` bytes, after `room` bytes kept
+    /// free.
+    pub fn new(room: usize, cap: usize, state: S) -> Self {
+        let boxed: Box<[u8]> = vec![0u8; room + cap].into_boxed_slice();
         let ptr = NonNull::new(Box::into_raw(boxed).cast::<u8>()).expect("a box is not null");
         Filling {
             ptr,
+            room,
             cap,
             total: AtomicUsize::new(0),
             started: AtomicBool::new(false),
@@ -73,7 +76,9 @@ impl<S> Filling<S> {
             // SAFETY: `[at, at + want)` is inside the allocation and beyond
             // the published length, which no reader looks at; this is the
             // only writer.
-            let window = unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(at), want) };
+            let window = unsafe {
+                std::slice::from_raw_parts_mut(self.ptr.as_ptr().add(self.room + at), want)
+            };
             let n = match source.read(window) {
                 Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
                 Ok(n) => n,
@@ -91,7 +96,19 @@ impl<S> Filling<S> {
     pub fn filled(&self) -> &[u8] {
         let n = self.filled.load(Ordering::Acquire);
         // SAFETY: published bytes are initialized and never written again.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), n) }
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(self.room), n) }
+    }
+
+    /// The whole buffer, room first, then what was filled (and the rest
+    /// of the capacity, zeros).
+    pub fn into_vec(self) -> Vec<u8> {
+        let this = std::mem::ManuallyDrop::new(self);
+        let slice = std::ptr::slice_from_raw_parts_mut(this.ptr.as_ptr(), this.room + this.cap);
+        // The state's destructor still runs; the buffer changes owner.
+        // SAFETY: `this` is never used again and its `Drop` does not run.
+        drop(unsafe { std::ptr::read(&this.state) });
+        // SAFETY: made from this very box in `new`; ownership moves here.
+        unsafe { Box::from_raw(slice) }.into_vec()
     }
 
     /// The announced size (0 before the writer started).
@@ -118,7 +135,7 @@ impl<S> Filling<S> {
 
 impl<S> Drop for Filling<S> {
     fn drop(&mut self) {
-        let slice = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.cap);
+        let slice = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.room + self.cap);
         // SAFETY: made from this very box in `new`, and freed only here.
         drop(unsafe { Box::from_raw(slice) });
     }
@@ -131,7 +148,7 @@ mod tests {
     #[test]
     fn a_reader_sees_a_growing_prefix_of_what_is_written() {
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        let f = Filling::new(data.len(), ());
+        let f = Filling::new(3, data.len(), ());
         std::thread::scope(|s| {
             let reader = s.spawn(|| {
                 let mut seen = 0;
@@ -148,14 +165,17 @@ mod tests {
         });
         assert_eq!(f.filled(), &data[..]);
         assert_eq!(f.total(), data.len());
+        let v = f.into_vec();
+        assert_eq!(v[..3], [0, 0, 0]);
+        assert_eq!(v[3..], data[..]);
     }
 
     #[test]
     fn oversized_repeated_and_short_fills_fail() {
-        let f = Filling::new(10, ());
+        let f = Filling::new(0, 10, ());
         assert!(f.fill_from(&mut &[0u8; 20][..], 20).is_err());
         assert!(f.fill_from(&mut &[0u8; 5][..], 5).is_err(), "a second fill");
-        let g = Filling::new(10, ());
+        let g = Filling::new(0, 10, ());
         let e = g.fill_from(&mut &[1u8; 3][..], 8).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
         assert_eq!(g.filled(), &[1, 1, 1]);

@@ -94,6 +94,8 @@ pub struct InvalidParsedIndex(pub &'static str);
 /// The bytes, owned or mapped from a file.
 enum Buf {
     Owned(Vec<u8>),
+    /// Owned, and being written to the cache by another thread.
+    Shared(std::sync::Arc<Vec<u8>>),
     Mapped(memmap2::Mmap),
 }
 
@@ -102,6 +104,7 @@ impl Buf {
     fn bytes(&self) -> &[u8] {
         match self {
             Buf::Owned(v) => v,
+            Buf::Shared(v) => v,
             Buf::Mapped(m) => m,
         }
     }
@@ -180,6 +183,16 @@ pub struct ParsedIndex {
     description: (u32, u32),
     digest: [u8; 32],
     signer: Option<String>,
+    /// The thread writing these bytes to the cache; joined on drop.
+    storing: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for ParsedIndex {
+    fn drop(&mut self) {
+        if let Some(storing) = self.storing.take() {
+            let _ = storing.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for ParsedIndex {
@@ -248,6 +261,53 @@ fn name_hash(name: &[u8]) -> u64 {
 }
 
 impl ParsedIndex {
+    /// Inflates and parses a verified index at once (see
+    /// [`Parts::parse_streamed`]) into `buffer`, which then is the index's.
+    pub(crate) fn build_streamed(
+        buffer: TextBuffer,
+        verified: &archive::Verified<'_>,
+        file: &std::path::Path,
+        max_size: u64,
+        label: &str,
+        digest: [u8; 32],
+    ) -> Option<ParsedIndex> {
+        let parts = Parts::parse_streamed(&buffer, verified, file, max_size, label, digest)?;
+        // The parts' text is the buffer's: keep only what the index needs
+        // of the parts, then take the buffer over.
+        let (header, text_len, sections) = (parts.header, parts.text.len(), parts.sections);
+        let mut bytes = buffer.into_vec();
+        bytes.truncate(HEADER_LEN + text_len);
+        bytes[..HEADER_LEN].copy_from_slice(&header);
+        for s in &sections {
+            bytes.extend_from_slice(s);
+        }
+        Some(ParsedIndex::from_built(Buf::Owned(bytes), &digest))
+    }
+
+    /// Hands the bytes to `write` on another thread (writing them to the
+    /// cache); dropping the index waits for it. Bytes mapped from a file
+    /// are not handed over.
+    pub(crate) fn write_in_background(&mut self, write: impl FnOnce(&[u8]) + Send + 'static) {
+        let bytes = match std::mem::replace(&mut self.buf, Buf::Owned(Vec::new())) {
+            Buf::Owned(v) => std::sync::Arc::new(v),
+            Buf::Shared(v) => v,
+            mapped @ Buf::Mapped(_) => {
+                // Mapped from a file: the cache has it already.
+                self.buf = mapped;
+                return;
+            }
+        };
+        self.buf = Buf::Shared(bytes.clone());
+        let spawned = std::thread::Builder::new()
+            .name("index-cache".into())
+            .spawn({
+                let bytes = bytes.clone();
+                move || write(&bytes)
+            });
+        // No thread to be had: not cached this time.
+        self.storing = spawned.ok();
+    }
+
     /// Parses an index's text into a buffer; see [`Parts::build`].
     pub fn build(
         text: &str,
@@ -270,7 +330,22 @@ impl ParsedIndex {
         Self::from_buf(Buf::Mapped(map), digest)
     }
 
+    /// Bytes this process built: their contents are not checked again.
+    fn from_built(buf: Buf, digest: &[u8; 32]) -> Self {
+        Self::from_buf_checking(buf, digest, false).expect("a buffer just built is consistent")
+    }
+
     fn from_buf(buf: Buf, digest: &[u8; 32]) -> Result<Self, InvalidParsedIndex> {
+        Self::from_buf_checking(buf, digest, true)
+    }
+
+    /// The header is always checked; the CRC and the strings' UTF-8 only
+    /// with `contents` (bytes from elsewhere).
+    fn from_buf_checking(
+        buf: Buf,
+        digest: &[u8; 32],
+        contents: bool,
+    ) -> Result<Self, InvalidParsedIndex> {
         let b = buf.bytes();
         let bad = InvalidParsedIndex;
         if b.len() < HEADER_LEN || b[..8] != MAGIC {
@@ -309,15 +384,18 @@ impl ParsedIndex {
         {
             return Err(bad("inconsistent header"));
         }
-        let mut crc = flate2::Crc::new();
-        crc.update(&b[HEADER_LEN..]);
-        if crc.sum() != read_u32(b, 48) {
-            return Err(bad("checksum mismatch"));
-        }
-        // Validated once here; `str_at` relies on it.
-        let strings = &b[HEADER_LEN..HEADER_LEN + layout.strings_len as usize];
-        if std::str::from_utf8(strings).is_err() {
-            return Err(bad("strings are not UTF-8"));
+        if contents {
+            let mut crc = flate2::Crc::new();
+            crc.update(&b[HEADER_LEN..]);
+            if crc.sum() != read_u32(b, 48) {
+                return Err(bad("checksum mismatch"));
+            }
+            // Validated once here; `str_at` relies on it. (Built strings
+            // are a `str` and `String`s.)
+            let strings = &b[HEADER_LEN..HEADER_LEN + layout.strings_len as usize];
+            if std::str::from_utf8(strings).is_err() {
+                return Err(bad("strings are not UTF-8"));
+            }
         }
         let lossy = read_u32(b, 12) & 1 != 0;
         let description = (read_u32(b, 88), read_u32(b, 92));
@@ -328,6 +406,7 @@ impl ParsedIndex {
             layout,
             buf,
             signer: None,
+            storing: None,
         })
     }
 
@@ -1567,7 +1646,7 @@ impl<'t> Parts<'t> {
             })
     }
 
-    /// A buffer for [`Parts::build_streamed`] when the index body (which
+    /// A buffer for [`ParsedIndex::build_streamed`] when the index body (which
     /// announces `announced` inflated bytes) is worth parsing while it is
     /// inflated; `None` when it is not (small, or one core).
     pub fn stream_buffer(announced: u64, max_size: u64) -> Option<TextBuffer> {
@@ -1575,7 +1654,7 @@ impl<'t> Parts<'t> {
             return None;
         }
         let cap = usize::try_from(announced.min(max_size)).ok()?;
-        Some(Filling::new(cap, StreamState::default()))
+        Some(Filling::new(HEADER_LEN, cap, StreamState::default()))
     }
 
     /// Inflates `verified` into `buffer` and parses the text while it
@@ -1587,7 +1666,7 @@ impl<'t> Parts<'t> {
     /// not UTF-8 or larger than announced, a record cannot be parsed): the
     /// caller then inflates and parses the whole text the usual way, which
     /// reports what is wrong.
-    pub fn build_streamed(
+    fn parse_streamed(
         buffer: &'t TextBuffer,
         verified: &archive::Verified<'_>,
         file: &std::path::Path,
@@ -1667,12 +1746,11 @@ impl<'t> Parts<'t> {
         let mut bytes = Vec::with_capacity(total);
         self.write_to(&mut bytes)
             .expect("writing to memory does not fail");
-        ParsedIndex::from_buf(Buf::Owned(bytes), &self.digest)
-            .expect("a buffer just built is consistent")
+        ParsedIndex::from_built(Buf::Owned(bytes), &self.digest)
     }
 }
 
-/// What the two threads of [`Parts::build_streamed`] share.
+/// What the two threads of [`Parts::parse_streamed`] share.
 #[derive(Debug, Default)]
 pub(crate) struct StreamState {
     /// The text up to here is the front parser's (a record boundary).
@@ -1694,7 +1772,7 @@ pub(crate) type TextBuffer = Filling<StreamState>;
 /// the parser's warnings.
 type Parsed<'t> = (Builder<'t>, Vec<usize>, Vec<IndexWarning>);
 
-/// The front parser of [`Parts::build_streamed`]: takes whole records as
+/// The front parser of [`Parts::parse_streamed`]: takes whole records as
 /// they are inflated, up to where the inflating thread's part starts.
 fn parse_front<'t>(buffer: &'t TextBuffer, label: &str) -> Option<Parsed<'t>> {
     let mut builder: Option<Builder<'t>> = None;
