@@ -211,12 +211,14 @@ impl<'a, D: Decode<'a>> Clone for Items<'_, 'a, D> {
 }
 
 impl<'d, 'a, D: Decode<'a>> Items<'d, 'a, D> {
+    #[inline]
     fn slice(s: &'d [D::Item]) -> Self {
         Items {
             inner: ItemsInner::Slice(s.iter()),
         }
     }
 
+    #[inline]
     fn table(index: &'a ParsedIndex, range: Range<u32>) -> Self {
         Items {
             inner: ItemsInner::Table(index, range),
@@ -679,6 +681,7 @@ impl<'a> Db<'a> {
     }
 
     /// `C:` of package `pkg`.
+    #[inline]
     pub fn checksum(&self, pkg: PkgId) -> Option<Checksum> {
         match &self.store {
             Store::Owned(o) => o.rows[pkg].checksum,
@@ -707,6 +710,7 @@ impl<'a> Db<'a> {
 
     /// The names package `pkg` provides (what [`Db::provides`] gives,
     /// without the versions).
+    #[inline]
     pub fn provided_names(&self, pkg: PkgId) -> impl List<NameId> + '_ {
         match &self.store {
             Store::Owned(o) => {
@@ -736,6 +740,7 @@ impl<'a> Db<'a> {
 
     /// Every package offering `name` (under its own name, then providers),
     /// in the order they were added. Empty before [`Db::finish`].
+    #[inline]
     pub fn providers(&self, name: NameId) -> impl List<Provider<'a>> + '_ {
         match &self.store {
             Store::Owned(o) => Items::<ProviderItem>::slice(o.providers.get(name)),
@@ -746,6 +751,7 @@ impl<'a> Db<'a> {
     }
 
     /// The packages of [`Db::providers`] alone.
+    #[inline]
     pub fn provider_pkgs(&self, name: NameId) -> impl List<PkgId> + '_ {
         match &self.store {
             Store::Owned(o) => Items::<ProviderPkgItem>::slice(o.provider_pkgs.get(name)),
@@ -757,6 +763,7 @@ impl<'a> Db<'a> {
 
     /// Packages that depend on `name`; see [`Db::rdepends`] for the names
     /// they are known by.
+    #[inline]
     pub fn rdepend_pkgs(&self, name: NameId) -> impl List<PkgId> + '_ {
         match &self.store {
             Store::Owned(o) => Items::<PkgItem>::slice(o.rdepend_pkgs.get(name)),
@@ -766,6 +773,7 @@ impl<'a> Db<'a> {
 
     /// Names (own or provided) of packages whose `install_if` mentions
     /// `name`.
+    #[inline]
     pub fn rinstall_if(&self, name: NameId) -> impl List<NameId> + '_ {
         match &self.store {
             Store::Owned(o) => Items::<IifItem>::slice(o.rinstall_if.get(name)),
@@ -776,6 +784,7 @@ impl<'a> Db<'a> {
     }
 
     /// `D:` of a package.
+    #[inline]
     pub fn depends(&self, pkg: PkgId) -> impl List<Dep<'a>> + '_ {
         match &self.store {
             Store::Owned(o) => {
@@ -790,16 +799,19 @@ impl<'a> Db<'a> {
     }
 
     /// The names of [`Db::depends`] alone (cheaper).
+    #[inline]
     pub fn depend_names(&self, pkg: PkgId) -> impl List<NameId> + '_ {
         self.atom_names(pkg, 0)
     }
 
     /// The names of [`Db::install_if`] alone (cheaper).
+    #[inline]
     pub fn install_if_names(&self, pkg: PkgId) -> impl List<NameId> + '_ {
         self.atom_names(pkg, 2)
     }
 
     /// Names of the `D:` (`which` 0) or `i:` (2) atoms of a package.
+    #[inline]
     fn atom_names(&self, pkg: PkgId, which: usize) -> AtomNames<'_, 'a> {
         match &self.store {
             Store::Owned(o) => {
@@ -818,6 +830,7 @@ impl<'a> Db<'a> {
     }
 
     /// `i:` of a package.
+    #[inline]
     pub fn install_if(&self, pkg: PkgId) -> impl List<Dep<'a>> + '_ {
         match &self.store {
             Store::Owned(o) => {
@@ -832,6 +845,7 @@ impl<'a> Db<'a> {
     }
 
     /// `p:` of a package: name and version (`None` = virtual).
+    #[inline]
     pub fn provides(&self, pkg: PkgId) -> impl List<(NameId, Option<&'a str>)> + '_ {
         match &self.store {
             Store::Owned(o) => {

@@ -100,7 +100,7 @@ enum Buf {
 }
 
 impl Buf {
-    #[inline]
+    #[inline(always)]
     fn bytes(&self) -> &[u8] {
         match self {
             Buf::Owned(v) => v,
@@ -178,6 +178,10 @@ impl Layout {
 /// A parsed index; see the module documentation.
 pub struct ParsedIndex {
     buf: Buf,
+    /// `buf`'s bytes, read without looking at which kind of buffer it is
+    /// (every read of a solve starts here): a heap buffer or a mapping,
+    /// which stays where it is however `buf` moves, and is never written.
+    bytes: *const [u8],
     layout: Layout,
     lossy: bool,
     description: (u32, u32),
@@ -186,6 +190,12 @@ pub struct ParsedIndex {
     /// The thread writing these bytes to the cache; joined on drop.
     storing: Option<std::thread::JoinHandle<()>>,
 }
+
+// SAFETY: `bytes` only points into `buf`, which is `Send` and `Sync`, and
+// is only ever read.
+unsafe impl Send for ParsedIndex {}
+// SAFETY: as above.
+unsafe impl Sync for ParsedIndex {}
 
 impl Drop for ParsedIndex {
     fn drop(&mut self) {
@@ -404,6 +414,7 @@ impl ParsedIndex {
             description,
             digest: *digest,
             layout,
+            bytes: buf.bytes() as *const [u8],
             buf,
             signer: None,
             storing: None,
@@ -438,7 +449,8 @@ impl ParsedIndex {
 
     #[inline]
     fn bytes(&self) -> &[u8] {
-        self.buf.bytes()
+        // SAFETY: see the field.
+        unsafe { &*self.bytes }
     }
 
     #[inline]
