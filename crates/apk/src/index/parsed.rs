@@ -1360,6 +1360,29 @@ impl<'t> Builder<'t> {
     /// providers (package, version span or none), reverse dependencies
     /// (each package once per name) and reverse install_if (each name
     /// once, first occurrence first).
+    /// The name lookup table (open addressing, `n_slots` a power of two).
+    fn slots(&self, n_slots: u32) -> Vec<u32> {
+        let (strings, text) = (&self.extra, self.text);
+        let name_at = |off: u32, len: u32| -> &[u8] {
+            let (off, len) = (off as usize, len as usize);
+            if off >= text.len() {
+                &strings.as_bytes()[off - text.len()..off - text.len() + len]
+            } else {
+                &text.as_bytes()[off..off + len]
+            }
+        };
+        let mask = n_slots as usize - 1;
+        let mut slots = vec![0u32; n_slots as usize];
+        for (i, (off, len)) in self.names.iter().enumerate() {
+            let mut slot = name_hash(name_at(*off, *len)) as usize & mask;
+            while slots[slot] != 0 {
+                slot = (slot + 1) & mask;
+            }
+            slots[slot] = i as u32 + 1;
+        }
+        slots
+    }
+
     fn universe(&self) -> Universe {
         let names = self.names.len();
         let mut providers = Vec::new();
@@ -1426,6 +1449,7 @@ impl<'t> Builder<'t> {
         description: &str,
         lossy: bool,
         digest: [u8; 32],
+        text_crc: Option<flate2::Crc>,
     ) -> Option<Parts<'t>> {
         // The parser's own warnings about kept records were regenerated
         // from the full problem lists; keep those about skipped records.
@@ -1442,8 +1466,18 @@ impl<'t> Builder<'t> {
 
         let strings_len = u32::try_from(self.text.len() + self.extra.len()).ok()?;
         let n_names = u32::try_from(self.names.len()).ok()?;
-        let universe = self.universe();
         let n_slots = (n_names.checked_add(1)?.checked_mul(2)?).next_power_of_two();
+        // The resolver's lists and the name lookup table, side by side.
+        let (universe, slots) = if self.names.len() >= 4096 && parallel() {
+            std::thread::scope(|s| {
+                let slots = s.spawn(|| self.slots(n_slots));
+                let universe = self.universe();
+                let slots = slots.join().unwrap_or_else(|_| self.slots(n_slots));
+                (universe, slots)
+            })
+        } else {
+            (self.universe(), self.slots(n_slots))
+        };
         let layout = Layout {
             text_len: self.text.len() as u32,
             strings_len,
@@ -1491,27 +1525,6 @@ impl<'t> Builder<'t> {
             put(&mut header, at, v);
         }
 
-        // The name lookup table.
-        let strings = &self.extra;
-        let text = self.text;
-        let name_at = |off: u32, len: u32| -> &[u8] {
-            let (off, len) = (off as usize, len as usize);
-            if off >= text.len() {
-                &strings.as_bytes()[off - text.len()..off - text.len() + len]
-            } else {
-                &text.as_bytes()[off..off + len]
-            }
-        };
-        let mask = n_slots as usize - 1;
-        let mut slots = vec![0u32; n_slots as usize];
-        for (i, (off, len)) in self.names.iter().enumerate() {
-            let mut slot = name_hash(name_at(*off, *len)) as usize & mask;
-            while slots[slot] != 0 {
-                slot = (slot + 1) & mask;
-            }
-            slots[slot] = i as u32 + 1;
-        }
-
         // Sections in layout order, each padded to 8 bytes.
         let mut extra = std::mem::take(&mut self.extra).into_bytes();
         let strings_end = self.text.len() + extra.len();
@@ -1541,8 +1554,11 @@ impl<'t> Builder<'t> {
             let n = s.len();
             pad_to(s, n);
         }
-        let mut crc = flate2::Crc::new();
-        crc.update(self.text.as_bytes());
+        let mut crc = text_crc.unwrap_or_else(|| {
+            let mut crc = flate2::Crc::new();
+            crc.update(self.text.as_bytes());
+            crc
+        });
         for s in &sections {
             crc.update(s);
         }
@@ -1571,8 +1587,11 @@ fn split_point(text: &str) -> Option<usize> {
 /// Texts shorter than this are parsed by one thread.
 pub(crate) const MIN_PARALLEL: usize = 256 * 1024;
 
+/// Whether more than one core is there (asked once: the answer reads
+/// cgroup files).
 fn parallel() -> bool {
-    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+    static PARALLEL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PARALLEL.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2))
 }
 
 /// `values` as little-endian bytes.
@@ -1650,7 +1669,14 @@ impl<'t> Parts<'t> {
         kept_lines.shrink_to_fit();
         parse_warnings.shrink_to_fit();
         builder
-            .finish(&kept_lines, &parse_warnings, description, lossy, digest)
+            .finish(
+                &kept_lines,
+                &parse_warnings,
+                description,
+                lossy,
+                digest,
+                None,
+            )
             .ok_or_else(|| IndexTextError {
                 file: file.to_owned(),
                 line: 0,
@@ -1729,6 +1755,13 @@ impl<'t> Parts<'t> {
                 .ok()?;
                 Some((builder, kept, warnings))
             });
+            // While the other thread may still be parsing: the text's
+            // part of the checksum.
+            let text_crc = full.map(|full| {
+                let mut crc = flate2::Crc::new();
+                crc.update(full.as_bytes());
+                crc
+            });
             let (mut builder, mut kept, mut warnings) = front.join().ok()??;
             let (rest, rest_kept, rest_warnings) = tail?;
             builder.grow(full?);
@@ -1737,7 +1770,7 @@ impl<'t> Parts<'t> {
             warnings.extend(rest_warnings);
             kept.shrink_to_fit();
             warnings.shrink_to_fit();
-            builder.finish(&kept, &warnings, &description?, false, digest)
+            builder.finish(&kept, &warnings, &description?, false, digest, text_crc)
         })
     }
 
@@ -1995,7 +2028,9 @@ C:Q1EyN5AdpAOBJWKMR89pp/C66o+OE=\nP:a\nV:1\nk:10\n";
                 &mut |r| kept.push(b.add(&r)),
             )
             .unwrap();
-            let parts = b.finish(&kept, &warnings, "d", false, [3; 32]).unwrap();
+            let parts = b
+                .finish(&kept, &warnings, "d", false, [3; 32], None)
+                .unwrap();
             let mut v = Vec::new();
             parts.write_to(&mut v).unwrap();
             v
