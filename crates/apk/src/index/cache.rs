@@ -433,6 +433,42 @@ mod tests {
     }
 
     #[test]
+    fn records_longer_than_a_parsing_step_and_one_huge_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate("k.rsa.pub", 1024).unwrap();
+        let ring = key.keyring();
+        let long_deps: Vec<String> = (0..20_000).map(|i| format!("so:libx{i}.so.1")).collect();
+        let long_deps = long_deps.join(" ");
+        // Records of 200 KiB between ordinary ones: no record boundary in
+        // a whole parsing step.
+        let mut text = String::new();
+        for i in 0..3000 {
+            text.push_str(&format!("C:Q1{i:026}AAAAAA=\nP:p{i}\nV:1.0-r0\n"));
+            if i % 700 == 0 {
+                text.push_str(&format!("D:{long_deps}\n"));
+            }
+            text.push('\n');
+        }
+        // One record, larger than the parallel threshold, without a single
+        // blank line.
+        let huge = format!(
+            "C:Q1{:026}AAAAAA=\nP:huge\nV:1\nD:{long_deps} {long_deps}\n",
+            7
+        );
+        for text in [text, huge] {
+            assert!(text.len() > super::parsed::MIN_PARALLEL);
+            let file = raw_index(tmp.path(), &key, text.as_bytes(), 1, None);
+            let loaded = IndexLoader::new(None)
+                .load(&file, &ring, Trust::Verify)
+                .unwrap();
+            let digest: [u8; 32] = Sha256::digest(fs::read(&file).unwrap()).into();
+            let label = format!("{}:APKINDEX", file.display());
+            let whole = ParsedIndex::build(&text, "raw", false, &label, digest).unwrap();
+            assert_eq!(loaded.to_bytes(), whole.to_bytes());
+        }
+    }
+
+    #[test]
     fn unusual_large_indexes_are_read_the_usual_way() {
         let tmp = tempfile::tempdir().unwrap();
         let key = SigningKey::generate("k.rsa.pub", 1024).unwrap();
