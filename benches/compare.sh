@@ -15,7 +15,8 @@
 #
 # Usage: benches/compare.sh [RUNS]      RUNS >= 11 (default 11)
 # Environment: BUILD_MB (default 300), SKIP_BUILD=1 to leave out the build
-# comparison, CARGO_ASSEMBLE_CORPUS (default ../shared/corpus).
+# comparison, NO_BUILD=1 to time the release binary already there,
+# CARGO_ASSEMBLE_CORPUS (default ../shared/corpus).
 set -euo pipefail
 export LC_ALL=C
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,7 +36,7 @@ export CARGO_ASSEMBLE_CORPUS=$corpus
 
 cd "$root"
 echo "building (release)…" >&2
-cargo build --release -q -p cargo-assemble
+[[ -n ${NO_BUILD:-} ]] || cargo build --release -q -p cargo-assemble
 cargo bench -q -p apk-solve --bench service --no-run 2>/dev/null
 bin="$root/target/release/cargo-assemble"
 work=$(mktemp -d)
