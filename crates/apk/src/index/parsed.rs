@@ -968,6 +968,29 @@ impl<'t> Builder<'t> {
         }
     }
 
+    /// Parses `part` (whole records of the text, its first line being line
+    /// `line_offset` of the text) leniently, validating every record: adds
+    /// the kept records and the lines they start on, and the parser's
+    /// warnings.
+    fn parse_part(
+        &mut self,
+        part: &str,
+        file: &str,
+        line_offset: usize,
+        kept: &mut Vec<usize>,
+        warnings: &mut Vec<IndexWarning>,
+    ) -> Result<(), IndexTextError> {
+        text::parse_each(
+            part,
+            file,
+            Strictness::Lenient,
+            text::Validation::Deferred,
+            line_offset,
+            warnings,
+            &mut |r| kept.push(self.add(&r)),
+        )
+    }
+
     /// More of the text is there: `text` starts where the old one did.
     fn grow(&mut self, text: &'t str) {
         debug_assert!(text.as_ptr() == self.text.as_ptr() && text.len() <= self.text_len);
@@ -1630,16 +1653,9 @@ impl<'t> Parts<'t> {
             let mut builder = Builder::new(text, part.len());
             let mut kept_lines = Vec::with_capacity(part.len() / 256);
             let mut warnings = Vec::new();
-            text::parse_each(
-                part,
-                file,
-                Strictness::Lenient,
-                text::Validation::Deferred,
-                line_offset,
-                &mut warnings,
-                &mut |r| kept_lines.push(builder.add(&r)),
-            )
-            .map(|()| (builder, kept_lines, warnings))
+            builder
+                .parse_part(part, file, line_offset, &mut kept_lines, &mut warnings)
+                .map(|()| (builder, kept_lines, warnings))
         };
         // A large index is parsed in two halves side by side (split at a
         // record boundary) and the second merged into the first: the bytes
@@ -1743,16 +1759,9 @@ impl<'t> Parts<'t> {
                 let part = &full[start..];
                 let mut builder = Builder::new(full, part.len());
                 let (mut kept, mut warnings) = (Vec::new(), Vec::new());
-                text::parse_each(
-                    part,
-                    label,
-                    Strictness::Lenient,
-                    text::Validation::Deferred,
-                    lines,
-                    &mut warnings,
-                    &mut |r| kept.push(builder.add(&r)),
-                )
-                .ok()?;
+                builder
+                    .parse_part(part, label, lines, &mut kept, &mut warnings)
+                    .ok()?;
                 Some((builder, kept, warnings))
             });
             // While the other thread may still be parsing: the text's
@@ -1856,16 +1865,8 @@ fn parse_front<'t>(buffer: &'t TextBuffer, label: &str) -> Option<Parsed<'t>> {
         let b = builder
             .get_or_insert_with(|| Builder::growing(text, buffer.total(), buffer.total() / 2));
         b.grow(text);
-        text::parse_each(
-            chunk,
-            label,
-            Strictness::Lenient,
-            text::Validation::Deferred,
-            lines,
-            &mut warnings,
-            &mut |r| kept.push(b.add(&r)),
-        )
-        .ok()?;
+        b.parse_part(chunk, label, lines, &mut kept, &mut warnings)
+            .ok()?;
         lines += memchr::memchr_iter(b'\n', chunk.as_bytes()).count();
         pos = bytes.len();
         if buffer.lock().tail_start == Some(pos) {
