@@ -13,6 +13,11 @@
 //! bytes it was built from, and those bytes are verified before the entry
 //! is looked up, no index — hostile or not — can make another index's
 //! bytes parse differently.
+//!
+//! A large index is inflated and parsed at once on two threads (see
+//! [`super::parsed`]); that parse is used from memory and written to the
+//! cache by a third thread while the caller already uses it (dropping the
+//! index waits for the write).
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -439,8 +444,8 @@ mod tests {
         let ring = key.keyring();
         let long_deps: Vec<String> = (0..20_000).map(|i| format!("so:libx{i}.so.1")).collect();
         let long_deps = long_deps.join(" ");
-        // Records of 200 KiB between ordinary ones: no record boundary in
-        // a whole parsing step.
+        // Records of some 300 KiB between ordinary ones: no record
+        // boundary in a whole parsing step.
         let mut text = String::new();
         for i in 0..3000 {
             text.push_str(&format!("C:Q1{i:026}AAAAAA=\nP:p{i}\nV:1.0-r0\n"));

@@ -100,7 +100,7 @@ enum Buf {
 }
 
 impl Buf {
-    #[inline(always)]
+    #[inline]
     fn bytes(&self) -> &[u8] {
         match self {
             Buf::Owned(v) => v,
@@ -1379,10 +1379,6 @@ impl<'t> Builder<'t> {
         )
     }
 
-    /// The per-name lists of the resolver's universe (see `apk_solve::Db`):
-    /// providers (package, version span or none), reverse dependencies
-    /// (each package once per name) and reverse install_if (each name
-    /// once, first occurrence first).
     /// The name lookup table (open addressing, `n_slots` a power of two).
     fn slots(&self, n_slots: u32) -> Vec<u32> {
         let (strings, text) = (&self.extra, self.text);
@@ -1406,6 +1402,10 @@ impl<'t> Builder<'t> {
         slots
     }
 
+    /// The per-name lists of the resolver's universe (see `apk_solve::Db`):
+    /// providers (package, version span or none), reverse dependencies
+    /// (each package once per name) and reverse install_if (each name
+    /// once, first occurrence first).
     fn universe(&self) -> Universe {
         let names = self.names.len();
         let mut providers = Vec::new();
