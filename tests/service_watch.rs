@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use service_support::*;
+use testkit::mirror::{Behaviour, Mirror};
 use testkit::repo::{Pkg, Repo};
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -348,4 +349,71 @@ fn a_failing_repository_backs_off_and_does_not_hold_up_the_others() {
     assert!(reports(&owner, "far")
         .iter()
         .all(|r| r["trigger"] == "config"));
+}
+
+#[test]
+fn a_private_repository_is_watched_with_the_servers_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut repo = repository(&dir.path().join("repo"));
+    let mirror = Mirror::start(
+        repo.root(),
+        Behaviour::BasicAuth("watcher".into(), "s3cret".into()),
+    );
+    let data = dir.path().join("data");
+    let server = Server::start_real_env(
+        &data,
+        &["--allow-local-paths", "--poll-interval", "2s"],
+        &[("HTTP_AUTH", "basic:127.0.0.1:watcher:s3cret")],
+    );
+    let owner = server.owner();
+    let mut decl = declaration_of(&repo, "scratch", &["hello"]);
+    decl["repositories"] = json!([mirror.base]);
+    let (status, body) = call(&owner, "PUT", "/v1/repos/app", Some(&decl));
+    assert_eq!(status, 201, "{body}");
+    let first = wait_final(&owner, body["build_id"].as_str().unwrap(), WAIT);
+    assert_eq!(first["result"], "success", "{first}");
+
+    // The watcher reads the index with the credentials builds use...
+    let index = format!("index x86_64 {}", mirror.base);
+    let start = Instant::now();
+    while fingerprint(&owner, &index).is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{:?}\n{}",
+            mirror.requests(),
+            server.output()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // ...so a new version there is a package-update build.
+    repo.add(Pkg::new("hello", "1.1-r0").depend("libhello").file(
+        "usr/bin/hello",
+        b"#!/bin/sh\necho hello again\n",
+        0o755,
+    ));
+    repo.write_index();
+    let report = wait_for_trigger(
+        &server,
+        &owner,
+        "app",
+        "package-update",
+        Duration::from_secs(30),
+    );
+    assert_eq!(report["result"], "success", "{report}");
+    let index_requests: Vec<String> = mirror
+        .requests()
+        .into_iter()
+        .filter(|r| r.contains("APKINDEX"))
+        .collect();
+    assert!(index_requests.len() >= 3, "{index_requests:?}");
+    assert!(
+        index_requests
+            .iter()
+            .all(|r| r == "GET /x86_64/APKINDEX.tar.gz [auth]"),
+        "the file builds read, with credentials: {index_requests:?}"
+    );
+    assert!(
+        !server.output().contains("s3cret"),
+        "the password is never printed"
+    );
 }

@@ -26,19 +26,25 @@ pub struct Server {
 impl Server {
     /// Starts a server on `data` with the fake engine and `extra` arguments.
     pub fn start(data: &Path, extra: &[&str]) -> Server {
-        Server::launch(data, &[&["--engine", "fake"], extra].concat())
+        Server::launch(data, &[&["--engine", "fake"], extra].concat(), &[])
     }
 
     /// Starts a server on `data` with the real engine and `extra` arguments.
     pub fn start_real(data: &Path, extra: &[&str]) -> Server {
-        Server::launch(data, extra)
+        Server::launch(data, extra, &[])
     }
 
-    fn launch(data: &Path, extra: &[&str]) -> Server {
+    /// Like [`Server::start_real`], with `env` added to the environment.
+    pub fn start_real_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::launch(data, extra, env)
+    }
+
+    fn launch(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

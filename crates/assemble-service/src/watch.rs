@@ -125,6 +125,9 @@ pub struct Watcher {
     pub events: Events,
     /// Used for source images in registries.
     pub fetch: assemble::ops::FetchSettings,
+    /// Basic-auth credentials for repository hosts: the ones builds use
+    /// (`HTTP_AUTH`, netrc), so that a private repository is watched too.
+    pub credentials: apk_repo::auth::Credentials,
 }
 
 /// A declaration to look at again, by `(org, repo)`.
@@ -357,7 +360,11 @@ impl Watcher {
             Input::Index {
                 arch,
                 location: Place::Url(base),
-            } => index_over_http(http, &format!("{base}/{arch}/APKINDEX.tar.gz"), before).await,
+            } => {
+                // The file the fetcher reads (one `/` however the base ends).
+                let url = format!("{}/{arch}/APKINDEX.tar.gz", base.trim_end_matches('/'));
+                index_over_http(http, &url, &self.credentials, before).await
+            }
             Input::Index {
                 arch,
                 location: Place::Local(dir),
@@ -441,10 +448,20 @@ fn source_digest(
 async fn index_over_http(
     http: &reqwest::Client,
     url: &str,
+    credentials: &apk_repo::auth::Credentials,
     before: &WatchInput,
 ) -> Result<WatchInput, String> {
     let shown = assemble_io::url::redact(url);
     let mut request = http.get(url);
+    // As the fetcher does: the host's credentials, unless the URL has its
+    // own (reqwest sends those, and drops both on a redirect elsewhere).
+    if let Ok(parsed) = url::Url::parse(url) {
+        if let (true, Some(host)) = (parsed.username().is_empty(), parsed.host_str()) {
+            if let Some(c) = credentials.lookup(host, parsed.port()) {
+                request = request.basic_auth(&c.user, Some(c.password.expose()));
+            }
+        }
+    }
     if before.fingerprint.is_some() {
         if let Some(etag) = &before.etag {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag);

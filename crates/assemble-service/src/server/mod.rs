@@ -214,6 +214,12 @@ pub async fn run(
                 offline: false,
                 cache_dir: Some(data.join("cache")),
             },
+            credentials: apk_repo::auth::Credentials::from_env().unwrap_or_else(|e| {
+                (opts.events)(format!(
+                    "watch: repository credentials not read ({e}); private repositories are checked without"
+                ));
+                apk_repo::auth::Credentials::none()
+            }),
         };
         let leader = store.clone();
         tokio::spawn(watcher.run(shutdown_rx.clone(), move || {
