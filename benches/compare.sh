@@ -10,12 +10,17 @@
 #   validate of a declaration over that index, warm
 #   build adding ~300 MB of packages (half random, half text) vs
 #     `tar -c | gzip -6 | sha256sum` of the same files, and its peak RSS
+#   push of a ~300 MB, 6-layer image from an OCI layout to a loopback
+#     `docker-registry` vs `skopeo copy` of the same layout, a fresh
+#     registry per run (benches/push_vs_skopeo.sh; needs docker-registry
+#     and skopeo, else the row says so)
 #   1000 declarations re-resolved after an index change (the apk-solve
 #     `service` bench: load, universe once, 1000 solves on every core)
 #
 # Usage: benches/compare.sh [RUNS]      RUNS >= 11 (default 11)
 # Environment: BUILD_MB (default 300), SKIP_BUILD=1 to leave out the build
-# comparison, NO_BUILD=1 to time the release binary already there,
+# comparison, SKIP_PUSH=1 to leave out the push comparison, NO_BUILD=1 to
+# time the release binary already there,
 # CARGO_ASSEMBLE_CORPUS (default ../shared/corpus).
 set -euo pipefail
 export LC_ALL=C
@@ -132,6 +137,21 @@ TOML
   buildt=$(median "$work/build.ms")
 fi
 
+# --- push ---------------------------------------------------------------------------
+push_note=
+if [[ ${SKIP_PUSH:-} == 1 ]]; then
+  push_note=skipped
+elif ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null; then
+  push_note="skipped: needs docker-registry and skopeo"
+else
+  echo "push: $runs runs…" >&2
+  PUSH_TIMES="$work/push.times" benches/push_vs_skopeo.sh "${BUILD_MB:-300}" "$runs" >&2
+  cut -d' ' -f1 "$work/push.times" > "$work/push.ours"
+  cut -d' ' -f2 "$work/push.times" > "$work/push.skopeo"
+  push_ours=$(median "$work/push.ours")
+  push_skopeo=$(median "$work/push.skopeo")
+fi
+
 # --- 1000 declarations ----------------------------------------------------------
 echo "service: $runs runs…" >&2
 for _ in $(seq "$runs"); do
@@ -162,5 +182,11 @@ if [[ ${SKIP_BUILD:-} != 1 ]]; then
     mb=$(( rss_kib / 1024 ))
     row "build peak RSS (MB)" "$mb" "-" "-" "< 100 MB" "$(verdict "$mb" 99.999)"
   fi
+fi
+if [[ -z $push_note ]]; then
+  r=$(ratio "$push_ours" "$push_skopeo")
+  row "push ${BUILD_MB:-300} MB image vs skopeo copy" "$push_ours" "$push_skopeo" "${r}x" "" ""
+else
+  row "push vs skopeo copy" "-" "-" "-" "" "$push_note"
 fi
 row "1000 declarations after an index change" "$service" "-" "-" "< 5000 ms" "$(verdict "$service" 4999.999) ($service_threads)"

@@ -4,6 +4,8 @@
 # `skopeo copy oci:… docker://…` of the same layout, in the same run, each into
 # a fresh repository; then an unchanged re-push of each. Reports the ratio.
 # Usage: benches/push_vs_skopeo.sh [TOTAL_MB] [RUNS]
+# With PUSH_TIMES=FILE, each run's two push times (ms, ours then skopeo's)
+# are also appended to FILE, one run per line (benches/compare.sh uses it).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 total_mb=${1:-300}
@@ -77,6 +79,7 @@ for run in $(seq 1 "$runs"); do
   skopeo copy --quiet --dest-tls-verify=false "oci:$work/layout:latest" "docker://$host/skopeo$run:latest"
   t4=$(date +%s%N)
   ours=$(ms "$t0" "$t1"); theirs=$(ms "$t1" "$t2")
+  [[ -n ${PUSH_TIMES:-} ]] && echo "$ours $theirs" >> "$PUSH_TIMES"
   printf 'run %d: push %6d ms, skopeo copy %6d ms (%.2fx); unchanged re-push %5d ms, skopeo %5d ms\n' \
     "$run" "$ours" "$theirs" "$(awk -v a="$ours" -v b="$theirs" 'BEGIN{print a/b}')" \
     "$(ms "$t2" "$t3")" "$(ms "$t3" "$t4")"
