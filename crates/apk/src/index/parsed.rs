@@ -1730,6 +1730,9 @@ impl<'t> Parts<'t> {
     ) -> Option<Parts<'t>> {
         std::thread::scope(|s| {
             let front = s.spawn(|| parse_front(buffer, label));
+            // However this thread leaves (a panic included), the other one
+            // must not wait for text that will never come.
+            let _release = Release(buffer);
             let sink = |r: &mut dyn std::io::Read, size| buffer.fill_from(r, size);
             let description = archive::inflate_into(verified, file, max_size, &sink).ok();
             let full = description
@@ -1813,6 +1816,21 @@ pub(crate) struct StreamState {
     tail_start: Option<usize>,
     /// The inflate failed: stop.
     failed: bool,
+}
+
+/// Stops the front parser of [`Parts::parse_streamed`] when dropped, unless
+/// it was told where to stop already.
+struct Release<'b>(&'b TextBuffer);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        if state.tail_start.is_none() {
+            state.failed = true;
+        }
+        drop(state);
+        self.0.signal();
+    }
 }
 
 /// How much text the front parser takes at a time, at most (unless a
