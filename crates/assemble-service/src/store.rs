@@ -1063,6 +1063,22 @@ mod tests {
         }
     }
 
+    /// Saves `config` as repo `o/repo`; the id of the build it queued.
+    async fn saved(s: &Store, repo: &str, config: &str) -> String {
+        s.save_repo("o", repo, config, &audit())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The build `worker` claims, with a 30 s lease.
+    async fn claimed(s: &Store, worker: &str) -> Claimed {
+        s.claim(worker, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
     fn audit() -> AuditEntry<'static> {
         AuditEntry {
             org: "o",
@@ -1077,32 +1093,16 @@ mod tests {
     #[tokio::test]
     async fn queued_builds_of_a_repo_coalesce_and_one_runs_at_a_time() {
         let (_d, s) = store().await;
-        let b1 = s
-            .save_repo("o", "r", "{\"v\":1}", &audit())
-            .await
-            .unwrap()
-            .unwrap();
+        let b1 = saved(&s, "r", "{\"v\":1}").await;
         // Same declaration: nothing to build.
         assert_eq!(
             s.save_repo("o", "r", "{\"v\":1}", &audit()).await.unwrap(),
             None
         );
-        let c1 = s
-            .claim("w1", Duration::from_secs(30))
-            .await
-            .unwrap()
-            .unwrap();
+        let c1 = claimed(&s, "w1").await;
         assert_eq!(c1.build.id, b1);
-        let b2 = s
-            .save_repo("o", "r", "{\"v\":2}", &audit())
-            .await
-            .unwrap()
-            .unwrap();
-        let b3 = s
-            .save_repo("o", "r", "{\"v\":3}", &audit())
-            .await
-            .unwrap()
-            .unwrap();
+        let b2 = saved(&s, "r", "{\"v\":2}").await;
+        let b3 = saved(&s, "r", "{\"v\":3}").await;
         assert_eq!(b2, b3, "a newer build folds into the queued one");
         assert!(
             s.claim("w2", Duration::from_secs(30))
@@ -1115,11 +1115,7 @@ mod tests {
             .finish(&b1, "w1", &ended(BuildResult::Success))
             .await
             .unwrap());
-        let c2 = s
-            .claim("w2", Duration::from_secs(30))
-            .await
-            .unwrap()
-            .unwrap();
+        let c2 = claimed(&s, "w2").await;
         assert_eq!(
             (c2.build.id.as_str(), c2.build.config.as_str()),
             (b2.as_str(), "{\"v\":3}")
@@ -1129,11 +1125,7 @@ mod tests {
     #[tokio::test]
     async fn an_expired_lease_is_retried_and_the_old_worker_cannot_finish() {
         let (_d, s) = store().await;
-        let b = s
-            .save_repo("o", "r", "{}", &audit())
-            .await
-            .unwrap()
-            .unwrap();
+        let b = saved(&s, "r", "{}").await;
         let first = s
             .claim("dead", Duration::from_millis(1))
             .await
@@ -1141,11 +1133,7 @@ mod tests {
             .unwrap();
         assert!(!first.retried);
         tokio::time::sleep(Duration::from_millis(10)).await;
-        let again = s
-            .claim("alive", Duration::from_secs(30))
-            .await
-            .unwrap()
-            .unwrap();
+        let again = claimed(&s, "alive").await;
         assert_eq!(again.build.id, b);
         assert!(again.retried);
         assert_eq!(again.build.attempts, 2);
@@ -1156,20 +1144,9 @@ mod tests {
     #[tokio::test]
     async fn builds_are_numbered_per_repo_and_a_coalesced_one_keeps_its_number() {
         let (_d, s) = store().await;
-        let b1 = s
-            .save_repo("o", "r", "{\"v\":1}", &audit())
-            .await
-            .unwrap()
-            .unwrap();
-        s.claim("w", Duration::from_secs(30))
-            .await
-            .unwrap()
-            .unwrap();
-        let b2 = s
-            .save_repo("o", "r", "{\"v\":2}", &audit())
-            .await
-            .unwrap()
-            .unwrap();
+        let b1 = saved(&s, "r", "{\"v\":1}").await;
+        claimed(&s, "w").await;
+        let b2 = saved(&s, "r", "{\"v\":2}").await;
         let again = s
             .trigger_build(
                 "o",
@@ -1182,11 +1159,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(again, b2, "coalesced");
-        let other = s
-            .save_repo("o", "q", "{}", &audit())
-            .await
-            .unwrap()
-            .unwrap();
+        let other = saved(&s, "q", "{}").await;
         let number = |id: String| {
             let s = s.clone();
             async move { s.build("o", &id).await.unwrap().unwrap() }
@@ -1202,15 +1175,8 @@ mod tests {
     #[tokio::test]
     async fn hand_back_requeues_without_counting_an_attempt() {
         let (_d, s) = store().await;
-        let b = s
-            .save_repo("o", "r", "{}", &audit())
-            .await
-            .unwrap()
-            .unwrap();
-        s.claim("w", Duration::from_secs(30))
-            .await
-            .unwrap()
-            .unwrap();
+        let b = saved(&s, "r", "{}").await;
+        claimed(&s, "w").await;
         s.hand_back(&b, "w").await.unwrap();
         let row = s.build("o", &b).await.unwrap().unwrap();
         assert_eq!((row.state.as_str(), row.attempts), ("queued", 0));
@@ -1229,15 +1195,8 @@ mod tests {
         .into_iter()
         .enumerate()
         {
-            let id = s
-                .save_repo("o", "r", &format!("{{\"v\":{i}}}"), &audit())
-                .await
-                .unwrap()
-                .unwrap();
-            s.claim("w", Duration::from_secs(30))
-                .await
-                .unwrap()
-                .unwrap();
+            let id = saved(&s, "r", &format!("{{\"v\":{i}}}")).await;
+            claimed(&s, "w").await;
             s.append_log(&id, 0, "line\n").await.unwrap();
             assert!(s.finish(&id, "w", &ended(result)).await.unwrap());
             ids.push(id);
