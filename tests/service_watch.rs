@@ -30,6 +30,16 @@ fn repository(root: &Path) -> Repo {
     repo
 }
 
+/// Publishes hello 1.1-r0 (same dependencies) in `repo`.
+fn release_hello_1_1(repo: &mut Repo) {
+    repo.add(Pkg::new("hello", "1.1-r0").depend("libhello").file(
+        "usr/bin/hello",
+        b"#!/bin/sh\necho hello again\n",
+        0o755,
+    ));
+    repo.write_index();
+}
+
 fn declaration_of(repo: &Repo, source: &str, packages: &[&str]) -> Value {
     json!({
         "source": source,
@@ -81,13 +91,15 @@ fn fingerprint(c: &Client, prefix: &str) -> Option<String> {
         .and_then(|i| i["fingerprint"].as_str().map(str::to_owned))
 }
 
-/// Waits until the watcher has read a new fingerprint of `prefix…`.
-fn wait_fingerprint_change(c: &Client, prefix: &str, before: &Option<String>) {
+/// Waits until the watcher has read a new fingerprint of `prefix…` (a
+/// first one when `before` is `None`).
+fn wait_fingerprint_change(server: &Server, c: &Client, prefix: &str, before: &Option<String>) {
     let start = Instant::now();
     while fingerprint(c, prefix) == *before {
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "the watcher never re-read {prefix}"
+            "the watcher never re-read {prefix}; server output:\n{}",
+            server.output()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -118,30 +130,17 @@ fn a_new_package_version_rebuilds_and_moves_the_tags() {
     // Wait for the watcher to know the index, then change a package the
     // image does not use: the watcher sees a new index, and builds nothing.
     let index = format!("index x86_64 {}", repo.root().display());
-    let start = Instant::now();
-    while fingerprint(&owner, &index).is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{}",
-            server.output()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_fingerprint_change(&server, &owner, &index, &None);
     let before = fingerprint(&owner, &index);
     repo.add(Pkg::new("other", "1.1-r0").file("usr/share/other", b"o2\n", 0o644));
     repo.write_index();
-    wait_fingerprint_change(&owner, &index, &before);
+    wait_fingerprint_change(&server, &owner, &index, &before);
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(reports(&owner, "app").len(), 1, "{}", server.output());
 
     // A new version of a package in the closure: a package-update build
     // within 30 s, naming the change; `latest` moves, build-1 stays.
-    repo.add(Pkg::new("hello", "1.1-r0").depend("libhello").file(
-        "usr/bin/hello",
-        b"#!/bin/sh\necho hello again\n",
-        0o755,
-    ));
-    repo.write_index();
+    release_hello_1_1(&mut repo);
     let report = wait_for_trigger(
         &server,
         &owner,
@@ -332,12 +331,7 @@ fn a_failing_repository_backs_off_and_does_not_hold_up_the_others() {
     );
 
     // Meanwhile the local repository's update goes through.
-    local.add(Pkg::new("hello", "1.1-r0").depend("libhello").file(
-        "usr/bin/hello",
-        b"#!/bin/sh\necho hello again\n",
-        0o755,
-    ));
-    local.write_index();
+    release_hello_1_1(&mut local);
     let report = wait_for_trigger(
         &server,
         &owner,
@@ -375,23 +369,9 @@ fn a_private_repository_is_watched_with_the_servers_credentials() {
 
     // The watcher reads the index with the credentials builds use...
     let index = format!("index x86_64 {}", mirror.base);
-    let start = Instant::now();
-    while fingerprint(&owner, &index).is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{:?}\n{}",
-            mirror.requests(),
-            server.output()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_fingerprint_change(&server, &owner, &index, &None);
     // ...so a new version there is a package-update build.
-    repo.add(Pkg::new("hello", "1.1-r0").depend("libhello").file(
-        "usr/bin/hello",
-        b"#!/bin/sh\necho hello again\n",
-        0o755,
-    ));
-    repo.write_index();
+    release_hello_1_1(&mut repo);
     let report = wait_for_trigger(
         &server,
         &owner,
