@@ -294,28 +294,6 @@ fn a_workspace_builds_one_member_with_p_or_every_member() {
     );
 }
 
-/// `libfoo.so.1` built with cc in `dir`.
-fn libfoo(dir: &Path) -> PathBuf {
-    testkit::require("cc");
-    let native = dir.join("native");
-    write(&native.join("foo.c"), "int foo(void) { return 42; }\n");
-    let cc = Command::new("cc")
-        .args([
-            "-shared",
-            "-fPIC",
-            "-Wl,-soname,libfoo.so.1",
-            "-o",
-            "libfoo.so.1",
-            "foo.c",
-        ])
-        .current_dir(&native)
-        .output()
-        .unwrap();
-    assert!(cc.status.success(), "{}", text(&cc));
-    std::os::unix::fs::symlink("libfoo.so.1", native.join("libfoo.so")).unwrap();
-    native
-}
-
 /// The host's glibc as a package (loader, libc, libgcc_s, libm), so that a
 /// glibc base image can be assembled from scratch.
 fn glibc_package() -> Pkg {
@@ -344,7 +322,7 @@ fn glibc_package() -> Pkg {
 #[test]
 fn a_needed_shared_library_brings_its_provider_or_fails_before_writing() {
     let tmp = tempfile::tempdir().unwrap();
-    let native = libfoo(tmp.path());
+    let native = testkit::libfoo(tmp.path());
 
     // A signed repository: glibc, and libfoo providing so:libfoo.so.1.
     let mut repo = Repo::new(&tmp.path().join("repo"), "test.rsa");

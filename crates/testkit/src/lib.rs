@@ -87,6 +87,30 @@ pub fn require(program: &str) {
     }
 }
 
+/// `DIR/native/libfoo.so.1` (soname `libfoo.so.1`, one function `foo`)
+/// built with `cc`, and `libfoo.so` linking to it; returns `DIR/native`.
+pub fn libfoo(dir: &Path) -> PathBuf {
+    require("cc");
+    let native = dir.join("native");
+    std::fs::create_dir_all(&native).unwrap();
+    std::fs::write(native.join("foo.c"), "int foo(void) { return 42; }\n").unwrap();
+    let cc = std::process::Command::new("cc")
+        .args([
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libfoo.so.1",
+            "-o",
+            "libfoo.so.1",
+            "foo.c",
+        ])
+        .current_dir(&native)
+        .output()
+        .unwrap();
+    assert!(cc.status.success(), "{}", text(&cc));
+    std::os::unix::fs::symlink("libfoo.so.1", native.join("libfoo.so")).unwrap();
+    native
+}
+
 /// Standard output followed by standard error, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!(

@@ -674,24 +674,8 @@ mod tests {
 
     #[test]
     fn a_linked_shared_library_becomes_a_requirement() {
-        testkit::require("cc");
         let dir = tempfile::tempdir().unwrap();
-        let native = dir.path().join("native");
-        write(&native, &[("foo.c", "int foo(void) { return 42; }\n")]);
-        let cc = Command::new("cc")
-            .args([
-                "-shared",
-                "-fPIC",
-                "-Wl,-soname,libfoo.so.1",
-                "-o",
-                "libfoo.so.1",
-                "foo.c",
-            ])
-            .current_dir(&native)
-            .output()
-            .unwrap();
-        assert!(cc.status.success(), "{}", testkit::text(&cc));
-        std::os::unix::fs::symlink("libfoo.so.1", native.join("libfoo.so")).unwrap();
+        let native = testkit::libfoo(dir.path());
         write(
             &dir.path().join("app"),
             &[
