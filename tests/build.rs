@@ -14,19 +14,10 @@ use oci_image::rootfs::RootFs;
 use oci_image::ImageRef;
 
 mod common;
-use common::{corpus, text};
+use common::{assemble, corpus, text};
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart")
-}
-
-fn assemble(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cargo-assemble"))
-        .current_dir(dir)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .args(args)
-        .output()
-        .expect("run cargo-assemble")
 }
 
 fn have(tool: &str) -> bool {

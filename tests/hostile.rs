@@ -57,18 +57,6 @@ fn ok(dir: &Path, args: &[&str]) -> String {
     text(&o)
 }
 
-/// A program the test needs: fails (never skips) when it is missing.
-fn require(tool: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "this test needs `{tool}` on PATH (Debian package {tool}; .ci/run installs it)"
-    );
-}
-
 /// Every file under `dir` with its bytes (symlinks not followed).
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -246,7 +234,7 @@ fn last_layer(layout: &Path) -> BTreeMap<String, tar::EntryType> {
 /// Unpacks `layout:latest` with umoci (as a runtime would) and returns the
 /// root filesystem.
 fn unpack(layout: &Path, dest: &Path) -> PathBuf {
-    require("umoci");
+    testkit::require("umoci");
     let mut cmd = Command::new("umoci");
     cmd.arg("unpack");
     let root = Command::new("id").arg("-u").output().unwrap().stdout;

@@ -11,27 +11,7 @@ use std::process::{Command, Output};
 use testkit::repo::{Pkg, Repo};
 
 mod common;
-use common::{corpus, text};
-
-fn assemble(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cargo-assemble"))
-        .current_dir(dir)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .args(args)
-        .output()
-        .expect("run cargo-assemble")
-}
-
-fn require(tool: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "this test needs `{tool}` on PATH (.ci/run installs it)"
-    );
-}
+use common::{assemble, corpus, text};
 
 fn run(cmd: &mut Command) -> Output {
     let o = cmd.output().expect("run a tool");
@@ -71,7 +51,7 @@ fn declare(dir: &Path, repo: &Repo, rest: &str) {
 /// A test CA and a leaf it signed, made with openssl in `dir`: (CA PEM,
 /// leaf path).
 fn test_ca(dir: &Path) -> (String, PathBuf) {
-    require("openssl");
+    testkit::require("openssl");
     let ca_key = dir.join("ca.key");
     let ca = dir.join("ca.pem");
     run(Command::new("openssl")
@@ -129,7 +109,7 @@ fn test_ca(dir: &Path) -> (String, PathBuf) {
 
 /// Unpacks `layout:tag` with umoci into `dir/NAME` and returns its rootfs.
 fn unpack(layout: &Path, tag: &str, bundle: &Path) -> PathBuf {
-    require("umoci");
+    testkit::require("umoci");
     let mut cmd = Command::new("umoci");
     cmd.arg("unpack");
     if !is_root() {
@@ -316,7 +296,7 @@ content = """
     assert!(cdx_names.contains(&"hello@1.0-r0".to_owned()));
     assert!(cdx_names.contains(&"busybox@1.35.0-r31".to_owned()) || cdx_names.len() > 10);
     assert_eq!(spdx_names, cdx_names);
-    require("python3");
+    testkit::require("python3");
     let validate = Command::new("python3")
         .arg("-c")
         .arg(

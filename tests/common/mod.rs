@@ -11,6 +11,16 @@ pub use testkit::corpus;
 #[allow(unused_imports)]
 pub use testkit::text;
 
+/// Runs `cargo-assemble ARGS` in `dir`, without `SOURCE_DATE_EPOCH`.
+pub fn assemble(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cargo-assemble"))
+        .current_dir(dir)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .args(args)
+        .output()
+        .expect("run cargo-assemble")
+}
+
 /// Extracts `lib/apk/db/installed` of the Alpine 3.16.9 minirootfs into
 /// `dir` and returns its path.
 pub fn base_316(dir: &Path) -> PathBuf {
