@@ -244,6 +244,17 @@ fn locate(repo: &str) -> Result<Location, FetchError> {
     }
 }
 
+/// The index of the remote repository at `base` for `arch`: the URL
+/// [`Fetcher::fetch_index`] downloads (one `/` however `base` ends).
+pub fn remote_index_url(base: &str, arch: &str) -> Result<String, FetchError> {
+    check_name("architecture", arch)?;
+    Ok(format!(
+        "{}/{}/APKINDEX.tar.gz",
+        base.trim_end_matches('/'),
+        encode_segment(arch)
+    ))
+}
+
 /// Rejects names that could escape a directory or break a URL path.
 fn check_name(what: &'static str, value: &str) -> Result<(), FetchError> {
     let bad = value.is_empty()
@@ -353,8 +364,7 @@ impl Fetcher {
             }
             Location::Remote(base) => base,
         };
-        check_name("architecture", arch)?;
-        let url = format!("{base}/{}/APKINDEX.tar.gz", encode_segment(arch));
+        let url = remote_index_url(&base, arch)?;
         let shown = strip_credentials(&url);
         let label = strip_credentials(&base);
         if self.options.offline {

@@ -361,8 +361,7 @@ impl Watcher {
                 arch,
                 location: Place::Url(base),
             } => {
-                // The file the fetcher reads (one `/` however the base ends).
-                let url = format!("{}/{arch}/APKINDEX.tar.gz", base.trim_end_matches('/'));
+                let url = apk_repo::remote_index_url(base, arch).map_err(|e| e.to_string())?;
                 index_over_http(http, &url, &self.credentials, before).await
             }
             Input::Index {
