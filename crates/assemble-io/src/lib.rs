@@ -4,7 +4,8 @@
 //! deterministic tar headers ([`tarball`]), size limits
 //! ([`limit`]) and the user-adjustable bounds on downloads and inflation
 //! ([`bounds`]), terminal-safe text ([`escape`]), URLs and secrets that
-//! never show credentials ([`url`], [`secret`]).
+//! never show credentials ([`url`], [`secret`]), helper threads that start
+//! on another CPU at once ([`thread`]).
 //!
 //! This crate sits at the bottom of the workspace: it knows nothing of APK
 //! or OCI, only of bytes, paths and the ways writing them can go wrong.
@@ -18,6 +19,7 @@ pub mod hash;
 pub mod limit;
 pub mod secret;
 pub mod tarball;
+pub mod thread;
 pub mod url;
 
 /// The environment variable that names a crash point (tests only).

@@ -101,18 +101,16 @@ impl IndexLoader {
         // Side by side: the signature check on this thread; on another,
         // the cache key and then the cache entry's own checks (mapping,
         // CRC). The entry is only used once the signature has verified.
-        let ((digest, cached), verified) = std::thread::scope(|s| {
-            let lookup = s.spawn(|| {
+        let (looked_up, verified) = assemble_io::thread::join(
+            || {
                 let digest: [u8; 32] = Sha256::digest(&data[..]).into();
                 let cached = entry_path(&digest).and_then(|e| open_entry(&e, &digest));
                 (digest, cached)
-            });
-            let verified = archive::verify(&data, name, keyring, trust);
-            let looked_up = lookup
-                .join()
-                .unwrap_or_else(|_| (Sha256::digest(&data[..]).into(), None));
-            (looked_up, verified)
-        });
+            },
+            || archive::verify(&data, name, keyring, trust),
+        );
+        let (digest, cached) =
+            looked_up.unwrap_or_else(|_| (Sha256::digest(&data[..]).into(), None));
         let verified = verified?;
         if let Some(mut index) = cached {
             index.set_signer(verified.signer);

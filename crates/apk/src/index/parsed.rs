@@ -308,12 +308,10 @@ impl ParsedIndex {
             }
         };
         self.buf = Buf::Shared(bytes.clone());
-        let spawned = std::thread::Builder::new()
-            .name("index-cache".into())
-            .spawn({
-                let bytes = bytes.clone();
-                move || write(&bytes)
-            });
+        let spawned = assemble_io::thread::spawn("index-cache", {
+            let bytes = bytes.clone();
+            move || write(&bytes)
+        });
         // No thread to be had: not cached this time.
         self.storing = spawned.ok();
     }
@@ -1492,12 +1490,9 @@ impl<'t> Builder<'t> {
         let n_slots = (n_names.checked_add(1)?.checked_mul(2)?).next_power_of_two();
         // The resolver's lists and the name lookup table, side by side.
         let (universe, slots) = if self.names.len() >= 4096 && parallel() {
-            std::thread::scope(|s| {
-                let slots = s.spawn(|| self.slots(n_slots));
-                let universe = self.universe();
-                let slots = slots.join().unwrap_or_else(|_| self.slots(n_slots));
-                (universe, slots)
-            })
+            let (slots, universe) =
+                assemble_io::thread::join(|| self.slots(n_slots), || self.universe());
+            (universe, slots.unwrap_or_else(|_| self.slots(n_slots)))
         } else {
             (self.universe(), self.slots(n_slots))
         };
@@ -1665,11 +1660,8 @@ impl<'t> Parts<'t> {
             Some(at) => {
                 let (a, b) = text.split_at(at);
                 let offset = memchr::memchr_iter(b'\n', a.as_bytes()).count();
-                let (first, second) = std::thread::scope(|s| {
-                    let second = s.spawn(|| parse(b, offset));
-                    let first = parse(a, 0);
-                    (first, second.join())
-                });
+                let (second, first) =
+                    assemble_io::thread::join(|| parse(b, offset), || parse(a, 0));
                 let (mut builder, mut kept, mut warnings) = first?;
                 let (rest, rest_kept, rest_warnings) = match second {
                     Ok(r) => r?,
@@ -1728,62 +1720,66 @@ impl<'t> Parts<'t> {
         label: &str,
         digest: [u8; 32],
     ) -> Option<Parts<'t>> {
-        std::thread::scope(|s| {
-            let front = s.spawn(|| parse_front(buffer, label));
-            // However this thread leaves (a panic included), the other one
-            // must not wait for text that will never come.
-            let _release = Release(buffer);
-            let sink = |r: &mut dyn std::io::Read, size| buffer.fill_from(r, size);
-            let description = archive::inflate_into(verified, file, max_size, &sink).ok();
-            let full = description
-                .as_ref()
-                .filter(|_| buffer.filled().len() == buffer.total())
-                .and_then(|_| std::str::from_utf8(buffer.filled()).ok());
-            let start = {
-                let mut state = buffer.lock();
-                match full {
-                    Some(full) => {
-                        // Half of what the other thread has not taken yet.
-                        let mid = state.claimed + (full.len() - state.claimed) / 2;
-                        let start = memchr::memmem::find(&full.as_bytes()[mid..], b"\n\n")
-                            .map_or(full.len(), |i| mid + i + 1);
-                        state.tail_start = Some(start);
-                        Some(start)
+        let (front, inflated) = assemble_io::thread::join(
+            || parse_front(buffer, label),
+            || {
+                // However this thread leaves (a panic included), the other one
+                // must not wait for text that will never come.
+                let _release = Release(buffer);
+                let sink = |r: &mut dyn std::io::Read, size| buffer.fill_from(r, size);
+                let description = archive::inflate_into(verified, file, max_size, &sink).ok();
+                let full = description
+                    .as_ref()
+                    .filter(|_| buffer.filled().len() == buffer.total())
+                    .and_then(|_| std::str::from_utf8(buffer.filled()).ok());
+                let start = {
+                    let mut state = buffer.lock();
+                    match full {
+                        Some(full) => {
+                            // Half of what the other thread has not taken yet.
+                            let mid = state.claimed + (full.len() - state.claimed) / 2;
+                            let start = memchr::memmem::find(&full.as_bytes()[mid..], b"\n\n")
+                                .map_or(full.len(), |i| mid + i + 1);
+                            state.tail_start = Some(start);
+                            Some(start)
+                        }
+                        None => {
+                            state.failed = true;
+                            None
+                        }
                     }
-                    None => {
-                        state.failed = true;
-                        None
-                    }
-                }
-            };
-            buffer.signal();
-            let tail = full.zip(start).and_then(|(full, start)| {
-                let lines = memchr::memchr_iter(b'\n', &full.as_bytes()[..start]).count();
-                let part = &full[start..];
-                let mut builder = Builder::new(full, part.len());
-                let (mut kept, mut warnings) = (Vec::new(), Vec::new());
-                builder
-                    .parse_part(part, label, lines, &mut kept, &mut warnings)
-                    .ok()?;
-                Some((builder, kept, warnings))
-            });
-            // While the other thread may still be parsing: the text's
-            // part of the checksum.
-            let text_crc = full.map(|full| {
-                let mut crc = flate2::Crc::new();
-                crc.update(full.as_bytes());
-                crc
-            });
-            let (mut builder, mut kept, mut warnings) = front.join().ok()??;
-            let (rest, rest_kept, rest_warnings) = tail?;
-            builder.grow(full?);
-            builder.absorb(rest);
-            kept.extend(rest_kept);
-            warnings.extend(rest_warnings);
-            kept.shrink_to_fit();
-            warnings.shrink_to_fit();
-            builder.finish(&kept, &warnings, &description?, false, digest, text_crc)
-        })
+                };
+                buffer.signal();
+                let tail = full.zip(start).and_then(|(full, start)| {
+                    let lines = memchr::memchr_iter(b'\n', &full.as_bytes()[..start]).count();
+                    let part = &full[start..];
+                    let mut builder = Builder::new(full, part.len());
+                    let (mut kept, mut warnings) = (Vec::new(), Vec::new());
+                    builder
+                        .parse_part(part, label, lines, &mut kept, &mut warnings)
+                        .ok()?;
+                    Some((builder, kept, warnings))
+                });
+                // While the other thread may still be parsing: the text's
+                // part of the checksum.
+                let text_crc = full.map(|full| {
+                    let mut crc = flate2::Crc::new();
+                    crc.update(full.as_bytes());
+                    crc
+                });
+                (description, full, tail, text_crc)
+            },
+        );
+        let (description, full, tail, text_crc) = inflated;
+        let (mut builder, mut kept, mut warnings) = front.ok()??;
+        let (rest, rest_kept, rest_warnings) = tail?;
+        builder.grow(full?);
+        builder.absorb(rest);
+        kept.extend(rest_kept);
+        warnings.extend(rest_warnings);
+        kept.shrink_to_fit();
+        warnings.shrink_to_fit();
+        builder.finish(&kept, &warnings, &description?, false, digest, text_crc)
     }
 
     /// Writes the serialized index.
