@@ -36,7 +36,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use crc32fast::Hasher as Crc;
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 /// Bytes of input per independently compressed block (pigz's default).
 pub const BLOCK_SIZE: usize = 128 * 1024;
@@ -217,6 +218,8 @@ pub struct ParallelGzip<W: Write> {
     next_seq: u64,
     next_write: u64,
     crc: Crc,
+    /// Bytes taken in, modulo 2^32 (the trailer's ISIZE).
+    crc_amount: u32,
     level: Compression,
     /// Compress on the calling thread (no workers).
     local: bool,
@@ -256,6 +259,7 @@ impl<W: Write> ParallelGzip<W> {
             next_seq: 0,
             next_write: 0,
             crc: Crc::new(),
+            crc_amount: 0,
             local: threads == 1,
             jobs: None,
             done: None,
@@ -308,6 +312,7 @@ impl<W: Write> ParallelGzip<W> {
             &mut self.buf,
             Vec::with_capacity(if last { 0 } else { BLOCK_SIZE }),
         ));
+        self.crc_amount = self.crc_amount.wrapping_add(data.len() as u32);
         let job = Job {
             seq: self.next_seq,
             prev: self.prev.replace(Arc::clone(&data)),
@@ -381,7 +386,7 @@ impl<W: Write> ParallelGzip<W> {
         while self.next_write < self.next_seq {
             self.collect_one()?;
         }
-        let (sum, amount) = (self.crc.sum(), self.crc.amount());
+        let (sum, amount) = (self.crc.clone().finalize(), self.crc_amount);
         let inner = self.inner();
         inner.write_all(&sum.to_le_bytes())?;
         inner.write_all(&amount.to_le_bytes())?;

@@ -393,9 +393,7 @@ impl ParsedIndex {
             return Err(bad("inconsistent header"));
         }
         if contents {
-            let mut crc = flate2::Crc::new();
-            crc.update(&b[HEADER_LEN..]);
-            if crc.sum() != read_u32(b, 48) {
+            if crc32fast::hash(&b[HEADER_LEN..]) != read_u32(b, 48) {
                 return Err(bad("checksum mismatch"));
             }
             // Validated once here; `str_at` relies on it. (Built strings
@@ -1470,7 +1468,7 @@ impl<'t> Builder<'t> {
         description: &str,
         lossy: bool,
         digest: [u8; 32],
-        text_crc: Option<flate2::Crc>,
+        text_crc: Option<crc32fast::Hasher>,
     ) -> Option<Parts<'t>> {
         // The parser's own warnings about kept records were regenerated
         // from the full problem lists; keep those about skipped records.
@@ -1573,14 +1571,14 @@ impl<'t> Builder<'t> {
             pad_to(s, n);
         }
         let mut crc = text_crc.unwrap_or_else(|| {
-            let mut crc = flate2::Crc::new();
+            let mut crc = crc32fast::Hasher::new();
             crc.update(self.text.as_bytes());
             crc
         });
         for s in &sections {
             crc.update(s);
         }
-        put(&mut header, 48, crc.sum());
+        put(&mut header, 48, crc.finalize());
         let total = HEADER_LEN + self.text.len() + sections.iter().map(Vec::len).sum::<usize>();
         debug_assert_eq!(total, layout.total);
         Some(Parts {
@@ -1763,7 +1761,7 @@ impl<'t> Parts<'t> {
                 // While the other thread may still be parsing: the text's
                 // part of the checksum.
                 let text_crc = full.map(|full| {
-                    let mut crc = flate2::Crc::new();
+                    let mut crc = crc32fast::Hasher::new();
                     crc.update(full.as_bytes());
                     crc
                 });
