@@ -150,7 +150,36 @@ impl Start {
     }
 }
 
+/// Elsewhere than Linux nothing is moved.
+#[cfg(not(target_os = "linux"))]
+mod cpus {
+    #[derive(Clone, Copy)]
+    pub(super) struct Set;
+
+    impl Set {
+        #[cfg(test)]
+        pub(super) fn count(&self) -> i32 {
+            0
+        }
+    }
+
+    pub(super) fn allowed() -> Option<Set> {
+        None
+    }
+
+    pub(super) fn without_current(_: Set) -> Option<Set> {
+        None
+    }
+
+    pub(super) fn set_thread<T>(_: &std::thread::JoinHandle<T>, _: &Set) -> bool {
+        false
+    }
+
+    pub(super) fn set_self(_: &Set) {}
+}
+
 /// CPU sets through `libc`.
+#[cfg(target_os = "linux")]
 mod cpus {
     use std::os::unix::thread::JoinHandleExt;
 
