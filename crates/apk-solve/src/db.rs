@@ -680,6 +680,24 @@ impl<'a> Db<'a> {
         }
     }
 
+    /// Whether package `pkg` is listed by a repository but can never be
+    /// installed (what [`Db::package`] says, cheaper: [`Db::uninstallable`]
+    /// says why).
+    pub fn broken(&self, pkg: PkgId) -> bool {
+        match &self.store {
+            Store::Owned(o) => {
+                let p = &o.rows[pkg].pkg;
+                p.installed.is_none() && !p.installable
+            }
+            Store::Base(b) => {
+                let ix = b.index;
+                let record = ix.package_record(pkg as u32);
+                ix.record_has_problems(record)
+                    || b.arch_ok.get(ix.record_arch(record) as usize) != Some(&true)
+            }
+        }
+    }
+
     /// `C:` of package `pkg`.
     #[inline]
     pub fn checksum(&self, pkg: PkgId) -> Option<Checksum> {
@@ -1216,6 +1234,8 @@ C:Q1C4uoV7SdMdDhYg4OCVmI71D8HIB=\nP:c\nV:bad\nk:3\n";
     fn dump(db: &Db<'_>) -> Vec<String> {
         let mut out = Vec::new();
         for p in 0..db.package_count() {
+            let k = db.package(p);
+            assert_eq!(db.broken(p), k.installed.is_none() && !k.installable, "{p}");
             out.push(format!(
                 "pkg {} {:?} {:?} {:?} {:?} {:?} {:?}",
                 db.pkg_label(p),

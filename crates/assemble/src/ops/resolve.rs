@@ -132,10 +132,7 @@ pub fn resolve(
         ..Default::default()
     })?;
     let mut warnings = Vec::new();
-    let broken = (0..db.package_count())
-        .map(|p| db.package(p))
-        .filter(|p| p.installed.is_none() && !p.installable)
-        .count();
+    let broken = (0..db.package_count()).filter(|&p| db.broken(p)).count();
     if broken > 0 {
         let w = Warning::Uninstallable { count: broken };
         progress.event(Event::Warning(&w));
