@@ -116,6 +116,21 @@ pub struct Package<'a> {
     pub installed_size: Option<u64>,
 }
 
+/// What discovery reads of a package ([`Db::discovery`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Discovery {
+    /// As [`Package::repos`].
+    pub repos: u64,
+    /// [`Package::installed`] is set.
+    pub installed: bool,
+    /// As [`Package::virtual_package`].
+    pub virtual_package: bool,
+    /// As [`Package::installable`].
+    pub installable: bool,
+    /// [`Package::installed_size`] is absent or 0.
+    pub zero_size: bool,
+}
+
 /// A package of an owned universe.
 #[derive(Clone, Debug)]
 struct Row<'a> {
@@ -368,6 +383,17 @@ struct Base<'a> {
     arch_ok: Vec<bool>,
     extra_names: Vec<&'a str>,
     by_name: HashMap<&'a str, NameId>,
+}
+
+impl Base<'_> {
+    /// Whether package `pkg` can be installed: its record has no problems
+    /// and an accepted architecture.
+    #[inline]
+    fn installable(&self, pkg: PkgId) -> bool {
+        let ix = self.index;
+        !ix.package_has_problems(pkg as u32)
+            && self.arch_ok.get(ix.package_arch(pkg as u32) as usize) == Some(&true)
+    }
 }
 
 /// A universe built in memory.
@@ -665,18 +691,43 @@ impl<'a> Db<'a> {
                 let ix = b.index;
                 let record = ix.package_record(pkg as u32);
                 let (installed_size, provider_priority) = ix.record_sizes(record);
-                let arch_ok = b.arch_ok.get(ix.record_arch(record) as usize);
                 Package {
-                    name: ix.record_name(record) as NameId,
+                    name: ix.package_name(pkg as u32) as NameId,
                     version: ix.record_version(record),
                     repos: b.repo_bit,
                     installed: None,
                     virtual_package: false,
-                    installable: !ix.record_has_problems(record) && arch_ok == Some(&true),
+                    installable: b.installable(pkg),
                     provider_priority: provider_priority.unwrap_or(0),
                     installed_size,
                 }
             }
+        }
+    }
+
+    /// What discovery reads of package `pkg`: [`Db::package`] without its
+    /// name, version and provider priority (on a mapped index, without
+    /// reading its record).
+    #[inline]
+    pub(crate) fn discovery(&self, pkg: PkgId) -> Discovery {
+        match &self.store {
+            Store::Owned(o) => {
+                let p = &o.rows[pkg].pkg;
+                Discovery {
+                    repos: p.repos,
+                    installed: p.installed.is_some(),
+                    virtual_package: p.virtual_package,
+                    installable: p.installable,
+                    zero_size: p.installed_size.unwrap_or(0) == 0,
+                }
+            }
+            Store::Base(b) => Discovery {
+                repos: b.repo_bit,
+                installed: false,
+                virtual_package: false,
+                installable: b.installable(pkg),
+                zero_size: b.index.package_zero_size(pkg as u32),
+            },
         }
     }
 
@@ -689,12 +740,7 @@ impl<'a> Db<'a> {
                 let p = &o.rows[pkg].pkg;
                 p.installed.is_none() && !p.installable
             }
-            Store::Base(b) => {
-                let ix = b.index;
-                let record = ix.package_record(pkg as u32);
-                ix.record_has_problems(record)
-                    || b.arch_ok.get(ix.record_arch(record) as usize) != Some(&true)
-            }
+            Store::Base(b) => !b.installable(pkg),
         }
     }
 
@@ -722,7 +768,7 @@ impl<'a> Db<'a> {
     pub fn pkg_name(&self, pkg: PkgId) -> NameId {
         match &self.store {
             Store::Owned(o) => o.rows[pkg].pkg.name,
-            Store::Base(b) => b.index.record_name(b.index.package_record(pkg as u32)) as NameId,
+            Store::Base(b) => b.index.package_name(pkg as u32) as NameId,
         }
     }
 
@@ -738,7 +784,7 @@ impl<'a> Db<'a> {
                 )
             }
             Store::Base(b) => {
-                let [_, p, _] = b.index.atom_ranges(b.index.package_record(pkg as u32));
+                let [_, p, _] = b.index.package_atom_ranges(pkg as u32);
                 Items::<NameItem>::table(b.index, p)
             }
         }
@@ -810,7 +856,7 @@ impl<'a> Db<'a> {
                 Items::<DepItem>::slice(&o.deps[r.deps.start as usize..r.iif_start as usize])
             }
             Store::Base(b) => {
-                let [d, _, _] = b.index.atom_ranges(b.index.package_record(pkg as u32));
+                let [d, _, _] = b.index.package_atom_ranges(pkg as u32);
                 Items::<DepItem>::table(b.index, d)
             }
         }
@@ -841,7 +887,7 @@ impl<'a> Db<'a> {
                 AtomNames::Deps(deps.iter())
             }
             Store::Base(b) => {
-                let range = b.index.atom_ranges(b.index.package_record(pkg as u32))[which].clone();
+                let range = b.index.package_atom_ranges(pkg as u32)[which].clone();
                 AtomNames::Table(Items::<NameItem>::table(b.index, range))
             }
         }
@@ -856,7 +902,7 @@ impl<'a> Db<'a> {
                 Items::<DepItem>::slice(&o.deps[r.iif_start as usize..r.deps.end as usize])
             }
             Store::Base(b) => {
-                let [_, _, i] = b.index.atom_ranges(b.index.package_record(pkg as u32));
+                let [_, _, i] = b.index.package_atom_ranges(pkg as u32);
                 Items::<DepItem>::table(b.index, i)
             }
         }
@@ -873,7 +919,7 @@ impl<'a> Db<'a> {
                 )
             }
             Store::Base(b) => {
-                let [_, p, _] = b.index.atom_ranges(b.index.package_record(pkg as u32));
+                let [_, p, _] = b.index.package_atom_ranges(pkg as u32);
                 Items::<ProvideItem>::table(b.index, p)
             }
         }
@@ -1225,7 +1271,7 @@ mod tests {
     use apk::index::text::{self, Strictness, Validation};
 
     const TEXT: &str =
-        "C:Q1EyN5AdpAOBJWKMR89pp/C66o+OE=\nP:a\nV:1\nA:x86_64\nD:b so:x\np:cmd:a=1 virt\ni:b c\n\n\
+        "C:Q1EyN5AdpAOBJWKMR89pp/C66o+OE=\nP:a\nV:1\nI:5\nA:x86_64\nD:b so:x\np:cmd:a=1 virt\ni:b c\n\n\
 C:Q1C4uoV7SdMdDhYg4OCVmI71D8HIA=\nP:b\nV:2\nA:aarch64\np:so:x=1\nD:a\n\n\
 C:Q1EyN5AdpAOBJWKMR89pp/C66o+OE=\nP:a\nV:1\n\n\
 C:Q1C4uoV7SdMdDhYg4OCVmI71D8HIB=\nP:c\nV:bad\nk:3\n";
@@ -1236,6 +1282,24 @@ C:Q1C4uoV7SdMdDhYg4OCVmI71D8HIB=\nP:c\nV:bad\nk:3\n";
         for p in 0..db.package_count() {
             let k = db.package(p);
             assert_eq!(db.broken(p), k.installed.is_none() && !k.installable, "{p}");
+            let d = db.discovery(p);
+            assert_eq!(
+                (
+                    d.repos,
+                    d.installed,
+                    d.virtual_package,
+                    d.installable,
+                    d.zero_size
+                ),
+                (
+                    k.repos,
+                    k.installed.is_some(),
+                    k.virtual_package,
+                    k.installable,
+                    k.installed_size.unwrap_or(0) == 0
+                ),
+                "{p}"
+            );
             out.push(format!(
                 "pkg {} {:?} {:?} {:?} {:?} {:?} {:?}",
                 db.pkg_label(p),

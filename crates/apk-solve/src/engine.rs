@@ -416,25 +416,25 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     fn discover_package(&mut self, pkg: PkgId) {
         let db = self.db;
-        let p = db.package(pkg);
+        let p = db.discovery(pkg);
         let repos = self.pkg_repos(pkg);
         // Packages from a local cache index and `-t` virtual packages need
         // no repository.
         let cached_non_repository =
             p.virtual_package || (p.repos != 0 && p.repos & !self.cache_repos == 0);
-        let zero_size = p.installed_size.unwrap_or(0) == 0;
+        let zero_size = p.zero_size;
         let s = &mut self.pkgs[pkg];
         s.seen = true;
         self.pkg_seen[pkg] = true;
         s.pinning_allowed = DEFAULT_PINNING;
         s.pinning_preferred = DEFAULT_PINNING;
         s.available = (p.repos & self.available_repos & !self.cache_repos) != 0;
-        s.selectable = p.installable
-            && (s.available || cached_non_repository || zero_size || p.installed.is_some());
+        s.selectable =
+            p.installable && (s.available || cached_non_repository || zero_size || p.installed);
         s.iif_failed = db.install_if(pkg).len() == 0
             || (self.solver_flags_inherit & flags::AVAILABLE != 0 && !s.available);
         s.tag_preferred = zero_size || (repos & self.default_repos) != 0;
-        s.tag_ok = s.tag_preferred || cached_non_repository || p.installed.is_some();
+        s.tag_ok = s.tag_preferred || cached_non_repository || p.installed;
         for d in db.depend_names(pkg) {
             self.discover_name(d);
         }

@@ -189,14 +189,22 @@ fn store(
     prune(dir)
 }
 
-/// Removes the least recently used entries beyond [`MAX_ENTRIES`].
+/// Removes the least recently used entries beyond [`MAX_ENTRIES`], and
+/// every entry of another format version (no version reads them).
 fn prune(dir: &Path) -> std::io::Result<()> {
     let suffix = format!(".v{}", parsed::FORMAT_VERSION);
-    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().ends_with(&suffix))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .collect();
+    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+    for e in fs::read_dir(dir)?.filter_map(Result::ok) {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(&suffix) {
+            if let Some(modified) = e.metadata().ok().and_then(|m| m.modified().ok()) {
+                entries.push((modified, e.path()));
+            }
+        } else if is_entry_of_another_version(&name) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
     if entries.len() > MAX_ENTRIES {
         entries.sort();
         for (_, p) in &entries[..entries.len() - MAX_ENTRIES] {
@@ -204,6 +212,17 @@ fn prune(dir: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `<64 hex digits>.v<number>`, the number not this format's.
+fn is_entry_of_another_version(name: &str) -> bool {
+    name.split_once(".v").is_some_and(|(digest, version)| {
+        digest.len() == 64
+            && digest.bytes().all(|b| b.is_ascii_hexdigit())
+            && !version.is_empty()
+            && version.bytes().all(|b| b.is_ascii_digit())
+            && version != parsed::FORMAT_VERSION.to_string()
+    })
 }
 
 #[cfg(test)]
@@ -536,11 +555,18 @@ mod tests {
             f.set_modified(old + std::time::Duration::from_secs(i as u64))
                 .unwrap();
         }
+        // Entries of other format versions go; files that only look alike stay.
+        let stale = cache.join(format!("{:064}.v{}", 7, parsed::FORMAT_VERSION - 1));
+        let unrelated = cache.join("notes.v1");
+        fs::write(&stale, b"old").unwrap();
+        fs::write(&unrelated, b"mine").unwrap();
         let key = SigningKey::generate("k.rsa.pub", 1024).unwrap();
         let file = index_file(tmp.path(), Some(&key), &["a"]);
         IndexLoader::new(Some(cache.clone()))
             .load(&file, &key.keyring(), Trust::Verify)
             .unwrap();
+        assert!(!stale.exists());
+        fs::remove_file(&unrelated).unwrap();
         let left = entries(&cache);
         assert_eq!(left.len(), MAX_ENTRIES);
         // The four oldest went, the new one stayed.

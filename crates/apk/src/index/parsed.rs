@@ -19,14 +19,17 @@
 //! header (128 B) | strings: APKINDEX text, then joined lists, messages,
 //! description | records (216 B each) | names (off, len) | name slots (u32,
 //! open addressing) | atoms (16 B) | problems (12 B) | warnings (20 B) |
-//! packages (record of each) | per name: providers, reverse dependencies,
-//! reverse install_if (offset table + items) | distinct architectures
+//! packages (32 B: record, name, atoms, architecture, flags) | per name:
+//! providers, reverse dependencies, reverse install_if (offset table +
+//! items) | distinct architectures
 //! ```
 //!
 //! The last sections are the resolver's universe for this index alone:
-//! packages are the records minus later duplicates of an identity, and the
-//! per-name lists are those `apk_solve::Db::finish` would build, so a
-//! resolver can run on a mapped index without building anything.
+//! packages are the records minus later duplicates of an identity (with a
+//! copy of what the resolver reads of each record most, so that one cache
+//! line serves), and the per-name lists are those `apk_solve::Db::finish`
+//! would build, so a resolver can run on a mapped index without building
+//! anything.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -43,7 +46,7 @@ use crate::version::{self, Op};
 
 /// Version of the byte layout; a buffer of another version is refused (the
 /// cache then rebuilds it).
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 const MAGIC: [u8; 8] = *b"CAIDX\0\r\n";
 const HEADER_LEN: usize = 128;
@@ -54,6 +57,18 @@ const ATOM_LEN: usize = 16;
 const PROBLEM_LEN: usize = 12;
 const WARNING_LEN: usize = 20;
 const PROVIDER_LEN: usize = 12;
+/// A package of the resolver's universe: its record, then what the
+/// resolver reads of it most (so that one cache line serves): name id,
+/// first atom and the three atom counts, architecture id, flags.
+const PKG_LEN: usize = 32;
+const P_NAME: usize = 4;
+const P_ATOMS: usize = 8;
+const P_ARCH: usize = 24;
+const P_FLAGS: usize = 28;
+/// [`P_FLAGS`]: the record has problems.
+const PF_PROBLEMS: u32 = 1;
+/// [`P_FLAGS`]: `I:` is absent or 0.
+const PF_ZERO_SIZE: u32 = 2;
 
 /// The text fields of a record, in storage order.
 const FIELDS: usize = 13;
@@ -161,7 +176,7 @@ impl Layout {
         self.atoms = section(self.n_atoms, ATOM_LEN)?;
         self.problems = section(self.n_problems, PROBLEM_LEN)?;
         self.warnings = section(self.n_warnings, WARNING_LEN)?;
-        self.pkgs = section(self.n_pkgs, 4)?;
+        self.pkgs = section(self.n_pkgs, PKG_LEN)?;
         let lists = self.n_names.checked_add(1)?;
         self.prov_start = section(lists, 4)?;
         self.prov = section(self.n_prov, PROVIDER_LEN)?;
@@ -579,11 +594,16 @@ impl ParsedIndex {
     /// [`ParsedIndex::atom`]).
     #[inline]
     pub fn atom_ranges(&self, i: usize) -> [Range<u32>; 3] {
-        let rec = self.record_at(i);
+        self.ranges_at(self.record_at(i) + R_ATOMS)
+    }
+
+    /// The atom ranges stored at `at`: first atom, then the three counts.
+    #[inline]
+    fn ranges_at(&self, at: usize) -> [Range<u32>; 3] {
         let b = self.bytes();
         let n_atoms = self.layout.n_atoms;
-        let count = |k: usize| read_u32(b, rec + R_ATOMS + 4 + 4 * k);
-        let start = read_u32(b, rec + R_ATOMS).min(n_atoms);
+        let count = |k: usize| read_u32(b, at + 4 + 4 * k);
+        let start = read_u32(b, at).min(n_atoms);
         let d = start.saturating_add(count(0)).min(n_atoms);
         let p = d.saturating_add(count(1)).min(n_atoms);
         let i = p.saturating_add(count(2)).min(n_atoms);
@@ -731,7 +751,44 @@ impl ParsedIndex {
     /// The record of package `pkg`.
     #[inline]
     pub fn package_record(&self, pkg: u32) -> usize {
-        read_u32(self.bytes(), self.layout.pkgs + pkg as usize * 4) as usize
+        read_u32(self.bytes(), self.package_at(pkg)) as usize
+    }
+
+    #[inline]
+    fn package_at(&self, pkg: u32) -> usize {
+        self.layout.pkgs + pkg as usize * PKG_LEN
+    }
+
+    /// The name id of package `pkg` (its record's).
+    #[inline]
+    pub fn package_name(&self, pkg: u32) -> u32 {
+        read_u32(self.bytes(), self.package_at(pkg) + P_NAME)
+    }
+
+    /// The atom ranges of package `pkg` (its record's, see
+    /// [`ParsedIndex::atom_ranges`]).
+    #[inline]
+    pub fn package_atom_ranges(&self, pkg: u32) -> [Range<u32>; 3] {
+        self.ranges_at(self.package_at(pkg) + P_ATOMS)
+    }
+
+    /// The architecture id of package `pkg` (see
+    /// [`ParsedIndex::record_arch`]).
+    #[inline]
+    pub fn package_arch(&self, pkg: u32) -> u32 {
+        read_u32(self.bytes(), self.package_at(pkg) + P_ARCH)
+    }
+
+    /// Whether package `pkg`'s record has problems.
+    #[inline]
+    pub fn package_has_problems(&self, pkg: u32) -> bool {
+        read_u32(self.bytes(), self.package_at(pkg) + P_FLAGS) & PF_PROBLEMS != 0
+    }
+
+    /// Whether package `pkg` has no `I:` or `I:0`.
+    #[inline]
+    pub fn package_zero_size(&self, pkg: u32) -> bool {
+        read_u32(self.bytes(), self.package_at(pkg) + P_FLAGS) & PF_ZERO_SIZE != 0
     }
 
     /// Items `start[name]..start[name + 1]` of a per-name list, clamped.
@@ -1243,6 +1300,32 @@ impl<'t> Builder<'t> {
         r.line
     }
 
+    /// The packages section: per package, its record and what the
+    /// resolver reads of the record most (see [`PKG_LEN`]).
+    fn package_table(&self) -> Vec<u8> {
+        u32s(self.packages.iter().flat_map(|p| {
+            let row = &self.records[p.record as usize * RECORD_LEN..][..RECORD_LEN];
+            let sized = row[R_PRESENT] & (1 << 1) != 0 && read_u64(row, R_NUMBERS + 8) != 0;
+            let mut flags = 0;
+            if read_u32(row, R_PROBLEMS + 4) != 0 {
+                flags |= PF_PROBLEMS;
+            }
+            if !sized {
+                flags |= PF_ZERO_SIZE;
+            }
+            [
+                p.record,
+                read_u32(row, R_NAME_ID),
+                read_u32(row, R_ATOMS),
+                read_u32(row, R_ATOMS + 4),
+                read_u32(row, R_ATOMS + 8),
+                read_u32(row, R_ATOMS + 12),
+                read_u32(row, R_ARCH_ID),
+                flags,
+            ]
+        }))
+    }
+
     /// Appends what `other` built from the text after ours, as if one
     /// builder had read both parts in order.
     fn absorb(&mut self, other: Builder<'t>) {
@@ -1549,6 +1632,7 @@ impl<'t> Builder<'t> {
             .iter()
             .flat_map(|(_, w)| w.iter().copied())
             .collect();
+        let packages = self.package_table();
         let mut sections = vec![
             extra,
             std::mem::take(&mut self.records),
@@ -1557,7 +1641,7 @@ impl<'t> Builder<'t> {
             std::mem::take(&mut self.atoms),
             std::mem::take(&mut self.problems),
             warning_bytes,
-            u32s(self.packages.iter().map(|p| p.record)),
+            packages,
             u32s(universe.providers.0),
             u32s(universe.providers.1.into_iter().flatten()),
             u32s(universe.rdepends.0),
