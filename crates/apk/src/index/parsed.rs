@@ -303,6 +303,9 @@ impl ParsedIndex {
         let mut bytes = buffer.into_vec();
         bytes.truncate(HEADER_LEN + text_len);
         bytes[..HEADER_LEN].copy_from_slice(&header);
+        // Fresh memory, present in one go rather than a fault per page.
+        bytes.reserve_exact(sections.iter().map(Vec::len).sum());
+        assemble_io::pages::populate(bytes.spare_capacity_mut());
         for s in &sections {
             bytes.extend_from_slice(s);
         }
