@@ -58,6 +58,13 @@ fn reports(c: &Client, repo: &str) -> Vec<Value> {
 
 /// Waits until `repo` has a build with trigger `trigger`; returns its
 /// final report.
+/// The package-update build of `repo`, within 30 s, which succeeded.
+fn successful_package_update(server: &Server, c: &Client, repo: &str) -> Value {
+    let report = wait_for_trigger(server, c, repo, "package-update", Duration::from_secs(30));
+    assert_eq!(report["result"], "success", "{report}");
+    report
+}
+
 fn wait_for_trigger(
     server: &Server,
     c: &Client,
@@ -141,14 +148,7 @@ fn a_new_package_version_rebuilds_and_moves_the_tags() {
     // A new version of a package in the closure: a package-update build
     // within 30 s, naming the change; `latest` moves, build-1 stays.
     release_hello_1_1(&mut repo);
-    let report = wait_for_trigger(
-        &server,
-        &owner,
-        "app",
-        "package-update",
-        Duration::from_secs(30),
-    );
-    assert_eq!(report["result"], "success", "{report}");
+    let report = successful_package_update(&server, &owner, "app");
     assert_eq!(report["number"], 2, "{report}");
     let changes = report["changes"].as_array().unwrap();
     assert!(
@@ -332,14 +332,7 @@ fn a_failing_repository_backs_off_and_does_not_hold_up_the_others() {
 
     // Meanwhile the local repository's update goes through.
     release_hello_1_1(&mut local);
-    let report = wait_for_trigger(
-        &server,
-        &owner,
-        "near",
-        "package-update",
-        Duration::from_secs(30),
-    );
-    assert_eq!(report["result"], "success", "{report}");
+    successful_package_update(&server, &owner, "near");
     assert!(reports(&owner, "far")
         .iter()
         .all(|r| r["trigger"] == "config"));
@@ -372,14 +365,7 @@ fn a_private_repository_is_watched_with_the_servers_credentials() {
     wait_fingerprint_change(&server, &owner, &index, &None);
     // ...so a new version there is a package-update build.
     release_hello_1_1(&mut repo);
-    let report = wait_for_trigger(
-        &server,
-        &owner,
-        "app",
-        "package-update",
-        Duration::from_secs(30),
-    );
-    assert_eq!(report["result"], "success", "{report}");
+    successful_package_update(&server, &owner, "app");
     let index_requests: Vec<String> = mirror
         .requests()
         .into_iter()

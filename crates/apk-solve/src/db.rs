@@ -735,13 +735,8 @@ impl<'a> Db<'a> {
     /// installed (what [`Db::package`] says, cheaper: [`Db::uninstallable`]
     /// says why).
     pub fn broken(&self, pkg: PkgId) -> bool {
-        match &self.store {
-            Store::Owned(o) => {
-                let p = &o.rows[pkg].pkg;
-                p.installed.is_none() && !p.installable
-            }
-            Store::Base(b) => !b.installable(pkg),
-        }
+        let d = self.discovery(pkg);
+        !d.installed && !d.installable
     }
 
     /// `C:` of package `pkg`.

@@ -389,6 +389,18 @@ mod tests {
         path
     }
 
+    /// `file`'s index loaded without a cache, and `text` (its APKINDEX)
+    /// parsed whole as the loader names it.
+    fn loaded_and_whole(file: &Path, ring: &Keyring, text: &str) -> (ParsedIndex, ParsedIndex) {
+        let loaded = IndexLoader::new(None)
+            .load(file, ring, Trust::Verify)
+            .unwrap();
+        let digest: [u8; 32] = Sha256::digest(fs::read(file).unwrap()).into();
+        let label = format!("{}:APKINDEX", file.display());
+        let whole = ParsedIndex::build(text, "raw", false, &label, digest).unwrap();
+        (loaded, whole)
+    }
+
     /// A text large enough to be parsed while it is inflated: joined list
     /// lines (names only found there), problems, duplicates, skipped
     /// records, across every chunk.
@@ -421,18 +433,7 @@ mod tests {
         let text = large_text();
         assert!(text.len() > 2 * super::parsed::MIN_PARALLEL);
         let file = raw_index(tmp.path(), &key, text.as_bytes(), 1, None);
-        let loaded = IndexLoader::new(None)
-            .load(&file, &ring, Trust::Verify)
-            .unwrap();
-        let digest: [u8; 32] = Sha256::digest(fs::read(&file).unwrap()).into();
-        let whole = ParsedIndex::build(
-            &text,
-            "raw",
-            false,
-            &format!("{}:APKINDEX", file.display()),
-            digest,
-        )
-        .unwrap();
+        let (loaded, whole) = loaded_and_whole(&file, &ring, &text);
         assert_eq!(loaded.to_bytes(), whole.to_bytes());
         assert_eq!(loaded.description(), "raw");
         // That was the streamed path (given two cores).
@@ -442,9 +443,15 @@ mod tests {
             let buffer = Parts::stream_buffer(archive::announced_size(&verified), u64::MAX)
                 .expect("large enough to stream");
             let label = format!("{}:APKINDEX", file.display());
-            let index =
-                ParsedIndex::build_streamed(buffer, &verified, &file, u64::MAX, &label, digest)
-                    .expect("streamed");
+            let index = ParsedIndex::build_streamed(
+                buffer,
+                &verified,
+                &file,
+                u64::MAX,
+                &label,
+                *whole.digest(),
+            )
+            .expect("streamed");
             assert_eq!(index.to_bytes(), whole.to_bytes());
         }
         // And through the cache, as written and mapped again.
@@ -480,12 +487,7 @@ mod tests {
         for text in [text, huge] {
             assert!(text.len() > super::parsed::MIN_PARALLEL);
             let file = raw_index(tmp.path(), &key, text.as_bytes(), 1, None);
-            let loaded = IndexLoader::new(None)
-                .load(&file, &ring, Trust::Verify)
-                .unwrap();
-            let digest: [u8; 32] = Sha256::digest(fs::read(&file).unwrap()).into();
-            let label = format!("{}:APKINDEX", file.display());
-            let whole = ParsedIndex::build(&text, "raw", false, &label, digest).unwrap();
+            let (loaded, whole) = loaded_and_whole(&file, &ring, &text);
             assert_eq!(loaded.to_bytes(), whole.to_bytes());
         }
     }

@@ -709,7 +709,7 @@ impl ParsedIndex {
         self.layout.n_arches as usize
     }
 
-    /// Distinct architecture `id` (see [`ParsedIndex::record_arch`]).
+    /// Distinct architecture `id` (see [`ParsedIndex::package_arch`]).
     pub fn arch(&self, id: u32) -> &str {
         if id >= self.layout.n_arches {
             return "";
@@ -717,18 +717,6 @@ impl ParsedIndex {
         let at = self.layout.arches + id as usize * NAME_LEN;
         let b = self.bytes();
         self.str_at(read_u32(b, at), read_u32(b, at + 4))
-    }
-
-    /// The architecture id of record `i`.
-    #[inline]
-    pub fn record_arch(&self, i: usize) -> u32 {
-        read_u32(self.bytes(), self.record_at(i) + R_ARCH_ID)
-    }
-
-    /// Whether record `i` has problems (cannot be installed).
-    #[inline]
-    pub fn record_has_problems(&self, i: usize) -> bool {
-        read_u32(self.bytes(), self.record_at(i) + R_PROBLEMS + 4) != 0
     }
 
     /// `I:` and `k:` of record `i`.
@@ -775,8 +763,8 @@ impl ParsedIndex {
         self.ranges_at(self.package_at(pkg) + P_ATOMS)
     }
 
-    /// The architecture id of package `pkg` (see
-    /// [`ParsedIndex::record_arch`]).
+    /// The architecture id of package `pkg` (its name:
+    /// [`ParsedIndex::arch`]).
     #[inline]
     pub fn package_arch(&self, pkg: u32) -> u32 {
         read_u32(self.bytes(), self.package_at(pkg) + P_ARCH)
