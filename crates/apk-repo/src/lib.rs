@@ -36,7 +36,7 @@ pub use http::{HttpError, RetryPolicy, USER_AGENT};
 use crate::http::{HttpClient, HttpConfig, SizeLimit};
 use crate::repository::{Repository, RepositoryError};
 use apk::checksum::Checksum;
-use apk::index::archive::Trust;
+use apk::index::archive::{IndexArchiveError, Trust};
 use apk::index::{IndexLoader, ParsedIndex};
 use apk::package::read::{PackageError, Problem};
 use apk::signature::Keyring;
@@ -119,6 +119,70 @@ pub struct FetchedIndex {
     /// Its contents, signature checked as asked, parsed (once per file
     /// contents: see [`apk::index::cache`]).
     pub index: ParsedIndex,
+}
+
+/// An index file found and read, not yet verified: [`Fetcher::open_index`].
+#[derive(Debug)]
+pub struct OpenedIndex<'f> {
+    fetcher: &'f Fetcher,
+    label: String,
+    source: IndexSource,
+    /// The file read; a failure to read it is reported with the
+    /// verification's, as [`Fetcher::fetch_index`] always did.
+    opened: Result<apk::index::OpenedIndex, IndexArchiveError>,
+}
+
+/// Where an opened index file came from.
+#[derive(Debug)]
+enum IndexSource {
+    /// A local repository's own file.
+    Local(PathBuf),
+    /// The cached download of `url` (offline).
+    Cached { url: String, path: PathBuf },
+    /// Just downloaded from `url`, cached once it verified.
+    Downloaded {
+        url: String,
+        tmp: tempfile::NamedTempFile,
+    },
+}
+
+impl OpenedIndex<'_> {
+    /// Verifies the index with `keyring` as `trust` says and parses it
+    /// (see [`Fetcher::fetch_index`]).
+    pub fn verify(self, keyring: &Keyring, trust: Trust) -> Result<FetchedIndex, FetchError> {
+        let OpenedIndex {
+            fetcher,
+            label,
+            source,
+            opened,
+        } = self;
+        let loaded = opened.and_then(|o| o.load(keyring, trust));
+        // A remote index's message is about its URL, whatever a server sent.
+        let remote_message = |e: IndexArchiveError| escape(&e.to_string()).into_owned();
+        match source {
+            IndexSource::Local(path) => Ok(FetchedIndex {
+                label,
+                path,
+                index: loaded.map_err(|e| FetchError::Repository(RepositoryError::Index(e)))?,
+            }),
+            IndexSource::Cached { url, path } => match loaded {
+                Ok(index) => Ok(FetchedIndex { label, path, index }),
+                Err(e) => {
+                    fetcher.cache.evict_index(&url);
+                    Err(FetchError::InvalidCachedIndex {
+                        message: remote_message(e),
+                    })
+                }
+            },
+            IndexSource::Downloaded { url, tmp } => {
+                let index = loaded.map_err(|e| FetchError::InvalidIndex {
+                    message: remote_message(e),
+                })?;
+                let path = fetcher.cache.commit_index(&url, tmp)?;
+                Ok(FetchedIndex { label, path, index })
+            }
+        }
+    }
 }
 
 /// Why an index or package could not be fetched.
@@ -349,17 +413,25 @@ impl Fetcher {
         keyring: &Keyring,
         trust: Trust,
     ) -> Result<FetchedIndex, FetchError> {
+        self.open_index(repo, arch)?.verify(keyring, trust)
+    }
+
+    /// The first half of [`Fetcher::fetch_index`], which needs no keys:
+    /// the index file found, downloaded or taken from the cache, read, and
+    /// its parsed form looked up meanwhile (see
+    /// [`IndexLoader::open_as`]), so that the caller can load the keyring
+    /// at the same time. Nothing is trusted or cached before
+    /// [`OpenedIndex::verify`].
+    pub fn open_index(&self, repo: &str, arch: &str) -> Result<OpenedIndex<'_>, FetchError> {
         let base = match locate(repo)? {
             Location::Local(r) => {
                 let path = r.index_path(arch)?;
-                let index = self
-                    .index_loader()
-                    .load(&path, keyring, trust)
-                    .map_err(|e| FetchError::Repository(RepositoryError::Index(e)))?;
-                return Ok(FetchedIndex {
+                let opened = self.index_loader().open_as(&path, &path);
+                return Ok(OpenedIndex {
+                    fetcher: self,
                     label: strip_credentials(repo),
-                    path,
-                    index,
+                    source: IndexSource::Local(path),
+                    opened,
                 });
             }
             Location::Remote(base) => base,
@@ -367,36 +439,41 @@ impl Fetcher {
         let url = remote_index_url(&base, arch)?;
         let shown = strip_credentials(&url);
         let label = strip_credentials(&base);
-        if self.options.offline {
+        let (source, file) = if self.options.offline {
             let path = self
                 .cache
                 .get_index(&url)
                 .ok_or_else(|| FetchError::IndexNotCached { url: shown.clone() })?;
-            return match self.verify_index(&path, &shown, keyring, trust) {
-                Ok(index) => Ok(FetchedIndex { label, path, index }),
-                Err(message) => {
-                    self.cache.evict_index(&url);
-                    Err(FetchError::InvalidCachedIndex { message })
-                }
+            (
+                IndexSource::Cached {
+                    url,
+                    path: path.clone(),
+                },
+                path,
+            )
+        } else {
+            let mut tmp = self.cache.temp_index()?;
+            let limit = SizeLimit {
+                bytes: self.options.max_index_size,
+                why: "raise CARGO_ASSEMBLE_MAX_INDEX_SIZE if the index is really this large",
             };
-        }
-        let mut tmp = self.cache.temp_index()?;
-        let limit = SizeLimit {
-            bytes: self.options.max_index_size,
-            why: "raise CARGO_ASSEMBLE_MAX_INDEX_SIZE if the index is really this large",
+            self.client()?
+                .download(&url, tmp.as_file_mut(), limit)
+                .map_err(|error| FetchError::IndexDownload {
+                    repo: label.clone(),
+                    arch: arch.to_owned(),
+                    error,
+                })?;
+            let file = tmp.path().to_owned();
+            (IndexSource::Downloaded { url, tmp }, file)
         };
-        self.client()?
-            .download(&url, tmp.as_file_mut(), limit)
-            .map_err(|error| FetchError::IndexDownload {
-                repo: label.clone(),
-                arch: arch.to_owned(),
-                error,
-            })?;
-        let index = self
-            .verify_index(tmp.path(), &shown, keyring, trust)
-            .map_err(|message| FetchError::InvalidIndex { message })?;
-        let path = self.cache.commit_index(&url, tmp)?;
-        Ok(FetchedIndex { label, path, index })
+        let opened = self.index_loader().open_as(&file, Path::new(&shown));
+        Ok(OpenedIndex {
+            fetcher: self,
+            label,
+            source,
+            opened,
+        })
     }
 
     /// Loads indexes through the cache's parsed indexes
@@ -405,21 +482,6 @@ impl Fetcher {
     fn index_loader(&self) -> IndexLoader {
         IndexLoader::new(Some(self.cache.root().join("parsed-indexes")))
             .with_max_size(self.options.max_index_size)
-    }
-
-    /// Reads, verifies and parses the index in `file`, naming it `shown`
-    /// (a URL) in errors: whatever a server sent, the message is about the
-    /// URL.
-    fn verify_index(
-        &self,
-        file: &Path,
-        shown: &str,
-        keyring: &Keyring,
-        trust: Trust,
-    ) -> Result<ParsedIndex, String> {
-        self.index_loader()
-            .load_as(file, Path::new(shown), keyring, trust)
-            .map_err(|e| escape(&e.to_string()).into_owned())
     }
 
     /// Local paths to the requested packages, in request order, each

@@ -14,6 +14,11 @@
 //! is looked up, no index — hostile or not — can make another index's
 //! bytes parse differently.
 //!
+//! The load comes in two halves for callers that still have to load their
+//! keys: [`IndexLoader::open_as`] reads the file and starts the cache
+//! lookup on another thread; [`OpenedIndex::load`] checks the signature,
+//! and only then uses what the lookup found.
+//!
 //! A large index is inflated and parsed at once on two threads (see
 //! [`super::parsed`]); that parse is used from memory and written to the
 //! cache by a third thread while the caller already uses it (dropping the
@@ -22,6 +27,8 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
@@ -88,29 +95,88 @@ impl IndexLoader {
         keyring: &Keyring,
         trust: Trust,
     ) -> Result<ParsedIndex, IndexArchiveError> {
-        let data = archive::read_bounded(path, name, self.max_size)?;
-        let entry_path = |digest: &[u8; 32]| {
-            self.dir.as_ref().map(|d| {
-                d.join(format!(
-                    "{}.v{}",
-                    hex::encode(digest),
-                    parsed::FORMAT_VERSION
-                ))
-            })
+        self.open_as(path, name)?.load(keyring, trust)
+    }
+
+    /// The first half of [`IndexLoader::load_as`], which needs no keys:
+    /// reads the file (bounded) and starts looking for its cache entry on
+    /// another thread, so that a caller can load its keyring meanwhile.
+    /// Nothing read is used before [`OpenedIndex::load`] verified it.
+    pub fn open_as(&self, path: &Path, name: &Path) -> Result<OpenedIndex, IndexArchiveError> {
+        let data = Arc::new(archive::read_bounded(path, name, self.max_size)?);
+        let lookup = {
+            let (dir, data) = (self.dir.clone(), Arc::clone(&data));
+            assemble_io::thread::spawn("index-lookup", move || look_up(dir.as_deref(), &data)).ok()
         };
-        // Side by side: the signature check on this thread; on another,
-        // the cache key and then the cache entry's own checks (mapping,
-        // CRC). The entry is only used once the signature has verified.
-        let (looked_up, verified) = assemble_io::thread::join(
-            || {
-                let digest: [u8; 32] = Sha256::digest(&data[..]).into();
-                let cached = entry_path(&digest).and_then(|e| open_entry(&e, &digest));
-                (digest, cached)
-            },
-            || archive::verify(&data, name, keyring, trust),
-        );
-        let (digest, cached) =
-            looked_up.unwrap_or_else(|_| (Sha256::digest(&data[..]).into(), None));
+        Ok(OpenedIndex {
+            loader: self.clone(),
+            name: name.to_owned(),
+            data,
+            lookup,
+        })
+    }
+}
+
+/// An index file read into memory whose cache entry is being looked up:
+/// [`IndexLoader::open_as`].
+pub struct OpenedIndex {
+    loader: IndexLoader,
+    name: PathBuf,
+    data: Arc<archive::FileBytes>,
+    /// The cache key and the entry found under it; `None` when no thread
+    /// could be started (then looked up after the signature check).
+    lookup: Option<JoinHandle<Lookup>>,
+}
+
+impl std::fmt::Debug for OpenedIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedIndex")
+            .field("name", &self.name)
+            .field("len", &self.data.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The file's digest (the cache key) and its usable cache entry, if any.
+type Lookup = ([u8; 32], Option<ParsedIndex>);
+
+/// The digest of `data` and, with a cache directory, its usable entry.
+fn look_up(dir: Option<&Path>, data: &[u8]) -> Lookup {
+    let digest: [u8; 32] = Sha256::digest(data).into();
+    let cached = dir.and_then(|d| open_entry(&entry_path(d, &digest), &digest));
+    (digest, cached)
+}
+
+/// Where the entry for the index file with `digest` lives in `dir`.
+fn entry_path(dir: &Path, digest: &[u8; 32]) -> PathBuf {
+    dir.join(format!(
+        "{}.v{}",
+        hex::encode(digest),
+        parsed::FORMAT_VERSION
+    ))
+}
+
+impl OpenedIndex {
+    /// Verifies the file's signature with `keyring` (as `trust` allows)
+    /// and yields its index: the cache entry found meanwhile, or a fresh
+    /// parse (cached once verified).
+    pub fn load(self, keyring: &Keyring, trust: Trust) -> Result<ParsedIndex, IndexArchiveError> {
+        let OpenedIndex {
+            loader,
+            name,
+            data,
+            lookup,
+        } = self;
+        let name = name.as_path();
+        let verified = archive::verify(&data, name, keyring, trust);
+        let (digest, cached) = match lookup.map(JoinHandle::join) {
+            Some(Ok(found)) => found,
+            // A helper that panicked found nothing; without a helper the
+            // entry is only looked for once it is known to be needed.
+            Some(Err(_)) => (Sha256::digest(&data[..]).into(), None),
+            None if verified.is_ok() => look_up(loader.dir.as_deref(), &data),
+            None => ([0; 32], None),
+        };
         let verified = verified?;
         if let Some(mut index) = cached {
             index.set_signer(verified.signer);
@@ -118,15 +184,26 @@ impl IndexLoader {
         }
         // Only what verified is cached; the cache only speeds things up,
         // so a failure to write it is not an error.
-        let entry = entry_path(&digest).filter(|_| verified.signer.is_some());
+        let entry = loader
+            .dir
+            .as_deref()
+            .map(|d| entry_path(d, &digest))
+            .filter(|_| verified.signer.is_some());
         let label = format!("{}:APKINDEX", name.display());
         // A large index is parsed while it is inflated, in memory, and
         // written to the cache by another thread while it is being used
         // (dropping the index waits for that). Anything unusual goes the
         // usual way, which reports it.
-        let streamed = Parts::stream_buffer(archive::announced_size(&verified), self.max_size)
+        let streamed = Parts::stream_buffer(archive::announced_size(&verified), loader.max_size)
             .and_then(|buffer| {
-                ParsedIndex::build_streamed(buffer, &verified, name, self.max_size, &label, digest)
+                ParsedIndex::build_streamed(
+                    buffer,
+                    &verified,
+                    name,
+                    loader.max_size,
+                    &label,
+                    digest,
+                )
             });
         if let Some(mut index) = streamed {
             if let Some(entry) = entry {
@@ -137,7 +214,7 @@ impl IndexLoader {
             index.set_signer(verified.signer);
             return Ok(index);
         }
-        let archive = archive::inflate(&verified, name, self.max_size)?;
+        let archive = archive::inflate(&verified, name, loader.max_size)?;
         let parts = Parts::build(
             &archive.text,
             &archive.description,
@@ -293,6 +370,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not in the keyring"), "{e}");
+    }
+
+    #[test]
+    fn an_opened_index_is_used_only_once_it_verified() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache");
+        let key = SigningKey::generate("k.rsa.pub", 1024).unwrap();
+        let file = index_file(tmp.path(), Some(&key), &["a", "b"]);
+        let loader = IndexLoader::new(Some(cache.clone()));
+        // Opened, never verified: nothing is cached.
+        drop(loader.open_as(&file, &file).unwrap());
+        assert!(entries(&cache).is_empty());
+        // Cached, then opened again: the entry found meanwhile is refused
+        // with keys that do not sign it, and used with keys that do.
+        loader.load(&file, &key.keyring(), Trust::Verify).unwrap();
+        let other = SigningKey::generate("other.rsa.pub", 1024).unwrap();
+        let opened = loader.open_as(&file, &file).unwrap();
+        let e = opened.load(&other.keyring(), Trust::Verify).unwrap_err();
+        assert!(e.to_string().contains("not in the keyring"), "{e}");
+        let opened = loader.open_as(&file, &file).unwrap();
+        let index = opened.load(&key.keyring(), Trust::Verify).unwrap();
+        assert_eq!(names(&index), ["a", "b"]);
+        assert_eq!(index.signer(), Some("k.rsa.pub"));
+        // A file that cannot be read fails at once, naming it.
+        let missing = tmp.path().join("missing.tar.gz");
+        let e = loader.open_as(&missing, &missing).unwrap_err().to_string();
+        assert!(e.contains("missing.tar.gz"), "{e}");
     }
 
     #[test]

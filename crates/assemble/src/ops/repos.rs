@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use apk::index::archive::{IndexArchiveError, Trust};
 use apk::index::ParsedIndex;
-use apk_repo::{FetchError, FetchOptions, Fetcher, RetryPolicy};
+use apk_repo::{FetchError, FetchOptions, FetchedIndex, Fetcher, RetryPolicy};
 
 use super::FetchSettings;
 use crate::model::{Location, Repository};
@@ -110,18 +110,26 @@ impl RepositoryArgs {
     pub(crate) fn load(
         &self,
     ) -> Result<(apk::signature::Keyring, Vec<LoadedIndex>), RepositoryArgsError> {
-        let keyring = apk::signature::Keyring::load(&self.keyring)?;
         let fetcher = fetcher(&self.fetch, false).map_err(RepositoryArgsError::Fetcher)?;
-        let indexes = self
+        // Each index is read, and its parsed form looked up, while the
+        // keys load; nothing of it is used before it verified.
+        let opened: Vec<_> = self
             .repositories
             .iter()
-            .map(|r| {
-                load(&fetcher, r, &self.arch, &keyring, self.trust).map_err(|error| {
-                    RepositoryArgsError::Index {
+            .map(|r| fetcher.open_index(&r.address(), &self.arch))
+            .collect();
+        let keyring = apk::signature::Keyring::load(&self.keyring)?;
+        let indexes = opened
+            .into_iter()
+            .zip(&self.repositories)
+            .map(|(opened, r)| {
+                opened
+                    .and_then(|o| o.verify(&keyring, self.trust))
+                    .map(|fetched| loaded(r, &self.arch, fetched))
+                    .map_err(|error| RepositoryArgsError::Index {
                         repository: r.as_written.clone(),
-                        error,
-                    }
-                })
+                        error: error.into(),
+                    })
             })
             .collect::<Result<_, _>>()?;
         Ok((keyring, indexes))
@@ -175,16 +183,21 @@ pub(crate) fn load(
 ) -> Result<LoadedIndex, IndexError> {
     // Verified before anything trusts it (and, remote, before it is cached).
     let fetched = fetcher.fetch_index(&repo.address(), arch, keyring, trust)?;
+    Ok(loaded(repo, arch, fetched))
+}
+
+/// `fetched`, the index of `repo` for `arch`, named for messages.
+fn loaded(repo: &Repository, arch: &str, fetched: FetchedIndex) -> LoadedIndex {
     let label = match &repo.location {
         Location::Local(_) => fetched.path.display().to_string(),
         Location::Url(url) => url
             .join_path(&format!("{arch}/APKINDEX.tar.gz"))
             .to_string(),
     };
-    Ok(LoadedIndex {
+    LoadedIndex {
         label,
         index: fetched.index,
-    })
+    }
 }
 
 /// The key files of `paths`: files as given, directories as their `*.pub`
