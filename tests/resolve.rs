@@ -220,3 +220,37 @@ fn wrong_arch_gets_a_hint() {
         "{err}"
     );
 }
+
+#[test]
+fn a_repository_error_has_a_help_line_only_with_a_fix() {
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    let run = |arch: &str, keyring: &Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_cargo-assemble"))
+            .args(["resolve", "hello-greeting", "--arch", arch, "--repository"])
+            .arg(ex.join("repo"))
+            .arg("--keyring")
+            .arg(keyring)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    // No index for the architecture: nothing to suggest.
+    let err = run("riscv64", &ex.join("keys"));
+    assert!(err.contains("no index found"), "{err}");
+    assert!(!err.contains("help:"), "{err}");
+    // Signed by a key the keyring lacks: the fix.
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_cargo-assemble"))
+        .args(["keygen", "other", "--bits", "2048", "--dir"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = run("x86_64", &tmp.path().join("other.rsa.pub"));
+    assert!(err.contains("not in the keyring"), "{err}");
+    assert!(
+        err.contains("help: add the signer's public key with --keyring"),
+        "{err}"
+    );
+}

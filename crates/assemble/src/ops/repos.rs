@@ -51,13 +51,15 @@ pub enum RepositoryArgsError {
     Fetcher(#[source] FetchError),
     /// An index cannot be used.
     #[error("repository {repository}")]
-    #[diagnostic(help("{}", trust_help(error, KeySource::CommandLine).unwrap_or_default()))]
     Index {
         /// The repository, credentials redacted.
         repository: String,
         /// Why.
         #[source]
         error: IndexError,
+        /// The fix, when it is a signature failure.
+        #[help]
+        help: Option<String>,
     },
 }
 
@@ -126,9 +128,13 @@ impl RepositoryArgs {
                 opened
                     .and_then(|o| o.verify(&keyring, self.trust))
                     .map(|fetched| loaded(r, &self.arch, fetched))
-                    .map_err(|error| RepositoryArgsError::Index {
-                        repository: r.as_written.clone(),
-                        error: error.into(),
+                    .map_err(|error| {
+                        let error = IndexError::from(error);
+                        RepositoryArgsError::Index {
+                            repository: r.as_written.clone(),
+                            help: trust_help(&error, KeySource::CommandLine),
+                            error,
+                        }
                     })
             })
             .collect::<Result<_, _>>()?;
