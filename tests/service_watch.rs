@@ -56,8 +56,6 @@ fn reports(c: &Client, repo: &str) -> Vec<Value> {
     body["reports"].as_array().unwrap().clone()
 }
 
-/// Waits until `repo` has a build with trigger `trigger`; returns its
-/// final report.
 /// The package-update build of `repo`, within 30 s, which succeeded.
 fn successful_package_update(server: &Server, c: &Client, repo: &str) -> Value {
     let report = wait_for_trigger(server, c, repo, "package-update", Duration::from_secs(30));
@@ -65,6 +63,8 @@ fn successful_package_update(server: &Server, c: &Client, repo: &str) -> Value {
     report
 }
 
+/// Waits until `repo` has a build with trigger `trigger`; returns its
+/// final report.
 fn wait_for_trigger(
     server: &Server,
     c: &Client,

@@ -91,33 +91,38 @@ fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
     }
 }
 
-/// The arguments of the verbs whose arguments are one `clap::Args` type,
-/// built alone.
-fn verb_command(verb: &str) -> Option<clap::Command> {
+/// Builds a verb's arguments onto a command.
+type Augment = fn(clap::Command) -> clap::Command;
+
+/// The verbs whose arguments are one `clap::Args` type.
+const VERBS: &[(&str, Augment)] = {
     use clap::Args as _;
-    type Augment = fn(clap::Command) -> clap::Command;
-    let (name, augment): (&'static str, Augment) = match verb {
-        "build" => ("build", build::Args::augment_args),
-        "plan" => ("plan", pipeline::PlanArgs::augment_args),
-        "apply" => ("apply", pipeline::ApplyArgs::augment_args),
-        "validate" => ("validate", pipeline::ValidateArgs::augment_args),
-        "outdated" => ("outdated", pipeline::OutdatedArgs::augment_args),
-        "search" => ("search", search::Args::augment_args),
-        "resolve" => ("resolve", resolve::Args::augment_args),
-        "verify" => ("verify", verify::Args::augment_args),
-        "package" => ("package", write::PackageArgs::augment_args),
-        "index" => ("index", write::IndexArgs::augment_args),
-        "keygen" => ("keygen", write::KeygenArgs::augment_args),
-        "init" => ("init", init::Args::augment_args),
-        "import" => ("import", import::Args::augment_args),
-        "export" => ("export", export::Args::augment_args),
-        "templates" => ("templates", init::TemplatesArgs::augment_args),
-        "watch" => ("watch", watch::Args::augment_args),
-        "login" => ("login", login::LoginArgs::augment_args),
-        "logout" => ("logout", login::LogoutArgs::augment_args),
-        "serve" => ("serve", serve::Args::augment_args),
-        _ => return None,
-    };
+    &[
+        ("build", build::Args::augment_args),
+        ("plan", pipeline::PlanArgs::augment_args),
+        ("apply", pipeline::ApplyArgs::augment_args),
+        ("validate", pipeline::ValidateArgs::augment_args),
+        ("outdated", pipeline::OutdatedArgs::augment_args),
+        ("search", search::Args::augment_args),
+        ("resolve", resolve::Args::augment_args),
+        ("verify", verify::Args::augment_args),
+        ("package", write::PackageArgs::augment_args),
+        ("index", write::IndexArgs::augment_args),
+        ("keygen", write::KeygenArgs::augment_args),
+        ("init", init::Args::augment_args),
+        ("import", import::Args::augment_args),
+        ("export", export::Args::augment_args),
+        ("templates", init::TemplatesArgs::augment_args),
+        ("watch", watch::Args::augment_args),
+        ("login", login::LoginArgs::augment_args),
+        ("logout", login::LogoutArgs::augment_args),
+        ("serve", serve::Args::augment_args),
+    ]
+};
+
+/// The arguments of `verb` (one of [`VERBS`]), built alone.
+fn verb_command(verb: &str) -> Option<clap::Command> {
+    let &(name, augment) = VERBS.iter().find(|(name, _)| *name == verb)?;
     Some(augment(clap::Command::new(name)))
 }
 

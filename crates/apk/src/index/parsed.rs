@@ -81,6 +81,9 @@ const F_INSTALL_IF: usize = 11;
 
 // Record field offsets.
 const R_NUMBERS: usize = FIELDS * 8; // 5 × u64: S I t k q
+/// The `I:` (installed size) and `k:` (provider priority) numbers.
+const N_INSTALLED_SIZE: usize = 1;
+const N_PROVIDER_PRIORITY: usize = 3;
 const R_PRESENT: usize = R_NUMBERS + 40;
 const R_CHECKSUM_KIND: usize = R_PRESENT + 1;
 const R_FLAGS: usize = R_PRESENT + 2;
@@ -264,6 +267,13 @@ pub struct Atom<'a> {
 fn read_u32(b: &[u8], at: usize) -> u32 {
     b.get(at..at + 4)
         .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// Number `n` of the record at `rec` (see [`R_NUMBERS`]), if present.
+#[inline]
+fn read_number(b: &[u8], rec: usize, n: usize) -> Option<u64> {
+    let present = read_u8(b, rec + R_PRESENT) & (1 << n) != 0;
+    present.then(|| read_u64(b, rec + R_NUMBERS + n * 8))
 }
 
 #[inline]
@@ -561,8 +571,7 @@ impl ParsedIndex {
 
     #[inline]
     fn number(&self, rec: usize, n: usize) -> Option<u64> {
-        let present = read_u8(self.bytes(), rec + R_PRESENT) & (1 << n) != 0;
-        present.then(|| read_u64(self.bytes(), rec + R_NUMBERS + n * 8))
+        read_number(self.bytes(), rec, n)
     }
 
     #[inline]
@@ -723,7 +732,10 @@ impl ParsedIndex {
     #[inline]
     pub fn record_sizes(&self, i: usize) -> (Option<u64>, Option<u64>) {
         let rec = self.record_at(i);
-        (self.number(rec, 1), self.number(rec, 3))
+        (
+            self.number(rec, N_INSTALLED_SIZE),
+            self.number(rec, N_PROVIDER_PRIORITY),
+        )
     }
 
     /// `C:` of record `i`.
@@ -1296,7 +1308,7 @@ impl<'t> Builder<'t> {
     fn package_table(&self) -> Vec<u8> {
         u32s(self.packages.iter().flat_map(|p| {
             let row = &self.records[p.record as usize * RECORD_LEN..][..RECORD_LEN];
-            let sized = row[R_PRESENT] & (1 << 1) != 0 && read_u64(row, R_NUMBERS + 8) != 0;
+            let sized = read_number(row, 0, N_INSTALLED_SIZE).is_some_and(|n| n != 0);
             let mut flags = 0;
             if read_u32(row, R_PROBLEMS + 4) != 0 {
                 flags |= PF_PROBLEMS;
