@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 mod common;
-use common::{base_316, corpus};
+use common::{assemble, base_316, corpus};
 
 fn resolve(index: &str, arch: &str, installed: Option<&Path>, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-assemble"));
@@ -241,11 +241,10 @@ fn a_repository_error_has_a_help_line_only_with_a_fix() {
     assert!(!err.contains("help:"), "{err}");
     // Signed by a key the keyring lacks: the fix.
     let tmp = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_cargo-assemble"))
-        .args(["keygen", "other", "--bits", "2048", "--dir"])
-        .arg(tmp.path())
-        .output()
-        .unwrap();
+    let o = assemble(
+        tmp.path(),
+        &["keygen", "other", "--bits", "2048", "--dir", "."],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let err = run("x86_64", &tmp.path().join("other.rsa.pub"));
     assert!(err.contains("not in the keyring"), "{err}");

@@ -220,7 +220,7 @@ mod tests {
             let Some(alone) = verb_command(name) else {
                 assert!(
                     sub.has_subcommands(),
-                    "{name}: add it to verb_command (or it is parsed the slow way)"
+                    "{name}: add it to VERBS (or it is parsed the slow way)"
                 );
                 continue;
             };
