@@ -14,7 +14,7 @@ use oci_image::rootfs::RootFs;
 use oci_image::ImageRef;
 
 mod common;
-use common::{assemble, corpus, text};
+use common::{assemble, copy_dir, corpus, text};
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart")
@@ -132,6 +132,141 @@ fn quickstart_builds_and_its_binary_runs() {
     } else {
         eprintln!("note: umoci missing or not root; skipped running the binary");
     }
+}
+
+/// The manifest of the only image tagged `tag` in the layout `dir`.
+fn manifest(dir: &Path, tag: &str) -> serde_json::Value {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let desc = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap();
+    let digest = desc["digest"].as_str().unwrap();
+    let path = dir.join("blobs/sha256").join(&digest["sha256:".len()..]);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The quickstart declaring `compression = "zstd"`, built on 1 and on 4
+/// threads (the same bytes), read back by our reader, by skopeo (which
+/// recompresses it for umoci, whose 0.4 releases read no zstd, and the
+/// binary then runs), and used as the source of another build.
+#[test]
+fn zstd_layers_are_reproducible_and_read_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("qs");
+    copy_dir(&example(), &project);
+    let decl = project.join("assembly.toml");
+    let text_before = std::fs::read_to_string(&decl).unwrap();
+    let tags = "tags = [\"latest\", \"1.0\"]\n";
+    assert!(text_before.contains(tags));
+    write(
+        &decl,
+        &text_before.replace(tags, &format!("{tags}compression = \"zstd\"\n")),
+    );
+    let build = |threads: &str, out: &Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_cargo-assemble"))
+            .current_dir(&project)
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env("CARGO_ASSEMBLE_THREADS", threads)
+            .args(["build", "--output", &format!("oci:{}", out.display())])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    let (one, four) = (tmp.path().join("one"), tmp.path().join("four"));
+    build("1", &one);
+    build("4", &four);
+    assert_eq!(
+        std::fs::read(one.join("index.json")).unwrap(),
+        std::fs::read(four.join("index.json")).unwrap(),
+        "1 and 4 compression threads give the same image"
+    );
+
+    // The base's layers stay as they were; the new one is zstd.
+    let base = manifest(&example().join("base"), "latest");
+    let built = manifest(&one, "latest");
+    let layers = built["layers"].as_array().unwrap();
+    let base_layers = base["layers"].as_array().unwrap();
+    assert_eq!(&layers[..base_layers.len()], &base_layers[..]);
+    let new = &layers[base_layers.len()];
+    assert_eq!(
+        new["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    let digest = new["digest"].as_str().unwrap();
+    let blob = std::fs::read(one.join("blobs/sha256").join(&digest["sha256:".len()..])).unwrap();
+    assert!(blob.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]), "a zstd frame");
+    let names = &installed_names(&one, "latest")[0].1;
+    for p in ["hello-static", "acme-motd", "acme-ca-cert"] {
+        assert!(names.iter().any(|n| n == p), "{p} in {names:?}");
+    }
+
+    // Declared back to the default, the new layer is gzip again.
+    write(&decl, &text_before);
+    let gz = tmp.path().join("gz");
+    build("1", &gz);
+    let gz_layers = manifest(&gz, "latest")["layers"].clone();
+    assert_eq!(
+        gz_layers[base_layers.len()]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+
+    // Another build on top of the zstd image reads its layers (each one's
+    // diff_id checked) and copies them as they are.
+    let second = tmp.path().join("second");
+    write(
+        &second.join("assembly.toml"),
+        &format!(
+            "[image]\nname = \"second\"\nsource = \"oci:{}:latest\"\npackages = [\"hello-greeting-data\"]\nrepositories = [\"{}\"]\nkeyring = [\"{}\"]\n",
+            one.display(),
+            project.join("repo").display(),
+            project.join("keys/quickstart.rsa.pub").display()
+        ),
+    );
+    let o = assemble(&second, &["build"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let on_top = manifest(&second.join("target/assemble/second"), "latest");
+    assert_eq!(
+        &on_top["layers"].as_array().unwrap()[..layers.len()],
+        &layers[..]
+    );
+
+    if !have("skopeo") {
+        eprintln!("note: skopeo missing; skipped reading the zstd image with it");
+        return;
+    }
+    let copied = tmp.path().join("copied");
+    let s = Command::new("skopeo")
+        .args(["copy", "--dest-compress-format", "gzip"])
+        .arg(format!("oci:{}:latest", one.display()))
+        .arg(format!("oci:{}:latest", copied.display()))
+        .output()
+        .unwrap();
+    assert!(s.status.success(), "{}", text(&s));
+    if !(have("umoci") && is_root()) {
+        eprintln!("note: umoci missing or not root; skipped running the binary");
+        return;
+    }
+    let bundle = tmp.path().join("bundle");
+    let u = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:latest", copied.display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(u.status.success(), "{}", text(&u));
+    let run = Command::new("chroot")
+        .arg(bundle.join("rootfs"))
+        .arg("/usr/bin/hello-static")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "Hello from a package built by cargo-assemble!\n"
+    );
 }
 
 #[test]

@@ -13,6 +13,9 @@ use testkit::registry::{Logged, Registry as Server};
 use testkit::repo::{Pkg, Repo};
 use testkit::{corpus, text};
 
+mod common;
+use common::copy_dir;
+
 const PASSWORD: &str = "e2e-Declared!9pw";
 const EPOCH: &str = "1700000000";
 
@@ -503,19 +506,6 @@ fn credentials_round_trip(server: &Server) {
 
     let texts: Vec<&str> = outputs.iter().map(String::as_str).collect();
     testkit::registry::assert_secret_absent(PASSWORD, &texts, &[&p.dir, &p.home]);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]

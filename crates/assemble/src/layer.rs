@@ -46,7 +46,7 @@ use apk::package::read::{
 use apk::package::PackageInfo;
 use apk::signature::Keyring;
 use assemble_io::escape::escape;
-use assemble_io::tarball::{self, EntryHeader, EntryKind, GzipTar};
+use assemble_io::tarball::{self, Compression, EntryHeader, EntryKind, LayerTar};
 use assemble_io::url::strip_credentials;
 use oci_image::rootfs::{self, join, split_last, NodeKind, RootFs, Step, WalkError};
 
@@ -134,6 +134,8 @@ pub struct LayerSpec {
     pub mtime: Option<u64>,
     /// Layers to split the packages into ([`split`]); 0 or 1: one.
     pub layers: usize,
+    /// How the layers are compressed.
+    pub compression: Compression,
     /// Files the declaration generates (accounts, certificates, runtime
     /// keys), each replacing what the base or a package has at its path.
     pub files: Vec<GeneratedFile>,
@@ -1098,7 +1100,7 @@ pub fn build(
     let mut parts = Vec::new();
     for (b, entries) in groups.iter().enumerate() {
         let file = assemble_io::atomic::temp_file_in(dir, ".layer-")?;
-        let (diff_id, digest, size) = write_tar(entries, mtime, file.as_file())?;
+        let (diff_id, digest, size) = write_tar(entries, mtime, spec.compression, file.as_file())?;
         let packages = added
             .iter()
             .zip(&buckets.of)
@@ -1310,13 +1312,15 @@ fn world_text(base: Option<&str>, added: &[String]) -> String {
     atoms.iter().map(|a| format!("{a}\n")).collect()
 }
 
-/// Writes the sorted entries as a gzip tar; returns (diff_id, digest, size).
+/// Writes the sorted entries as a compressed tar; returns (diff_id,
+/// digest, size).
 fn write_tar(
     entries: &BTreeMap<String, Staged>,
     mtime: u64,
+    compression: Compression,
     out: &File,
 ) -> io::Result<(String, String, u64)> {
-    let mut tar = GzipTar::new(out);
+    let mut tar = LayerTar::new(out, compression)?;
     for (path, e) in entries {
         let mut h = EntryHeader::new(path, e.kind.clone(), e.mode, mtime);
         h.uid = e.uid;

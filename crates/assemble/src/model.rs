@@ -15,6 +15,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use apk::dependency::Atom;
+use assemble_io::tarball::Compression;
 use assemble_io::url::SafeUrl;
 use oci_image::registry::RegistryRef;
 use oci_image::ImageRef;
@@ -125,6 +126,8 @@ pub struct Image {
     pub publish: Vec<Spanned<RegistryRef>>,
     /// How many layers the added packages are split into (at least 1).
     pub layers: usize,
+    /// How the new layers are compressed (the source's stay as they are).
+    pub compression: Compression,
     /// The application: binaries, files and run settings.
     pub app: App,
     /// Accounts, CA certificates, the image's own apk configuration,
@@ -155,6 +158,7 @@ impl Image {
             environment: BTreeMap::new(),
             publish: Vec::new(),
             layers: 1,
+            compression: Compression::Gzip,
             app: App::default(),
             extras: Extras::default(),
         }

@@ -53,7 +53,7 @@ pub mod media_type {
     pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
     /// OCI gzip layer (what we write).
     pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-    /// OCI zstd layer (recognised, not supported).
+    /// OCI zstd layer.
     pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
     /// Docker manifest list (read only).
     pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";

@@ -18,6 +18,7 @@ use assemble_io::hash::Hashing;
 use assemble_io::limit::Limited;
 use flate2::read::MultiGzDecoder;
 use sha2::Sha256;
+use zstd::stream::read::Decoder as ZstdDecoder;
 
 use super::{BlobReader, Digest, OciError, PlatformImage, Source};
 
@@ -224,7 +225,13 @@ pub fn normalise_entry_name(raw: &[u8]) -> Result<Option<String>, &'static str> 
 enum Compression {
     Plain,
     Gzip,
+    Zstd,
 }
+
+/// The largest zstd window a layer may ask a decoder for (2^27 = 128 MiB,
+/// zstd's own default limit): a frame asking for more is refused before
+/// any of that memory is taken.
+const ZSTD_WINDOW_LOG_MAX: u32 = 27;
 
 impl Compression {
     fn of(media: &str, digest: &str) -> Result<Compression, OciError> {
@@ -241,9 +248,7 @@ impl Compression {
         if media.ends_with("+gzip") || media.ends_with(".tar.gzip") {
             Ok(Compression::Gzip)
         } else if media.ends_with("+zstd") {
-            Err(unsupported(
-                "a layer (zstd-compressed layers are not supported)",
-            ))
+            Ok(Compression::Zstd)
         } else if media.ends_with(".tar") {
             Ok(Compression::Plain)
         } else {
@@ -255,13 +260,33 @@ impl Compression {
 enum Decoded {
     Plain(BlobReader),
     Gzip(Box<MultiGzDecoder<BlobReader>>),
+    Zstd(Box<ZstdDecoder<'static, io::BufReader<BlobReader>>>),
 }
 
 impl Decoded {
+    fn new(compression: Compression, blob: BlobReader) -> Result<Decoded, OciError> {
+        Ok(match compression {
+            Compression::Plain => Decoded::Plain(blob),
+            Compression::Gzip => Decoded::Gzip(Box::new(MultiGzDecoder::new(blob))),
+            Compression::Zstd => {
+                let digest = blob.digest().to_string();
+                let err = |source: io::Error| OciError::Io {
+                    action: "starting to decompress",
+                    path: std::path::PathBuf::from(format!("zstd layer {digest}")),
+                    source,
+                };
+                let mut z = ZstdDecoder::new(blob).map_err(err)?;
+                z.window_log_max(ZSTD_WINDOW_LOG_MAX).map_err(err)?;
+                Decoded::Zstd(Box::new(z))
+            }
+        })
+    }
+
     fn into_blob(self) -> BlobReader {
         match self {
             Decoded::Plain(b) => b,
             Decoded::Gzip(g) => (*g).into_inner(),
+            Decoded::Zstd(z) => (*z).finish().into_inner(),
         }
     }
 }
@@ -271,6 +296,7 @@ impl Read for Decoded {
         match self {
             Decoded::Plain(r) => r.read(buf),
             Decoded::Gzip(r) => r.read(buf),
+            Decoded::Zstd(r) => r.read(buf),
         }
     }
 }
@@ -314,12 +340,9 @@ impl RootFs {
             let expected = Digest::parse(diff_id)?;
             let compression = Compression::of(&layer.media_type, &layer.digest.to_string())?;
             let blob = source.open_descriptor(layer)?;
-            let decoded = match compression {
-                Compression::Plain => Decoded::Plain(blob),
-                Compression::Gzip => Decoded::Gzip(Box::new(MultiGzDecoder::new(blob))),
-            };
+            let decoded = Decoded::new(compression, blob)?;
             // A layer is inflated in full (to check its diff_id): bound it,
-            // so a small gzip bomb cannot keep a build busy for hours.
+            // so a small gzip or zstd bomb cannot keep a build busy for hours.
             let limited = Limited::new(decoded, max_layer, LAYER_LIMIT_WHAT);
             // Hashes the uncompressed tar: the diff_id.
             let mut hashed: Hashing<_, Sha256> = Hashing::new(limited);
@@ -987,9 +1010,17 @@ mod tests {
         let e = RootFs::scan(&s, &img, &all).unwrap_err();
         assert!(matches!(e, OciError::DiffIdMismatch { .. }), "{e:?}");
         let mut img = s.images()[0].clone();
+        img.layers[0].media_type = "application/vnd.oci.image.layer.v1.tar+bzip2".into();
+        let e = RootFs::scan(&s, &img, &all).unwrap_err();
+        assert!(matches!(e, OciError::UnsupportedMediaType { .. }), "{e:?}");
+        // A gzip blob announced as zstd is a clean error naming the layer.
+        let mut img = s.images()[0].clone();
         img.layers[0].media_type = "application/vnd.oci.image.layer.v1.tar+zstd".into();
         let e = RootFs::scan(&s, &img, &all).unwrap_err();
-        assert!(e.to_string().contains("zstd"), "{e}");
+        assert!(
+            e.to_string().contains(&img.layers[0].digest.to_string()),
+            "{e}"
+        );
 
         // A flipped byte in a layer blob is reported as a digest mismatch.
         let tmp = tempfile::tempdir().unwrap();
@@ -1007,5 +1038,65 @@ mod tests {
         .unwrap();
         let e = RootFs::scan(&s2, &s2.images()[0], &all).unwrap_err();
         assert!(matches!(e, OciError::DigestMismatch { .. }), "{e:?}");
+    }
+
+    /// The top image with its first layer replaced by `blob` (media type
+    /// `+zstd`): the layout copied to `dir` with the blob added.
+    fn with_zstd_layer(dir: &std::path::Path, blob: &[u8]) -> (Source, PlatformImage) {
+        copy_dir(&corpus("apk/repo-small/top_image"), dir);
+        let digest = Digest::of(blob);
+        std::fs::write(dir.join("blobs/sha256").join(digest.hex()), blob).unwrap();
+        let s = open(&ImageRef::Layout {
+            path: dir.to_owned(),
+            reference: None,
+        })
+        .unwrap();
+        let mut img = s.images()[0].clone();
+        img.layers[0].media_type = crate::media_type::OCI_LAYER_ZSTD.into();
+        img.layers[0].digest = digest;
+        img.layers[0].size = blob.len() as u64;
+        (s, img)
+    }
+
+    #[test]
+    fn zstd_layers_read_as_their_tar_and_big_windows_are_refused() {
+        let s = open_dir("apk/repo-small/top_image", None).unwrap();
+        let img = &s.images()[0];
+        let (gz_fs, gz_cap) = RootFs::scan(&s, img, &all).unwrap();
+        let gz = std::fs::read(
+            corpus("apk/repo-small/top_image/blobs/sha256").join(img.layers[0].digest.hex()),
+        )
+        .unwrap();
+        let mut tar = Vec::new();
+        MultiGzDecoder::new(&gz[..]).read_to_end(&mut tar).unwrap();
+
+        // The same tar as zstd (two frames, as a streaming writer may
+        // leave): the same files, the diff_id checked on the tar.
+        let tmp = tempfile::tempdir().unwrap();
+        let (mid, mut blob) = (
+            tar.len() / 2,
+            zstd::encode_all(&tar[..tar.len() / 2], 3).unwrap(),
+        );
+        blob.extend(zstd::encode_all(&tar[mid..], 19).unwrap());
+        let (z, zimg) = with_zstd_layer(&tmp.path().join("ok"), &blob);
+        let (fs, cap) = RootFs::scan(&z, &zimg, &all).unwrap();
+        assert_eq!(cap, gz_cap);
+        assert_eq!(fs.get("y/hello.txt"), gz_fs.get("y/hello.txt"));
+
+        // A frame that asks for a 1 GiB window is refused before decoding.
+        let mut big = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        big.set_parameter(zstd::stream::raw::CParameter::WindowLog(30))
+            .unwrap();
+        big.long_distance_matching(true).unwrap();
+        std::io::Write::write_all(&mut big, &tar).unwrap();
+        let big = big.finish().unwrap();
+        assert!(zstd::decode_all(&big[..]).is_err(), "libzstd's own limit");
+        let (z, zimg) = with_zstd_layer(&tmp.path().join("big"), &big);
+        let e = RootFs::scan(&z, &zimg, &all).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains(&zimg.layers[0].digest.to_string()) && text.contains("too much memory"),
+            "{text}"
+        );
     }
 }

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use apk::dependency::Atom;
+use assemble_io::tarball::Compression;
 use oci_image::registry::RegistryRef;
 use oci_image::ImageRef;
 
@@ -131,6 +132,13 @@ pub const IMAGE_KEYS: &[ImageKey] = &[
         shape: Shape::Integer,
         required: None,
         check: |c, node, at, image| c.layers(node, at, image),
+    },
+    ImageKey {
+        name: "compression",
+        doc: "How the new layers are compressed: \"gzip\" (default) or \"zstd\" (smaller, faster to unpack; needs containerd >= 1.5, Docker >= 23 or podman >= 3 to run).",
+        shape: Shape::String,
+        required: None,
+        check: |c, node, at, image| c.compression(node, at, image),
     },
     // The application keys (issue 13), checked in check/app.rs.
     ImageKey {
@@ -746,6 +754,27 @@ impl<'a> Checker<'a> {
                 format!("'layers' must be an integer, found {}", node.type_name()),
                 Some("write layers = 3".into()),
             ),
+        }
+    }
+
+    fn compression(&mut self, node: &Node, at: &Range<usize>, image: &mut Image) {
+        let Some(value) = self.string(node, at, "compression") else {
+            return;
+        };
+        match Compression::ALL.into_iter().find(|c| c.name() == *value) {
+            Some(c) => image.compression = c,
+            None => {
+                let names = Compression::ALL.map(Compression::name);
+                let help = suggest::key(&value, &names).map_or_else(
+                    || "the values are \"gzip\" (the default) and \"zstd\"".to_owned(),
+                    |s| format!("did you mean '{s}'?"),
+                );
+                self.error(
+                    value.span.clone(),
+                    format!("unknown layer compression '{}'", *value),
+                    Some(help),
+                );
+            }
         }
     }
 

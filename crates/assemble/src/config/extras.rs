@@ -664,8 +664,9 @@ pub(crate) fn extras_to_value(image: &Image, out: &mut serde_json::Map<String, s
     }
 }
 
-/// The extras of `image` as one line per item, for the applied state and
-/// the plan (a changed line is a change of the image).
+/// The extras of `image` (and a layer compression other than gzip) as one
+/// line per item, for the applied state and the plan (a changed line is a
+/// change of the image).
 pub fn extras_summary(image: &Image) -> std::collections::BTreeMap<String, String> {
     let mut out = std::collections::BTreeMap::new();
     let x = &image.extras;
@@ -706,6 +707,10 @@ pub fn extras_summary(image: &Image) -> std::collections::BTreeMap<String, Strin
     }
     if x.cyclonedx {
         out.insert("sbom".into(), "spdx, cyclonedx".into());
+    }
+    // Not the default: a change of it rebuilds every layer.
+    if image.compression != Default::default() {
+        out.insert("compression".into(), image.compression.name().into());
     }
     out
 }

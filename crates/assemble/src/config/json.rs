@@ -147,6 +147,9 @@ pub fn image_to_value(image: &Image) -> Value {
     if image.layers != 1 {
         out.insert("layers".into(), Value::from(image.layers));
     }
+    if image.compression != Default::default() {
+        out.insert("compression".into(), Value::from(image.compression.name()));
+    }
     for (key, map) in [
         ("annotations", &image.annotations),
         ("environment", &image.environment),

@@ -26,7 +26,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use assemble_io::tarball::{self, EntryHeader, EntryKind, GzipTar};
+use assemble_io::tarball::{self, Compression, EntryHeader, EntryKind, LayerTar};
 
 use super::{join, FileKind, ImageFiles};
 
@@ -440,8 +440,14 @@ fn add_parents(entries: &mut BTreeMap<String, Entry>, base: &dyn ImageFiles) {
     entries.extend(missing);
 }
 
-/// Writes `contents` as a gzip tar in `dir`, every entry at `mtime`.
-pub fn write(contents: &Contents, mtime: u64, dir: &Path) -> Result<AppLayer, AppLayerError> {
+/// Writes `contents` as a tar compressed as `compression` in `dir`, every
+/// entry at `mtime`.
+pub fn write(
+    contents: &Contents,
+    mtime: u64,
+    compression: Compression,
+    dir: &Path,
+) -> Result<AppLayer, AppLayerError> {
     let io_err = |path: &Path| {
         let path = path.to_owned();
         move |source| AppLayerError::Io { path, source }
@@ -450,7 +456,7 @@ pub fn write(contents: &Contents, mtime: u64, dir: &Path) -> Result<AppLayer, Ap
         .prefix(".app-layer-")
         .tempfile_in(dir)
         .map_err(io_err(dir))?;
-    let mut tar = GzipTar::new(file.as_file());
+    let mut tar = LayerTar::new(file.as_file(), compression).map_err(io_err(dir))?;
     let out = file.path().to_owned();
     for (path, e) in &contents.entries {
         let mut h = EntryHeader::new(path, e.kind.clone(), e.mode, mtime);
@@ -566,7 +572,7 @@ mod tests {
         let fs = base();
         let contents = collect(&items, &fs).unwrap();
         assert_eq!(contents.overwrites, ["/etc/motd (files[0])"]);
-        let layer = write(&contents, 1_700_000_000, dir.path()).unwrap();
+        let layer = write(&contents, 1_700_000_000, Compression::Gzip, dir.path()).unwrap();
         use tar::EntryType::{Directory as D, Regular as F, Symlink as L};
         let t = 1_700_000_000;
         let got = listing(&layer);
@@ -598,12 +604,18 @@ mod tests {
         hello.read_to_string(&mut text).unwrap();
         assert_eq!(text, "\x7fELF hello");
         // Same inputs, same bytes; another time, another layer.
-        let again = write(&collect(&items, &fs).unwrap(), t, dir.path()).unwrap();
+        let again = write(
+            &collect(&items, &fs).unwrap(),
+            t,
+            Compression::Gzip,
+            dir.path(),
+        )
+        .unwrap();
         assert_eq!(
             (&again.digest, &again.diff_id),
             (&layer.digest, &layer.diff_id)
         );
-        let later = write(&contents, t + 1, dir.path()).unwrap();
+        let later = write(&contents, t + 1, Compression::Gzip, dir.path()).unwrap();
         assert_ne!(later.digest, layer.digest);
         assert!(layer.digest.starts_with("sha256:") && layer.size > 0);
     }

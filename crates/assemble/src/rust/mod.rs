@@ -186,7 +186,7 @@ mod tests {
             .map(|b| Item::binary(&b.name, &b.path, "/usr/bin"))
             .collect();
         let contents = layer::collect(&items, &fs).unwrap();
-        let app = layer::write(&contents, 1_700_000_000, dir.path()).unwrap();
+        let app = layer::write(&contents, 1_700_000_000, Default::default(), dir.path()).unwrap();
 
         // The base's files and the layer, unpacked; the binary runs there.
         let rootfs = dir.path().join("rootfs");

@@ -295,7 +295,8 @@ pub(super) fn layer(
         mode: f.mode,
     }));
     let contents = app_layer::collect(&items, fs).map_err(AppError::from)?;
-    let layer = app_layer::write(&contents, mtime, work).map_err(AppError::from)?;
+    let layer =
+        app_layer::write(&contents, mtime, image.compression, work).map_err(AppError::from)?;
     Ok(Some(layer))
 }
 

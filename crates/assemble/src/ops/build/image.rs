@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 pub mod media {
     pub use oci_image::media_type::{
         EMPTY, OCI_CONFIG as CONFIG, OCI_INDEX as INDEX, OCI_LAYER_GZIP as LAYER_GZIP,
-        OCI_MANIFEST as MANIFEST, SPDX,
+        OCI_LAYER_ZSTD as LAYER_ZSTD, OCI_MANIFEST as MANIFEST, SPDX,
     };
 }
 

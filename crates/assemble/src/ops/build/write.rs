@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use apk::package::PackageInfo;
 use apk_repo::{Fetcher, PackageRequest};
+use assemble_io::tarball::Compression;
 use oci_image::write::LayoutWriter;
 use oci_image::{Descriptor, Platform, REF_NAME_ANNOTATION};
 use serde_json::Value;
@@ -47,7 +48,7 @@ pub(super) fn probe_documents(
         user: image.extras.accounts.run_as.as_deref(),
     };
     let config = image::config(source.map(|i| &i.config_json), arch, &change);
-    let layer = image::descriptor(media::LAYER_GZIP, &digest, 0);
+    let layer = image::descriptor(layer_media_type(image.compression), &digest, 0);
     let layers = vec![layer; source.map_or(0, |i| i.layers.len()) + image.layers.max(1)];
     let manifest = image::manifest(
         image::descriptor(media::CONFIG, &digest, 0),
@@ -240,6 +241,7 @@ fn platform(
         keys: plan.key_files.clone(),
         mtime: options.source_date_epoch,
         layers: image.layers,
+        compression: image.compression,
         files: plan.generated.files.clone(),
         dirs: plan.generated.dirs.clone(),
     };
@@ -269,13 +271,25 @@ fn platform(
     }
     let mut history = Vec::new();
     for part in &layer.parts {
-        layers.push(add_layer(writer, part.file.path(), &part.digest, arch)?);
+        layers.push(add_layer(
+            writer,
+            part.file.path(),
+            &part.digest,
+            image.compression,
+            arch,
+        )?);
         history.push((part.diff_id.clone(), created_by(&layer, part)));
     }
     // The application layer on top of the packages.
     if let Some(app_layer) = app::layer(image, &plan.app, &plan.fs, layer.mtime, work)? {
         let path = app_layer.file.path();
-        layers.push(add_layer(writer, path, &app_layer.digest, arch)?);
+        layers.push(add_layer(
+            writer,
+            path,
+            &app_layer.digest,
+            image.compression,
+            arch,
+        )?);
         history.push((app_layer.diff_id.clone(), app::created_by(image, &plan.app)));
     }
     let created = sbom::rfc3339(layer.mtime);
@@ -420,20 +434,30 @@ fn platform(
     })
 }
 
+/// The OCI media type of a layer compressed as `compression`.
+fn layer_media_type(compression: Compression) -> &'static str {
+    match compression {
+        Compression::Gzip => media::LAYER_GZIP,
+        Compression::Zstd => media::LAYER_ZSTD,
+    }
+}
+
 /// Copies the layer file `path` into the layout; its digest must still be
 /// the one its writer computed. Returns its descriptor.
 fn add_layer(
     writer: &mut LayoutWriter,
     path: &Path,
     digest: &str,
+    compression: Compression,
     arch: &str,
 ) -> Result<Value, BuildError> {
+    let media_type = layer_media_type(compression);
     let file = std::fs::File::open(path).map_err(|error| BuildError::Write {
         path: path.to_owned(),
         error,
     })?;
     let desc = writer
-        .add_blob_from_reader(media::LAYER_GZIP, std::io::BufReader::new(file))
+        .add_blob_from_reader(media_type, std::io::BufReader::new(file))
         .map_err(BuildError::Image)?;
     if desc.digest.to_string() != digest {
         return Err(BuildError::LayerChanged {
@@ -441,7 +465,7 @@ fn add_layer(
         });
     }
     Ok(image::descriptor(
-        media::LAYER_GZIP,
+        media_type,
         &desc.digest.to_string(),
         desc.size,
     ))
