@@ -10,6 +10,8 @@
 #   validate of a declaration over that index, warm
 #   build adding ~300 MB of packages (half random, half text) vs
 #     `tar -c | gzip -6 | sha256sum` of the same files, and its peak RSS
+#   the same build with `compression = "zstd"` vs `tar -c | zstd -3 -T0 |
+#     sha256sum` (when the zstd tool is there), its size and peak RSS
 #   push of a ~300 MB, 6-layer image from an OCI layout to a loopback
 #     `docker-registry` vs `skopeo copy` of the same layout, a fresh
 #     registry per run (benches/push_vs_skopeo.sh; needs docker-registry
@@ -118,23 +120,39 @@ packages = [$bench_list]
 repositories = ["./repo"]
 keyring = ["bench.rsa.pub"]
 TOML
+  # The same image with zstd layers, next to `tar | zstd -3 -T0`.
+  sed 's/^name = "bench"$/name = "bench-zstd"\ncompression = "zstd"/' "$b/assembly.toml" > "$b/zstd.toml"
   yardstick() { tar -C "$b/trees" -c . | gzip -6 | sha256sum; }
+  zyardstick() { tar -C "$b/trees" -c . | zstd -q -3 -T0 | sha256sum; }
   build() { (cd "$b" && CARGO_ASSEMBLE_CACHE="$work/buildcache" "$bin" build --quiet); }
+  zbuild() { (cd "$b" && CARGO_ASSEMBLE_CACHE="$work/buildcache" "$bin" build --quiet zstd.toml); }
   build >/dev/null 2>&1 || { echo "build failed:" >&2; build >&2; exit 1; }
+  zbuild >/dev/null 2>&1 || { echo "zstd build failed:" >&2; zbuild >&2; exit 1; }
+  have_zstd=0
+  command -v zstd >/dev/null && have_zstd=1
   rss_kib=0
+  zrss_kib=0
   have_time=0
   [[ -x /usr/bin/time ]] && have_time=1
   echo "build: $runs runs…" >&2
   for _ in $(seq "$runs"); do
     time_ms yardstick >> "$work/tar.ms"
     time_ms build >> "$work/build.ms"
+    (( have_zstd )) && time_ms zyardstick >> "$work/ztar.ms"
+    time_ms zbuild >> "$work/zbuild.ms"
   done
   if (( have_time )); then
     (cd "$b" && CARGO_ASSEMBLE_CACHE="$work/buildcache" /usr/bin/time -f %M -o "$work/rss" "$bin" build --quiet)
     rss_kib=$(cat "$work/rss")
+    (cd "$b" && CARGO_ASSEMBLE_CACHE="$work/buildcache" /usr/bin/time -f %M -o "$work/zrss" "$bin" build --quiet zstd.toml)
+    zrss_kib=$(cat "$work/zrss")
   fi
   tarz=$(median "$work/tar.ms")
   buildt=$(median "$work/build.ms")
+  zbuildt=$(median "$work/zbuild.ms")
+  zsize=$(du -sk "$b/target/assemble/bench-zstd/blobs" | cut -f1)
+  gsize=$(du -sk "$b/target/assemble/bench/blobs" | cut -f1)
+  (( have_zstd )) && ztarz=$(median "$work/ztar.ms")
 fi
 
 # --- push ---------------------------------------------------------------------------
@@ -181,6 +199,15 @@ if [[ ${SKIP_BUILD:-} != 1 ]]; then
   if (( have_time )); then
     mb=$(( rss_kib / 1024 ))
     row "build peak RSS (MB)" "$mb" "-" "-" "< 100 MB" "$(verdict "$mb" 99.999)"
+  fi
+  if (( have_zstd )); then
+    r=$(ratio "$zbuildt" "$ztarz")
+    row "build, compression = zstd, vs tar|zstd -3 -T0" "$zbuildt" "$ztarz" "${r}x" "" "(image $(( zsize / 1024 )) MB, gzip $(( gsize / 1024 )) MB)"
+  else
+    row "build, compression = zstd" "$zbuildt" "-" "-" "" "(no zstd tool for a yardstick)"
+  fi
+  if (( have_time )); then
+    row "build peak RSS, zstd (MB)" "$(( zrss_kib / 1024 ))" "-" "-" "< 100 MB" "$(verdict "$(( zrss_kib / 1024 ))" 99.999)"
   fi
 fi
 if [[ -z $push_note ]]; then
