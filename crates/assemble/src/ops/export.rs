@@ -101,6 +101,25 @@ pub fn neutral(image: &Image) -> Neutral {
     }
 }
 
+/// How the declaration shapes the layers, which an overlay cannot say:
+/// the service that applies it writes the image's layers itself.
+fn layout_settings(image: &Image) -> Vec<Unexpressed> {
+    let reason = "the anchor service writes the image's layers itself";
+    let mut out = Vec::new();
+    if image.layers != 1 {
+        out.push(("layers", reason));
+    }
+    if image.compression != Default::default() {
+        out.push(("compression", reason));
+    }
+    out.into_iter()
+        .map(|(path, reason)| Unexpressed {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        })
+        .collect()
+}
+
 /// Exports one image of the declaration.
 pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportOpError> {
     let mut project = Project::load(options.path.as_deref().map(Path::new))?;
@@ -119,11 +138,33 @@ pub fn export(options: &ExportOptions) -> Result<ExportReport, ExportOpError> {
     }
     let image = &project.images[0];
     let ExportFormat::OverlayYaml = options.format;
-    let (text, unexpressed) =
+    let (text, mut unexpressed) =
         chainguard::export(&neutral(image)).map_err(|e| ExportOpError::Export(e.0))?;
+    unexpressed.extend(layout_settings(image));
     Ok(ExportReport {
         image: image.name.value.clone(),
         text,
         unexpressed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_settings_are_listed_as_left_out() {
+        let image = |extra: &str| {
+            let text = format!("[image]\nname = \"a\"\nsource = \"scratch\"\n{extra}");
+            crate::config::parse_str(&text, Path::new("assembly.toml"))
+                .unwrap()
+                .remove(0)
+        };
+        assert!(layout_settings(&image("")).is_empty());
+        let left: Vec<String> = layout_settings(&image("layers = 3\ncompression = \"zstd\"\n"))
+            .iter()
+            .map(|u| u.path.clone())
+            .collect();
+        assert_eq!(left, ["layers", "compression"]);
+    }
 }
