@@ -94,6 +94,32 @@ fn repo_small_assembly(dir: &Path, source: &str, packages: &[&str]) {
     );
 }
 
+/// Unpacks `layout`'s `latest` image with umoci into `bundle`; returns its
+/// rootfs.
+fn umoci_unpack(layout: &Path, bundle: &Path) -> PathBuf {
+    let u = Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:latest", layout.display()))
+        .arg(bundle)
+        .output()
+        .unwrap();
+    assert!(u.status.success(), "{}", text(&u));
+    bundle.join("rootfs")
+}
+
+/// Runs the quick start's `hello-static` inside `rootfs`.
+fn assert_hello_runs(rootfs: &Path) {
+    let run = Command::new("chroot")
+        .arg(rootfs)
+        .arg("/usr/bin/hello-static")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "Hello from a package built by cargo-assemble!\n"
+    );
+}
+
 #[test]
 fn quickstart_builds_and_its_binary_runs() {
     let tmp = tempfile::tempdir().unwrap();
@@ -112,23 +138,7 @@ fn quickstart_builds_and_its_binary_runs() {
     let added = &report[0]["report"]["platforms"][0]["added"];
     assert_eq!(added.as_array().unwrap().len(), 4, "{report}");
     if have("umoci") && is_root() {
-        let unpacked = tmp.path().join("bundle");
-        let u = Command::new("umoci")
-            .args(["unpack", "--image"])
-            .arg(format!("{}:latest", out.display()))
-            .arg(&unpacked)
-            .output()
-            .unwrap();
-        assert!(u.status.success(), "{}", text(&u));
-        let run = Command::new("chroot")
-            .arg(unpacked.join("rootfs"))
-            .arg("/usr/bin/hello-static")
-            .output()
-            .unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&run.stdout),
-            "Hello from a package built by cargo-assemble!\n"
-        );
+        assert_hello_runs(&umoci_unpack(&out, &tmp.path().join("bundle")));
     } else {
         eprintln!("note: umoci missing or not root; skipped running the binary");
     }
@@ -250,23 +260,7 @@ fn zstd_layers_are_reproducible_and_read_back() {
         eprintln!("note: umoci missing or not root; skipped running the binary");
         return;
     }
-    let bundle = tmp.path().join("bundle");
-    let u = Command::new("umoci")
-        .args(["unpack", "--image"])
-        .arg(format!("{}:latest", copied.display()))
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(u.status.success(), "{}", text(&u));
-    let run = Command::new("chroot")
-        .arg(bundle.join("rootfs"))
-        .arg("/usr/bin/hello-static")
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&run.stdout),
-        "Hello from a package built by cargo-assemble!\n"
-    );
+    assert_hello_runs(&umoci_unpack(&copied, &tmp.path().join("bundle")));
 }
 
 #[test]
@@ -305,15 +299,7 @@ fn alpine_image_plus_repo_small() {
         eprintln!("note: umoci missing or not root; skipped unpack checks");
         return;
     }
-    let bundle = tmp.path().join("bundle");
-    let u = Command::new("umoci")
-        .args(["unpack", "--image"])
-        .arg(format!("{}:latest", out.display()))
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(u.status.success(), "{}", text(&u));
-    let rootfs = bundle.join("rootfs");
+    let rootfs = umoci_unpack(&out, &tmp.path().join("bundle"));
     assert!(std::fs::read_to_string(rootfs.join("etc/os-release"))
         .unwrap()
         .contains("ID=replaces"));
