@@ -7,9 +7,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub use testkit::corpus;
 #[allow(unused_imports)]
 pub use testkit::text;
+pub use testkit::corpus;
+#[allow(unused_imports)]
+pub use testkit::copy_dir;
 
 /// Runs `cargo-assemble ARGS` in `dir`, without `SOURCE_DATE_EPOCH`.
 pub fn assemble(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -51,18 +53,4 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .expect("git is needed by this test");
     assert!(o.status.success(), "git {args:?}: {}", text(&o));
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Copies the tree `from` to `to` (created).
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }

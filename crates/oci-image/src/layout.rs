@@ -838,18 +838,7 @@ pub(crate) mod tests {
         })
     }
 
-    pub(crate) fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            let t = to.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                copy_dir(&e.path(), &t);
-            } else {
-                std::fs::copy(e.path(), &t).unwrap();
-            }
-        }
-    }
+    pub(crate) use testkit::copy_dir;
 
     #[test]
     fn opens_single_manifest_alpine() {

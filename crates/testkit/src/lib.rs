@@ -52,6 +52,21 @@ pub fn corpus(rel: &str) -> PathBuf {
     path
 }
 
+/// Copies the tree `from` to `to` (created), e.g. a corpus layout that a
+/// test then changes.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 /// Reads a corpus file as text (see [`corpus`]).
 pub fn corpus_text(rel: &str) -> String {
     let p = corpus(rel);
