@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 #[allow(unused_imports)]
-pub use testkit::text;
+pub use testkit::copy_dir;
 pub use testkit::corpus;
 #[allow(unused_imports)]
-pub use testkit::copy_dir;
+pub use testkit::text;
 
 /// Runs `cargo-assemble ARGS` in `dir`, without `SOURCE_DATE_EPOCH`.
 pub fn assemble(dir: &Path, args: &[&str]) -> std::process::Output {
