@@ -14,7 +14,7 @@ use oci_image::rootfs::RootFs;
 use oci_image::ImageRef;
 
 mod common;
-use common::{assemble, copy_dir, corpus, text};
+use common::{assemble, copy_dir, corpus, text, umoci_unpack};
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart")
@@ -94,19 +94,6 @@ fn repo_small_assembly(dir: &Path, source: &str, packages: &[&str]) {
     );
 }
 
-/// Unpacks `layout`'s `latest` image with umoci into `bundle`; returns its
-/// rootfs.
-fn umoci_unpack(layout: &Path, bundle: &Path) -> PathBuf {
-    let u = Command::new("umoci")
-        .args(["unpack", "--image"])
-        .arg(format!("{}:latest", layout.display()))
-        .arg(bundle)
-        .output()
-        .unwrap();
-    assert!(u.status.success(), "{}", text(&u));
-    bundle.join("rootfs")
-}
-
 /// Runs the quick start's `hello-static` inside `rootfs`.
 fn assert_hello_runs(rootfs: &Path) {
     let run = Command::new("chroot")
@@ -144,19 +131,30 @@ fn quickstart_builds_and_its_binary_runs() {
     }
 }
 
-/// The manifest of the only image tagged `tag` in the layout `dir`.
-fn manifest(dir: &Path, tag: &str) -> serde_json::Value {
+/// The blob `digest` (`sha256:…`) of the layout `dir`.
+fn blob(dir: &Path, digest: &str) -> Vec<u8> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    std::fs::read(dir.join("blobs/sha256").join(hex)).unwrap()
+}
+
+/// The JSON document whose descriptor in `dir`'s index.json `pick` selects.
+fn indexed_json(dir: &Path, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
     let desc = index["manifests"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .find(|m| pick(m))
         .unwrap();
-    let digest = desc["digest"].as_str().unwrap();
-    let path = dir.join("blobs/sha256").join(&digest["sha256:".len()..]);
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    serde_json::from_slice(&blob(dir, desc["digest"].as_str().unwrap())).unwrap()
+}
+
+/// The manifest of the image tagged `tag` in the layout `dir`.
+fn manifest(dir: &Path, tag: &str) -> serde_json::Value {
+    indexed_json(dir, |m| {
+        m["annotations"]["org.opencontainers.image.ref.name"] == tag
+    })
 }
 
 /// The quickstart declaring `compression = "zstd"`, built on 1 and on 4
@@ -207,8 +205,10 @@ fn zstd_layers_are_reproducible_and_read_back() {
         "application/vnd.oci.image.layer.v1.tar+zstd"
     );
     let digest = new["digest"].as_str().unwrap();
-    let blob = std::fs::read(one.join("blobs/sha256").join(&digest["sha256:".len()..])).unwrap();
-    assert!(blob.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]), "a zstd frame");
+    assert!(
+        blob(&one, digest).starts_with(&[0x28, 0xb5, 0x2f, 0xfd]),
+        "a zstd frame"
+    );
     let names = &installed_names(&one, "latest")[0].1;
     for p in ["hello-static", "acme-motd", "acme-ca-cert"] {
         assert!(names.iter().any(|n| n == p), "{p} in {names:?}");
@@ -406,21 +406,7 @@ fn sbom_validates_and_names_every_package() {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     // The same document is attached in the layout as an artifact of the image.
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
-    let artifact = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["artifactType"] == "application/spdx+json")
-        .unwrap();
-    let digest = artifact["digest"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("sha256:");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("blobs/sha256").join(digest)).unwrap())
-            .unwrap();
+    let manifest = indexed_json(&out, |m| m["artifactType"] == "application/spdx+json");
     assert!(manifest["subject"]["digest"]
         .as_str()
         .unwrap()

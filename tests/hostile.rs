@@ -21,7 +21,7 @@ use testkit::mirror::{Behaviour, Mirror};
 use testkit::repo::{Pkg, Repo};
 
 mod common;
-use common::{git, text};
+use common::{git, text, umoci_unpack};
 
 /// One signing key for every repository of this file (key generation is
 /// the slow part of making a repository).
@@ -231,26 +231,6 @@ fn last_layer(layout: &Path) -> BTreeMap<String, tar::EntryType> {
         .collect()
 }
 
-/// Unpacks `layout:latest` with umoci (as a runtime would) and returns the
-/// root filesystem.
-fn unpack(layout: &Path, dest: &Path) -> PathBuf {
-    testkit::require("umoci");
-    let mut cmd = Command::new("umoci");
-    cmd.arg("unpack");
-    let root = Command::new("id").arg("-u").output().unwrap().stdout;
-    if !root.starts_with(b"0\n") {
-        cmd.arg("--rootless");
-    }
-    let o = cmd
-        .arg("--image")
-        .arg(format!("{}:latest", layout.display()))
-        .arg(dest)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "umoci: {}", text(&o));
-    dest.join("rootfs")
-}
-
 #[test]
 fn packages_are_placed_through_the_base_symlinks() {
     let mut p = Project::new();
@@ -287,7 +267,7 @@ fn packages_are_placed_through_the_base_symlinks() {
             );
         }
     }
-    let rootfs = unpack(&p.dir.join("out/img"), &p.dir.join("bundle"));
+    let rootfs = umoci_unpack(&p.dir.join("out/img"), &p.dir.join("bundle"));
     for link in ["lib", "bin", "var/run"] {
         let m = std::fs::symlink_metadata(rootfs.join(link)).unwrap();
         assert!(m.file_type().is_symlink(), "{link} is no longer a symlink");
@@ -427,7 +407,7 @@ fn links_of_a_package_cannot_lead_outside_the_image() {
     );
     assert_eq!(layer["escape"], tar::EntryType::Symlink);
     let bundle = p.dir.join("bundle");
-    let rootfs = unpack(&p.dir.join("out/img"), &bundle);
+    let rootfs = umoci_unpack(&p.dir.join("out/img"), &bundle);
     assert!(rootfs.join("etc/evil").is_file() && rootfs.join("top").is_file());
     // Nothing landed outside the bundle.
     let outside: Vec<_> = std::fs::read_dir(p.dir.parent().unwrap())
@@ -566,7 +546,7 @@ fn credentials_in_urls_never_leak() {
     // Files: image, SBOM, lock, cache, everything but the base layer blob
     // (the source image's own bytes, copied unchanged).
     let img = p.dir.join("out/img");
-    let rootfs = unpack(&img, &p.dir.join("bundle"));
+    let rootfs = umoci_unpack(&img, &p.dir.join("bundle"));
     let repositories = std::fs::read_to_string(rootfs.join("etc/apk/repositories")).unwrap();
     assert_eq!(repositories, format!("{}/private\n", server.base));
     assert!(rootfs.join("usr/bin/secret-tool").is_file());

@@ -224,14 +224,22 @@ fn wrong_arch_gets_a_hint() {
 #[test]
 fn a_repository_error_has_a_help_line_only_with_a_fix() {
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    let repo = ex.join("repo").display().to_string();
     let run = |arch: &str, keyring: &Path| {
-        let o = Command::new(env!("CARGO_BIN_EXE_cargo-assemble"))
-            .args(["resolve", "hello-greeting", "--arch", arch, "--repository"])
-            .arg(ex.join("repo"))
-            .arg("--keyring")
-            .arg(keyring)
-            .output()
-            .unwrap();
+        let keyring = keyring.display().to_string();
+        let o = assemble(
+            &ex,
+            &[
+                "resolve",
+                "hello-greeting",
+                "--arch",
+                arch,
+                "--repository",
+                &repo,
+                "--keyring",
+                &keyring,
+            ],
+        );
         assert_eq!(o.status.code(), Some(1));
         String::from_utf8_lossy(&o.stderr).into_owned()
     };

@@ -54,3 +54,23 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     assert!(o.status.success(), "git {args:?}: {}", text(&o));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// Unpacks `layout:latest` with umoci (as a runtime would; `--rootless`
+/// when not root) into `dest` and returns the root filesystem.
+pub fn umoci_unpack(layout: &Path, dest: &Path) -> PathBuf {
+    testkit::require("umoci");
+    let mut cmd = Command::new("umoci");
+    cmd.arg("unpack");
+    let root = Command::new("id").arg("-u").output().unwrap().stdout;
+    if !root.starts_with(b"0\n") {
+        cmd.arg("--rootless");
+    }
+    let o = cmd
+        .arg("--image")
+        .arg(format!("{}:latest", layout.display()))
+        .arg(dest)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "umoci: {}", text(&o));
+    dest.join("rootfs")
+}

@@ -83,25 +83,15 @@ impl IndexLoader {
         keyring: &Keyring,
         trust: Trust,
     ) -> Result<ParsedIndex, IndexArchiveError> {
-        self.load_as(path, path, keyring, trust)
+        self.open_as(path, path)?.load(keyring, trust)
     }
 
-    /// Like [`IndexLoader::load`], naming the file `name` in errors and
-    /// warnings (a download's URL instead of its temporary or cache path).
-    pub fn load_as(
-        &self,
-        path: &Path,
-        name: &Path,
-        keyring: &Keyring,
-        trust: Trust,
-    ) -> Result<ParsedIndex, IndexArchiveError> {
-        self.open_as(path, name)?.load(keyring, trust)
-    }
-
-    /// The first half of [`IndexLoader::load_as`], which needs no keys:
-    /// reads the file (bounded) and starts looking for its cache entry on
-    /// another thread, so that a caller can load its keyring meanwhile.
-    /// Nothing read is used before [`OpenedIndex::load`] verified it.
+    /// The first half of [`IndexLoader::load`], which needs no keys: reads
+    /// the file (bounded) and starts looking for its cache entry on another
+    /// thread, so that a caller can load its keyring meanwhile. `name` names
+    /// the file in errors and warnings (a download's URL instead of its
+    /// temporary or cache path). Nothing read is used before
+    /// [`OpenedIndex::load`] verified it.
     pub fn open_as(&self, path: &Path, name: &Path) -> Result<OpenedIndex, IndexArchiveError> {
         let data = Arc::new(archive::read_bounded(path, name, self.max_size)?);
         let lookup = {
@@ -338,13 +328,40 @@ mod tests {
         index.records().map(|r| r.info.name.into_owned()).collect()
     }
 
-    #[test]
-    fn a_verified_index_is_cached_and_reused() {
+    /// An index of `names` signed by `k.rsa.pub`, and a loader caching in
+    /// `<tmp>/cache` (the files go with `tmp`: keep it bound).
+    struct Signed {
+        tmp: tempfile::TempDir,
+        cache: PathBuf,
+        key: SigningKey,
+        file: PathBuf,
+        loader: IndexLoader,
+    }
+
+    fn signed(names: &[&str]) -> Signed {
         let tmp = tempfile::tempdir().unwrap();
         let cache = tmp.path().join("cache");
         let key = SigningKey::generate("k.rsa.pub", 1024).unwrap();
-        let file = index_file(tmp.path(), Some(&key), &["a", "b"]);
+        let file = index_file(tmp.path(), Some(&key), names);
         let loader = IndexLoader::new(Some(cache.clone()));
+        Signed {
+            tmp,
+            cache,
+            key,
+            file,
+            loader,
+        }
+    }
+
+    #[test]
+    fn a_verified_index_is_cached_and_reused() {
+        let Signed {
+            tmp: _tmp,
+            cache,
+            key,
+            file,
+            loader,
+        } = signed(&["a", "b"]);
         let first = loader.load(&file, &key.keyring(), Trust::Verify).unwrap();
         assert_eq!(first.signer(), Some("k.rsa.pub"));
         let stored = entries(&cache);
@@ -357,11 +374,13 @@ mod tests {
 
     #[test]
     fn the_signature_is_checked_on_every_use() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = tmp.path().join("cache");
-        let key = SigningKey::generate("k.rsa.pub", 1024).unwrap();
-        let file = index_file(tmp.path(), Some(&key), &["a"]);
-        let loader = IndexLoader::new(Some(cache));
+        let Signed {
+            tmp: _tmp,
+            key,
+            file,
+            loader,
+            ..
+        } = signed(&["a"]);
         loader.load(&file, &key.keyring(), Trust::Verify).unwrap();
         // Cached, but the key is no longer trusted: refused.
         let other = SigningKey::generate("other.rsa.pub", 1024).unwrap();
@@ -374,11 +393,13 @@ mod tests {
 
     #[test]
     fn an_opened_index_is_used_only_once_it_verified() {
-        let tmp = tempfile::tempdir().unwrap();
-        let cache = tmp.path().join("cache");
-        let key = SigningKey::generate("k.rsa.pub", 1024).unwrap();
-        let file = index_file(tmp.path(), Some(&key), &["a", "b"]);
-        let loader = IndexLoader::new(Some(cache.clone()));
+        let Signed {
+            tmp,
+            cache,
+            key,
+            file,
+            loader,
+        } = signed(&["a", "b"]);
         // Opened, never verified: nothing is cached.
         drop(loader.open_as(&file, &file).unwrap());
         assert!(entries(&cache).is_empty());
