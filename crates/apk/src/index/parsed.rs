@@ -46,7 +46,7 @@ use crate::version::{self, Op};
 
 /// Version of the byte layout; a buffer of another version is refused (the
 /// cache then rebuilds it).
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 const MAGIC: [u8; 8] = *b"CAIDX\0\r\n";
 const HEADER_LEN: usize = 128;
@@ -356,7 +356,8 @@ impl ParsedIndex {
     }
 
     /// Uses bytes made by [`ParsedIndex::to_bytes`] (or a file holding
-    /// them) for the index whose compressed file has SHA-256 `digest`.
+    /// them) for the index whose compressed file has digest `digest`
+    /// ([`super::cache::file_digest`]).
     pub fn from_bytes(bytes: Vec<u8>, digest: &[u8; 32]) -> Result<Self, InvalidParsedIndex> {
         Self::from_buf(Buf::Owned(bytes), digest)
     }
@@ -450,7 +451,8 @@ impl ParsedIndex {
         self.buf.bytes()
     }
 
-    /// SHA-256 of the compressed index file this was built from.
+    /// The digest of the compressed index file this was built from
+    /// ([`super::cache::file_digest`]).
     pub fn digest(&self) -> &[u8; 32] {
         &self.digest
     }
@@ -1720,7 +1722,7 @@ pub(crate) struct Parts<'t> {
 
 impl<'t> Parts<'t> {
     /// Parses an index's text (leniently, validating every record fully).
-    /// `file` names the text in errors; `digest` is the SHA-256 of the
+    /// `file` names the text in errors; `digest` is the digest of the
     /// compressed file it came from.
     pub fn build(
         text: &'t str,
