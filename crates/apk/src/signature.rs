@@ -485,38 +485,44 @@ mod montgomery {
         n: Vec<u64>,
         /// `-n⁻¹ mod 2⁶⁴`.
         n0inv: u64,
+        /// Scratch for [`Modulus::mul`]: `len + 1` limbs.
+        t: Vec<u64>,
+    }
+
+    /// `a + b·c + carry` as (low limb, high limb); cannot overflow.
+    #[inline(always)]
+    fn mac(a: u64, b: u64, c: u64, carry: u64) -> (u64, u64) {
+        let v = u128::from(a) + u128::from(b) * u128::from(c) + u128::from(carry);
+        (v as u64, (v >> 64) as u64)
     }
 
     impl Modulus {
-        /// `a·b·R⁻¹ mod n` (R = 2^(64·len)); inputs below n.
-        fn mul(&self, a: &[u64], b: &[u64], out: &mut [u64]) {
+        /// `a·b·R⁻¹ mod n` (R = 2^(64·len)); inputs below n. One pass per
+        /// limb of `b` adds `a·b[i]` and the multiple of n that clears the
+        /// low limb, shifting down one limb as it goes.
+        fn mul(&mut self, a: &[u64], b: &[u64], out: &mut [u64]) {
             let k = self.n.len();
-            let mut t = vec![0u64; k + 2];
+            let (n, t) = (&self.n[..k], &mut self.t[..=k]);
+            let a = &a[..k];
+            t.fill(0);
             for &bi in b.iter().take(k) {
-                let mut carry = 0u128;
-                for j in 0..k {
-                    let v = u128::from(t[j]) + u128::from(a[j]) * u128::from(bi) + carry;
-                    t[j] = v as u64;
-                    carry = v >> 64;
-                }
-                let v = u128::from(t[k]) + carry;
-                t[k] = v as u64;
-                t[k + 1] = (v >> 64) as u64;
-                let m = t[0].wrapping_mul(self.n0inv);
-                let v = u128::from(t[0]) + u128::from(m) * u128::from(self.n[0]);
-                let mut carry = v >> 64;
+                let (u, mut c1) = mac(t[0], a[0], bi, 0);
+                let m = u.wrapping_mul(self.n0inv);
+                let (_, mut c2) = mac(u, m, n[0], 0);
                 for j in 1..k {
-                    let v = u128::from(t[j]) + u128::from(m) * u128::from(self.n[j]) + carry;
-                    t[j - 1] = v as u64;
-                    carry = v >> 64;
+                    let (x, c) = mac(t[j], a[j], bi, c1);
+                    c1 = c;
+                    let (y, c) = mac(x, m, n[j], c2);
+                    c2 = c;
+                    t[j - 1] = y;
                 }
-                let v = u128::from(t[k]) + carry;
-                t[k - 1] = v as u64;
-                t[k] = t[k + 1] + (v >> 64) as u64;
+                let top = u128::from(t[k]) + u128::from(c1) + u128::from(c2);
+                t[k - 1] = top as u64;
+                t[k] = (top >> 64) as u64;
             }
             out.copy_from_slice(&t[..k]);
-            if t[k] != 0 || ge(out, &self.n) {
-                sub_in_place(out, &self.n);
+            if t[k] != 0 || ge(out, n) {
+                sub_in_place(out, n);
             }
         }
     }
@@ -540,9 +546,10 @@ mod montgomery {
         for _ in 0..6 {
             inv = inv.wrapping_mul(2u64.wrapping_sub(n_limbs[0].wrapping_mul(inv)));
         }
-        let m = Modulus {
+        let mut m = Modulus {
             n: n_limbs,
             n0inv: inv.wrapping_neg(),
+            t: vec![0; k + 1],
         };
         let r2 = (BigUint::from(1u8) << (128 * k)) % n;
         let r2 = limbs(&r2, k);
