@@ -63,7 +63,7 @@ impl<'a> Gen<'_, '_, 'a> {
     }
 
     fn chosen_pkg(&self, name: NameId) -> Option<PkgId> {
-        self.sel.names[name].chosen().map(|c| c.pkg)
+        self.sel.chosen(name).map(|c| c.pkg)
     }
 
     fn record(&mut self, old: Option<PkgId>, new: Option<PkgId>) {
@@ -131,7 +131,7 @@ impl<'a> Gen<'_, '_, 'a> {
         let Some(pkg) = self.chosen_pkg(name) else {
             return;
         };
-        if !self.sel.names[name].seen || self.processed[name] {
+        if !self.sel.names[name].seen() || self.processed[name] {
             return;
         }
         for d in self.db.install_if(pkg) {
@@ -140,12 +140,7 @@ impl<'a> Gen<'_, '_, 'a> {
             if !d.conflict && !self.processed[d.name] {
                 return;
             }
-            if !dep_provided(
-                self.db,
-                Some(pkg),
-                &d,
-                self.sel.names[d.name].chosen().as_ref(),
-            ) {
+            if !dep_provided(self.db, Some(pkg), &d, self.sel.chosen(d.name).as_ref()) {
                 return;
             }
         }
@@ -261,7 +256,7 @@ impl<'a> Gen<'_, '_, 'a> {
         if dep.conflict && self.ignore_conflict {
             return;
         }
-        let chosen = self.sel.names[dep.name].chosen();
+        let chosen = self.sel.chosen(dep.name);
         if !dep_provided(self.db, parent, dep, chosen.as_ref()) {
             self.mark_error(parent);
         }

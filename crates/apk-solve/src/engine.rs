@@ -24,50 +24,74 @@ use apk::version;
 /// The default pinning mask: only untagged repositories.
 const DEFAULT_PINNING: u64 = 1 << DEFAULT_TAG;
 
+/// What the solver knows of one name. Kept to 20 bytes: the solver walks
+/// thousands of names once each, and a smaller state is fewer cache misses.
 #[derive(Clone, Default, Debug)]
-pub(crate) struct NameState<'a> {
-    pub seen: bool,
-    pub locked: bool,
-    /// Chosen provider once locked (see [`NameState::chosen`]): its
-    /// package plus one (0 = nothing) and version, kept apart to keep this
-    /// struct small.
-    chosen_pkg: u32,
-    chosen_version: Option<&'a str>,
+pub(crate) struct NameState {
+    /// The chosen provider once locked: its position in
+    /// [`Engine::chosen_list`] plus one (0 = nothing).
+    chosen: u32,
     pub requirers: u32,
-    merge_depends: u16,
-    merge_provides: u16,
-    has_options: bool,
-    pub has_iif: bool,
-    no_iif: bool,
-    reverse_deps_done: bool,
-    has_virtual_provides: bool,
-    has_auto_selectable: bool,
-    /// Wanted undecided because an `install_if` has `!name`.
-    iif_needed: bool,
-    reevaluate_deps: bool,
-    reevaluate_iif: bool,
     /// Position in decision order (higher first); see `discover_name`.
     order_id: u32,
-    in_dirty: bool,
+    merge_depends: u16,
+    merge_provides: u16,
+    /// The boolean states below, one bit each.
+    flags: u16,
     /// Which decision queue holds the name, if any.
     queue: Option<Queue>,
-    resolvenow: bool,
 }
 
-impl<'a> NameState<'a> {
-    /// The chosen provider once locked; `None` = locked to nothing.
-    #[inline]
-    pub fn chosen(&self) -> Option<Provider<'a>> {
-        (self.chosen_pkg != 0).then(|| Provider {
-            pkg: self.chosen_pkg as PkgId - 1,
-            version: self.chosen_version,
-        })
-    }
+const _: () = assert!(std::mem::size_of::<NameState>() == 20);
 
-    fn set_chosen(&mut self, p: Option<Provider<'a>>) {
-        self.chosen_pkg = p.map_or(0, |p| p.pkg as u32 + 1);
-        self.chosen_version = p.and_then(|p| p.version);
+/// Accessors of the bits of [`NameState::flags`]: `name()` reads one,
+/// `set_name(on)` writes it.
+macro_rules! name_flags {
+    ($($(#[$doc:meta])* $bit:literal $get:ident $set:ident;)*) => {
+        impl NameState {
+            $(
+                $(#[$doc])*
+                #[inline]
+                pub fn $get(&self) -> bool {
+                    self.flags & (1 << $bit) != 0
+                }
+
+                #[inline]
+                fn $set(&mut self, on: bool) {
+                    if on {
+                        self.flags |= 1 << $bit;
+                    } else {
+                        self.flags &= !(1 << $bit);
+                    }
+                }
+            )*
+        }
+    };
+}
+
+impl NameState {
+    /// Whether the name is locked to a provider (not to nothing).
+    #[inline]
+    pub fn has_chosen(&self) -> bool {
+        self.chosen != 0
     }
+}
+
+name_flags! {
+    0 seen set_seen;
+    1 locked set_locked;
+    2 has_options set_has_options;
+    3 has_iif set_has_iif;
+    4 no_iif set_no_iif;
+    5 reverse_deps_done set_reverse_deps_done;
+    6 has_virtual_provides set_has_virtual_provides;
+    7 has_auto_selectable set_has_auto_selectable;
+    /// Wanted undecided because an `install_if` has `!name`.
+    8 iif_needed set_iif_needed;
+    9 reevaluate_deps set_reevaluate_deps;
+    10 reevaluate_iif set_reevaluate_iif;
+    11 in_dirty set_in_dirty;
+    12 resolvenow set_resolvenow;
 }
 
 /// The three decision queues, taken in this order.
@@ -102,16 +126,35 @@ pub(crate) struct PkgState {
 
 /// Result of the selection phase.
 pub(crate) struct Selection<'a> {
-    pub names: Vec<NameState<'a>>,
+    pub names: Vec<NameState>,
     pub pkgs: Vec<PkgState>,
+    /// Every provider a name was locked to, in order ([`NameState::chosen`]
+    /// points here).
+    chosen_list: Vec<Provider<'a>>,
     pub errors: u32,
+}
+
+impl<'a> Selection<'a> {
+    /// The provider `name` is locked to; `None` = nothing, or undecided.
+    #[inline]
+    pub fn chosen(&self, name: NameId) -> Option<Provider<'a>> {
+        chosen_in(&self.names, &self.chosen_list, name)
+    }
+}
+
+#[inline]
+fn chosen_in<'a>(names: &[NameState], list: &[Provider<'a>], name: NameId) -> Option<Provider<'a>> {
+    let i = names[name].chosen as usize;
+    (i != 0).then(|| list[i - 1])
 }
 
 pub(crate) struct Engine<'d, 'a> {
     db: &'d Db<'a>,
-    pub names: Vec<NameState<'a>>,
+    pub names: Vec<NameState>,
     pub pkgs: Vec<PkgState>,
-    /// `names[n].seen` and `pkgs[p].seen` again, densely: discovery asks
+    /// Providers names were locked to ([`NameState::chosen`]).
+    chosen_list: Vec<Provider<'a>>,
+    /// `names[n].seen()` and `pkgs[p].seen()` again, densely: discovery asks
     /// for them once per reference, and a miss on the big state structs
     /// costs more than the check.
     name_seen: Vec<bool>,
@@ -165,6 +208,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             db,
             names: vec![NameState::default(); db.name_count()],
             pkgs: vec![PkgState::default(); db.package_count()],
+            chosen_list: Vec::new(),
             name_seen: vec![false; db.name_count()],
             pkg_seen: vec![false; db.package_count()],
             dirty: VecDeque::new(),
@@ -190,6 +234,12 @@ impl<'d, 'a> Engine<'d, 'a> {
             }
         }
         e
+    }
+
+    /// The provider `name` is locked to; `None` = nothing, or undecided.
+    #[inline]
+    fn chosen(&self, name: NameId) -> Option<Provider<'a>> {
+        chosen_in(&self.names, &self.chosen_list, name)
     }
 
     /// Repositories allowed by a pinning mask (bit per tag).
@@ -220,16 +270,16 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     fn queue_dirty(&mut self, name: NameId) {
         let n = &self.names[name];
-        if n.in_dirty || n.locked || (n.requirers == 0 && !n.reevaluate_iif) {
+        if n.in_dirty() || n.locked() || (n.requirers == 0 && !n.reevaluate_iif()) {
             return;
         }
-        self.names[name].in_dirty = true;
+        self.names[name].set_in_dirty(true);
         self.dirty.push_back(name);
     }
 
     fn resolvable_now(&self, name: NameId) -> bool {
         let n = &self.names[name];
-        n.reverse_deps_done && n.requirers > 0 && n.has_auto_selectable && !n.has_options
+        n.reverse_deps_done() && n.requirers > 0 && n.has_auto_selectable() && !n.has_options()
     }
 
     fn dequeue(&mut self, name: NameId) {
@@ -243,32 +293,33 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     /// (Re)files a name in the decision queues.
     fn queue_unresolved(&mut self, name: NameId, reevaluate: bool) {
-        if self.names[name].locked {
+        if self.names[name].locked() {
             return;
         }
         if self.names[name].queue.is_some() {
-            if self.names[name].resolvenow {
+            if self.names[name].resolvenow() {
                 return;
             }
             if self.resolvable_now(name) {
-                self.names[name].resolvenow = true;
+                self.names[name].set_resolvenow(true);
             } else if !reevaluate {
                 return;
             }
             self.dequeue(name);
         } else {
             let n = &self.names[name];
-            if n.requirers == 0 && !n.has_iif && !n.iif_needed {
+            if n.requirers == 0 && !n.has_iif() && !n.iif_needed() {
                 return;
             }
-            self.names[name].resolvenow = self.resolvable_now(name);
+            let now = self.resolvable_now(name);
+            self.names[name].set_resolvenow(now);
         }
-        if self.names[name].resolvenow {
+        if self.names[name].resolvenow() {
             self.names[name].queue = Some(Queue::ResolveNow);
             self.resolvenow.push_back(name);
             return;
         }
-        let (queue, list) = if self.names[name].has_auto_selectable {
+        let (queue, list) = if self.names[name].has_auto_selectable() {
             (Queue::Selectable, &mut self.selectable)
         } else {
             (Queue::Unresolved, &mut self.unresolved)
@@ -311,7 +362,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                 if !self.name_seen[r] {
                     continue;
                 }
-                self.names[r].reevaluate_deps = true;
+                self.names[r].set_reevaluate_deps(true);
                 self.queue_dirty(r);
             }
         }
@@ -319,10 +370,10 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     fn reevaluate_reverse_installif(&mut self, name: NameId) {
         for r in self.db.rinstall_if(name) {
-            if !self.name_seen[r] || self.names[r].no_iif {
+            if !self.name_seen[r] || self.names[r].no_iif() {
                 continue;
             }
-            self.names[r].reevaluate_iif = true;
+            self.names[r].set_reevaluate_iif(true);
             self.queue_dirty(r);
         }
     }
@@ -348,8 +399,8 @@ impl<'d, 'a> Engine<'d, 'a> {
             return true;
         }
         let n = &self.names[dep.name];
-        if n.locked {
-            return dep_provided(self.db, Some(pkg), dep, n.chosen().as_ref());
+        if n.locked() {
+            return dep_provided(self.db, Some(pkg), dep, self.chosen(dep.name).as_ref());
         }
         if n.requirers == 0 && dep_provided(self.db, Some(pkg), dep, None) {
             return true;
@@ -373,8 +424,8 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     fn discover_new_name(&mut self, name: NameId) {
         self.name_seen[name] = true;
-        self.names[name].seen = true;
-        self.names[name].no_iif = true;
+        self.names[name].set_seen(true);
+        self.names[name].set_no_iif(true);
         let db = self.db;
         let mut num_virtual = 0;
         for p in db.provider_pkgs(name) {
@@ -382,7 +433,8 @@ impl<'d, 'a> Engine<'d, 'a> {
                 self.discover_package(p);
             }
             let iif_failed = self.pkgs[p].iif_failed;
-            self.names[name].no_iif &= iif_failed;
+            let n = &mut self.names[name];
+            n.set_no_iif(n.no_iif() && iif_failed);
             num_virtual += usize::from(db.pkg_name(p) != name);
         }
         for r in db.rinstall_if(name) {
@@ -523,8 +575,10 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     fn reconsider_name(&mut self, name: NameId) {
         let db = self.db;
-        let reevaluate_deps = std::mem::take(&mut self.names[name].reevaluate_deps);
-        let reevaluate_iif = std::mem::take(&mut self.names[name].reevaluate_iif);
+        let reevaluate_deps = self.names[name].reevaluate_deps();
+        let reevaluate_iif = self.names[name].reevaluate_iif();
+        self.names[name].set_reevaluate_deps(false);
+        self.names[name].set_reevaluate_iif(false);
         let (mut num_options, mut num_tag_not_ok) = (0u16, 0u32);
         let (mut has_iif, mut no_iif, mut has_auto_selectable) = (false, true, false);
         let mut first_candidate = None;
@@ -551,7 +605,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             }
             if reevaluate_iif && self.pkgs[pkg].iif_triggered {
                 for d in db.install_if(pkg) {
-                    let chosen = self.names[d.name].chosen().map(|c| c.pkg);
+                    let chosen = self.chosen(d.name).map(|c| c.pkg);
                     self.inherit_pinning_and_flags(pkg, chosen);
                 }
             }
@@ -574,11 +628,13 @@ impl<'d, 'a> Engine<'d, 'a> {
             }
             let own = db.pkg_name(pkg);
             if merge_index(&mut self.names[own].merge_provides, num_options) {
-                self.names[own].has_virtual_provides |= p.version.is_none();
+                let n = &mut self.names[own];
+                n.set_has_virtual_provides(n.has_virtual_provides() || p.version.is_none());
             }
             for (n, v) in db.provides(pkg) {
                 if merge_index(&mut self.names[n].merge_provides, num_options) {
-                    self.names[n].has_virtual_provides |= v.is_none();
+                    let n = &mut self.names[n];
+                    n.set_has_virtual_provides(n.has_virtual_provides() || v.is_none());
                 }
             }
             num_tag_not_ok += u32::from(!self.pkgs[pkg].tag_ok);
@@ -588,11 +644,11 @@ impl<'d, 'a> Engine<'d, 'a> {
         let mut reevaluate = false;
         {
             let n = &mut self.names[name];
-            n.has_options = num_options > 1 || num_tag_not_ok > 0;
-            n.has_iif = has_iif;
-            n.no_iif = no_iif;
-            if n.has_auto_selectable != has_auto_selectable {
-                n.has_auto_selectable = has_auto_selectable;
+            n.set_has_options(num_options > 1 || num_tag_not_ok > 0);
+            n.set_has_iif(has_iif);
+            n.set_no_iif(no_iif);
+            if n.has_auto_selectable() != has_auto_selectable {
+                n.set_has_auto_selectable(has_auto_selectable);
                 reevaluate = true;
             }
         }
@@ -628,18 +684,18 @@ impl<'d, 'a> Engine<'d, 'a> {
             // name.
             let own = db.pkg_name(pkg);
             if merge_complete(&mut self.names[own].merge_provides, num_options) {
-                let skip = self.names[own].has_virtual_provides;
+                let skip = self.names[own].has_virtual_provides();
                 self.exclude_non_providers(own, name, skip);
             }
             for (n, _) in db.provides(pkg) {
                 if merge_complete(&mut self.names[n].merge_provides, num_options) {
-                    let skip = self.names[n].has_virtual_provides;
+                    let skip = self.names[n].has_virtual_provides();
                     self.exclude_non_providers(n, name, skip);
                 }
             }
-            self.names[own].has_virtual_provides = false;
+            self.names[own].set_has_virtual_provides(false);
             for (n, _) in db.provides(pkg) {
-                self.names[n].has_virtual_provides = false;
+                self.names[n].set_has_virtual_provides(false);
             }
         }
 
@@ -647,9 +703,9 @@ impl<'d, 'a> Engine<'d, 'a> {
             !self.pkg_seen[p]
                 || std::iter::once(db.pkg_name(p))
                     .chain(db.provided_names(p))
-                    .all(|r| !self.name_seen[r] || self.names[r].locked)
+                    .all(|r| !self.name_seen[r] || self.names[r].locked())
         });
-        self.names[name].reverse_deps_done = done;
+        self.names[name].set_reverse_deps_done(done);
         self.queue_unresolved(name, reevaluate);
     }
 
@@ -660,16 +716,16 @@ impl<'d, 'a> Engine<'d, 'a> {
         let db = self.db;
         let (mut triggered, mut failed) = (true, false);
         for d in db.install_if(pkg) {
-            if !self.names[d.name].locked {
+            if !self.names[d.name].locked() {
                 if d.conflict {
-                    self.names[d.name].iif_needed = true;
+                    self.names[d.name].set_iif_needed(true);
                     self.queue_unresolved(d.name, false);
                 }
                 triggered = false;
                 failed = false;
                 break;
             }
-            if !dep_provided(db, Some(pkg), &d, self.names[d.name].chosen().as_ref()) {
+            if !dep_provided(db, Some(pkg), &d, self.chosen(d.name).as_ref()) {
                 triggered = false;
                 failed = true;
                 break;
@@ -761,8 +817,8 @@ impl<'d, 'a> Engine<'d, 'a> {
     }
 
     fn assign_name(&mut self, name: NameId, p: Option<Provider<'a>>) {
-        if self.names[name].locked {
-            let chosen = self.names[name].chosen();
+        if self.names[name].locked() {
+            let chosen = self.chosen(name);
             // "Nothing" counts as a provider without version, like a virtual one.
             let both_virtual =
                 p.is_none_or(|p| p.version.is_none()) && chosen.is_none_or(|c| c.version.is_none());
@@ -773,12 +829,17 @@ impl<'d, 'a> Engine<'d, 'a> {
             self.mark_error(chosen.map(|c| c.pkg));
             return;
         }
-        {
-            let n = &mut self.names[name];
-            n.locked = true;
-            n.set_chosen(p);
-            n.in_dirty = false;
-        }
+        let chosen = match p {
+            Some(p) => {
+                self.chosen_list.push(p);
+                self.chosen_list.len() as u32
+            }
+            None => 0,
+        };
+        let n = &mut self.names[name];
+        n.set_locked(true);
+        n.chosen = chosen;
+        n.set_in_dirty(false);
         self.dequeue(name);
         self.dirty.retain(|&x| x != name);
         let db = self.db;
@@ -787,7 +848,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         if let Some(pp) = p {
             if self.names[name].requirers == 0 && self.pkgs[pp.pkg].iif_triggered {
                 for d in db.install_if(pp.pkg) {
-                    if !self.names[d.name].locked {
+                    if !self.names[d.name].locked() {
                         self.apply_constraint(Some(pp.pkg), &d);
                     }
                 }
@@ -815,7 +876,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         let db = self.db;
         let mut chosen: Option<Provider<'a>> = None;
         let n = &self.names[name];
-        if n.requirers > 0 || n.has_iif {
+        if n.requirers > 0 || n.has_iif() {
             for p in db.providers(name) {
                 let s = &self.pkgs[p.pkg];
                 if self.names[name].requirers == 0
@@ -853,7 +914,7 @@ impl<'d, 'a> Engine<'d, 'a> {
                     if by_install_if
                         && v.is_none()
                         && self.names[n].requirers > 0
-                        && !self.names[n].locked
+                        && !self.names[n].locked()
                     {
                         continue;
                     }
@@ -896,7 +957,7 @@ impl<'d, 'a> Engine<'d, 'a> {
 
         loop {
             while let Some(name) = self.dirty.pop_front() {
-                self.names[name].in_dirty = false;
+                self.names[name].set_in_dirty(false);
                 self.reconsider_name(name);
             }
             let Some(name) = self.next_name() else { break };
@@ -905,6 +966,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         Selection {
             names: self.names,
             pkgs: self.pkgs,
+            chosen_list: self.chosen_list,
             errors: self.errors,
         }
     }

@@ -178,7 +178,7 @@ pub fn solve<'a>(db: &Db<'a>, request: &Request<'a>) -> Result<Solution, SolveEr
         if selection.errors > 0 && request.force_broken_world {
             let mut changed = false;
             for (i, (d, _)) in world.iter().enumerate() {
-                let bad = match selection.names[d.name].chosen() {
+                let bad = match selection.chosen(d.name) {
                     None => true,
                     Some(c) => selection.pkgs[c.pkg].error,
                 };

@@ -375,11 +375,7 @@ pub(crate) fn analyze_errors<'a>(
         marked,
         present,
         missing: vec![false; db.name_count()],
-        decided: selection
-            .names
-            .iter()
-            .map(|n| n.chosen().is_some())
-            .collect(),
+        decided: selection.names.iter().map(|n| n.has_chosen()).collect(),
         available_repos,
         cache_repos,
         blocks: Vec::new(),
