@@ -223,30 +223,88 @@ pub(crate) fn verify<'d>(
     keyring: &Keyring,
     trust: Trust,
 ) -> Result<Verified<'d>, IndexArchiveError> {
+    let signed = hash_signed(data, file, trust == Trust::Verify)?;
+    check_signed(data, signed, file, keyring, trust)
+}
+
+/// What [`verify`] computes before it needs the keyring: the signature
+/// entries and the digests of the bytes they sign. Computed on its own so
+/// that it can run while the keys load.
+#[derive(Clone)]
+pub(crate) struct Signed {
+    /// `None` for an unsigned index (its first member is the body).
+    signatures: Option<Vec<crate::signature::SignatureEntry>>,
+    /// The digests the signatures need of the bytes after their member
+    /// (`None` when not hashed).
+    digests: Option<Digests>,
+    /// Where the body member starts.
+    body_start: usize,
+}
+
+/// The keyless half of [`verify`]: reads the signature member of `data`
+/// and, when `hash` is set, hashes every raw byte after it.
+pub(crate) fn hash_signed(
+    data: &[u8],
+    file: &Path,
+    hash: bool,
+) -> Result<Signed, IndexArchiveError> {
     stream::check_magic(data).map_err(|m| format_err(file, m))?;
     let (signatures, rest) = read_signatures(data, file)?;
-    let signatures = match signatures {
+    let digests = match &signatures {
+        Some(entries) if hash => {
+            let mut digests = Digests::for_entries(entries);
+            digests.update(rest);
+            Some(digests)
+        }
+        _ => None,
+    };
+    Ok(Signed {
+        signatures,
+        digests,
+        body_start: data.len() - rest.len(),
+    })
+}
+
+/// The keyed half of [`verify`]: checks what [`hash_signed`] found of
+/// `data` against `keyring`, as `trust` asks.
+pub(crate) fn check_signed<'d>(
+    data: &'d [u8],
+    signed: Signed,
+    file: &Path,
+    keyring: &Keyring,
+    trust: Trust,
+) -> Result<Verified<'d>, IndexArchiveError> {
+    let Signed {
+        signatures,
+        digests,
+        body_start,
+    } = signed;
+    let Some(signatures) = signatures else {
         // Unsigned: the first member is the body.
-        None if trust == Trust::Verify => {
+        if trust == Trust::Verify {
             return Err(IndexArchiveError::Signature {
                 file: file.to_owned(),
                 error: SignatureError::Unsigned,
-            })
+            });
         }
-        None => {
-            return Ok(Verified {
-                body: data,
-                signer: None,
-            })
-        }
-        Some(signatures) => signatures,
+        return Ok(Verified {
+            body: data,
+            signer: None,
+        });
     };
+    let rest = &data[body_start.min(data.len())..];
     let signer = match trust {
         Trust::AllowUntrusted => None,
         Trust::Verify => {
             // The signature covers every raw byte after its member.
-            let mut digests = Digests::for_entries(&signatures);
-            digests.update(rest);
+            let digests = match digests {
+                Some(d) => d,
+                None => {
+                    let mut d = Digests::for_entries(&signatures);
+                    d.update(rest);
+                    d
+                }
+            };
             let signer = keyring.verify(&signatures, digests).map_err(|error| {
                 IndexArchiveError::Signature {
                     file: file.to_owned(),

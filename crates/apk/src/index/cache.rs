@@ -15,9 +15,10 @@
 //! bytes parse differently.
 //!
 //! The load comes in two halves for callers that still have to load their
-//! keys: [`IndexLoader::open_as`] reads the file and starts the cache
-//! lookup on another thread; [`OpenedIndex::load`] checks the signature,
-//! and only then uses what the lookup found.
+//! keys: [`IndexLoader::open_as`] reads the file and starts hashing the
+//! bytes its signature covers on another thread (that needs no keys);
+//! [`OpenedIndex::load`] looks up the cache entry meanwhile, checks the
+//! signature, and only then uses the entry.
 //!
 //! A large index is inflated and parsed at once on two threads (see
 //! [`super::parsed`]); that parse is used from memory and written to the
@@ -85,35 +86,38 @@ impl IndexLoader {
     }
 
     /// The first half of [`IndexLoader::load`], which needs no keys: reads
-    /// the file (bounded) and starts looking for its cache entry on another
-    /// thread, so that a caller can load its keyring meanwhile. `name` names
+    /// the file (bounded) and starts hashing what its signature covers on
+    /// another thread, so that a caller can load its keyring meanwhile. `name` names
     /// the file in errors and warnings (a download's URL instead of its
     /// temporary or cache path). Nothing read is used before
     /// [`OpenedIndex::load`] verified it.
     pub fn open_as(&self, path: &Path, name: &Path) -> Result<OpenedIndex, IndexArchiveError> {
         let data = Arc::new(archive::read_bounded(path, name, self.max_size)?);
-        let lookup = {
-            let (dir, data) = (self.dir.clone(), Arc::clone(&data));
-            assemble_io::thread::spawn("index-lookup", move || look_up(dir.as_deref(), &data)).ok()
+        let signed = {
+            let (data, name) = (Arc::clone(&data), name.to_owned());
+            assemble_io::thread::spawn("index-digest", move || {
+                archive::hash_signed(&data, &name, true)
+            })
+            .ok()
         };
         Ok(OpenedIndex {
             loader: self.clone(),
             name: name.to_owned(),
             data,
-            lookup,
+            signed,
         })
     }
 }
 
-/// An index file read into memory whose cache entry is being looked up:
+/// An index file read into memory whose signed bytes are being hashed:
 /// [`IndexLoader::open_as`].
 pub struct OpenedIndex {
     loader: IndexLoader,
     name: PathBuf,
     data: Arc<archive::FileBytes>,
-    /// The cache key and the entry found under it; `None` when no thread
-    /// could be started (then looked up after the signature check).
-    lookup: Option<JoinHandle<Lookup>>,
+    /// The signature entries and the digests of what they sign; `None`
+    /// when no thread could be started (then hashed by [`OpenedIndex::load`]).
+    signed: Option<JoinHandle<Result<archive::Signed, IndexArchiveError>>>,
 }
 
 impl std::fmt::Debug for OpenedIndex {
@@ -125,21 +129,11 @@ impl std::fmt::Debug for OpenedIndex {
     }
 }
 
-/// The file's digest (the cache key) and its usable cache entry, if any.
-type Lookup = ([u8; 32], Option<ParsedIndex>);
-
 /// The cache key of an index file: the BLAKE3 digest of its bytes. Any
 /// collision-resistant hash would do; BLAKE3 hashes the file three times
 /// as fast as SHA-256 here, and the key is computed on every use.
 pub fn file_digest(data: &[u8]) -> [u8; 32] {
     blake3::hash(data).into()
-}
-
-/// The digest of `data` and, with a cache directory, its usable entry.
-fn look_up(dir: Option<&Path>, data: &[u8]) -> Lookup {
-    let digest = file_digest(data);
-    let cached = dir.and_then(|d| open_entry(&entry_path(d, &digest), &digest));
-    (digest, cached)
 }
 
 /// Where the entry for the index file with `digest` lives in `dir`.
@@ -153,26 +147,29 @@ fn entry_path(dir: &Path, digest: &[u8; 32]) -> PathBuf {
 
 impl OpenedIndex {
     /// Verifies the file's signature with `keyring` (as `trust` allows)
-    /// and yields its index: the cache entry found meanwhile, or a fresh
+    /// and yields its index: the cache entry for these bytes, or a fresh
     /// parse (cached once verified).
     pub fn load(self, keyring: &Keyring, trust: Trust) -> Result<ParsedIndex, IndexArchiveError> {
         let OpenedIndex {
             loader,
             name,
             data,
-            lookup,
+            signed,
         } = self;
         let name = name.as_path();
-        let verified = archive::verify(&data, name, keyring, trust);
-        let (digest, cached) = match lookup.map(JoinHandle::join) {
-            Some(Ok(found)) => found,
-            // A helper that panicked found nothing; without a helper the
-            // entry is only looked for once it is known to be needed.
-            Some(Err(_)) => look_up(None, &data),
-            None if verified.is_ok() => look_up(loader.dir.as_deref(), &data),
-            None => ([0; 32], None),
+        // The entry is looked up while the other thread hashes the signed
+        // bytes, and used only once the signature checked out.
+        let digest = file_digest(&data);
+        let cached = loader
+            .dir
+            .as_deref()
+            .and_then(|d| open_entry(&entry_path(d, &digest), &digest));
+        let signed = match signed.map(JoinHandle::join) {
+            Some(Ok(signed)) => signed,
+            // No helper, or one that panicked: hashed here.
+            _ => archive::hash_signed(&data, name, trust == Trust::Verify),
         };
-        let verified = verified?;
+        let verified = archive::check_signed(&data, signed?, name, keyring, trust)?;
         if let Some(mut index) = cached {
             index.set_signer(verified.signer);
             return Ok(index);
