@@ -230,7 +230,6 @@ pub(crate) fn verify<'d>(
 /// What [`verify`] computes before it needs the keyring: the signature
 /// entries and the digests of the bytes they sign. Computed on its own so
 /// that it can run while the keys load.
-#[derive(Clone)]
 pub(crate) struct Signed {
     /// `None` for an unsigned index (its first member is the body).
     signatures: Option<Vec<crate::signature::SignatureEntry>>,

@@ -87,9 +87,9 @@ impl IndexLoader {
 
     /// The first half of [`IndexLoader::load`], which needs no keys: reads
     /// the file (bounded) and starts hashing what its signature covers on
-    /// another thread, so that a caller can load its keyring meanwhile. `name` names
-    /// the file in errors and warnings (a download's URL instead of its
-    /// temporary or cache path). Nothing read is used before
+    /// another thread, so that a caller can load its keyring meanwhile.
+    /// `name` names the file in errors and warnings (a download's URL
+    /// instead of its temporary or cache path). Nothing read is used before
     /// [`OpenedIndex::load`] verified it.
     pub fn open_as(&self, path: &Path, name: &Path) -> Result<OpenedIndex, IndexArchiveError> {
         let data = Arc::new(archive::read_bounded(path, name, self.max_size)?);
