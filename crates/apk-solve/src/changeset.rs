@@ -131,7 +131,7 @@ impl<'a> Gen<'_, '_, 'a> {
         let Some(pkg) = self.chosen_pkg(name) else {
             return;
         };
-        if !self.sel.names[name].seen() || self.processed[name] {
+        if !self.sel.name_seen[name] || self.processed[name] {
             return;
         }
         for d in self.db.install_if(pkg) {

@@ -36,7 +36,7 @@ pub(crate) struct NameState {
     order_id: u32,
     merge_depends: u16,
     merge_provides: u16,
-    /// The boolean states below, one bit each.
+    /// One bit per state of `name_flags!` below.
     flags: u16,
     /// Which decision queue holds the name, if any.
     queue: Option<Queue>,
@@ -78,20 +78,19 @@ impl NameState {
 }
 
 name_flags! {
-    0 seen set_seen;
-    1 locked set_locked;
-    2 has_options set_has_options;
-    3 has_iif set_has_iif;
-    4 no_iif set_no_iif;
-    5 reverse_deps_done set_reverse_deps_done;
-    6 has_virtual_provides set_has_virtual_provides;
-    7 has_auto_selectable set_has_auto_selectable;
+    0 locked set_locked;
+    1 has_options set_has_options;
+    2 has_iif set_has_iif;
+    3 no_iif set_no_iif;
+    4 reverse_deps_done set_reverse_deps_done;
+    5 has_virtual_provides set_has_virtual_provides;
+    6 has_auto_selectable set_has_auto_selectable;
     /// Wanted undecided because an `install_if` has `!name`.
-    8 iif_needed set_iif_needed;
-    9 reevaluate_deps set_reevaluate_deps;
-    10 reevaluate_iif set_reevaluate_iif;
-    11 in_dirty set_in_dirty;
-    12 resolvenow set_resolvenow;
+    7 iif_needed set_iif_needed;
+    8 reevaluate_deps set_reevaluate_deps;
+    9 reevaluate_iif set_reevaluate_iif;
+    10 in_dirty set_in_dirty;
+    11 resolvenow set_resolvenow;
 }
 
 /// The three decision queues, taken in this order.
@@ -107,7 +106,6 @@ enum Queue {
 
 #[derive(Clone, Default, Debug)]
 pub(crate) struct PkgState {
-    pub seen: bool,
     pub selectable: bool,
     available: bool,
     pub tag_ok: bool,
@@ -131,6 +129,8 @@ pub(crate) struct Selection<'a> {
     /// Every provider a name was locked to, in order ([`NameState::chosen`]
     /// points here).
     chosen_list: Vec<Provider<'a>>,
+    /// Which names discovery reached.
+    pub name_seen: Vec<bool>,
     pub errors: u32,
 }
 
@@ -154,9 +154,9 @@ pub(crate) struct Engine<'d, 'a> {
     pub pkgs: Vec<PkgState>,
     /// Providers names were locked to ([`NameState::chosen`]).
     chosen_list: Vec<Provider<'a>>,
-    /// `names[n].seen()` and `pkgs[p].seen()` again, densely: discovery asks
-    /// for them once per reference, and a miss on the big state structs
-    /// costs more than the check.
+    /// Which names and packages discovery reached, densely: discovery asks
+    /// once per reference, and a miss on the state structs costs more than
+    /// the check.
     name_seen: Vec<bool>,
     pkg_seen: Vec<bool>,
     dirty: VecDeque<NameId>,
@@ -424,7 +424,6 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     fn discover_new_name(&mut self, name: NameId) {
         self.name_seen[name] = true;
-        self.names[name].set_seen(true);
         self.names[name].set_no_iif(true);
         let db = self.db;
         let mut num_virtual = 0;
@@ -476,7 +475,6 @@ impl<'d, 'a> Engine<'d, 'a> {
             p.virtual_package || (p.repos != 0 && p.repos & !self.cache_repos == 0);
         let zero_size = p.zero_size;
         let s = &mut self.pkgs[pkg];
-        s.seen = true;
         self.pkg_seen[pkg] = true;
         s.pinning_allowed = DEFAULT_PINNING;
         s.pinning_preferred = DEFAULT_PINNING;
@@ -967,6 +965,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             names: self.names,
             pkgs: self.pkgs,
             chosen_list: self.chosen_list,
+            name_seen: self.name_seen,
             errors: self.errors,
         }
     }

@@ -223,7 +223,7 @@ pub(crate) fn verify<'d>(
     keyring: &Keyring,
     trust: Trust,
 ) -> Result<Verified<'d>, IndexArchiveError> {
-    let signed = hash_signed(data, file, trust == Trust::Verify)?;
+    let signed = hash_signed(data, file)?;
     check_signed(data, signed, file, keyring, trust)
 }
 
@@ -231,35 +231,26 @@ pub(crate) fn verify<'d>(
 /// entries and the digests of the bytes they sign. Computed on its own so
 /// that it can run while the keys load.
 pub(crate) struct Signed {
-    /// `None` for an unsigned index (its first member is the body).
-    signatures: Option<Vec<crate::signature::SignatureEntry>>,
-    /// The digests the signatures need of the bytes after their member
-    /// (`None` when not hashed).
-    digests: Option<Digests>,
+    /// The signature entries and the digests they need of the raw bytes
+    /// after their member; `None` for an unsigned index (its first member
+    /// is the body).
+    signatures: Option<(Vec<crate::signature::SignatureEntry>, Digests)>,
     /// Where the body member starts.
     body_start: usize,
 }
 
 /// The keyless half of [`verify`]: reads the signature member of `data`
-/// and, when `hash` is set, hashes every raw byte after it.
-pub(crate) fn hash_signed(
-    data: &[u8],
-    file: &Path,
-    hash: bool,
-) -> Result<Signed, IndexArchiveError> {
+/// and hashes every raw byte after it.
+pub(crate) fn hash_signed(data: &[u8], file: &Path) -> Result<Signed, IndexArchiveError> {
     stream::check_magic(data).map_err(|m| format_err(file, m))?;
     let (signatures, rest) = read_signatures(data, file)?;
-    let digests = match &signatures {
-        Some(entries) if hash => {
-            let mut digests = Digests::for_entries(entries);
-            digests.update(rest);
-            Some(digests)
-        }
-        _ => None,
-    };
+    let signatures = signatures.map(|entries| {
+        let mut digests = Digests::for_entries(&entries);
+        digests.update(rest);
+        (entries, digests)
+    });
     Ok(Signed {
         signatures,
-        digests,
         body_start: data.len() - rest.len(),
     })
 }
@@ -273,12 +264,7 @@ pub(crate) fn check_signed<'d>(
     keyring: &Keyring,
     trust: Trust,
 ) -> Result<Verified<'d>, IndexArchiveError> {
-    let Signed {
-        signatures,
-        digests,
-        body_start,
-    } = signed;
-    let Some(signatures) = signatures else {
+    let Some((signatures, digests)) = signed.signatures else {
         // Unsigned: the first member is the body.
         if trust == Trust::Verify {
             return Err(IndexArchiveError::Signature {
@@ -291,19 +277,11 @@ pub(crate) fn check_signed<'d>(
             signer: None,
         });
     };
-    let rest = &data[body_start.min(data.len())..];
+    let rest = &data[signed.body_start.min(data.len())..];
     let signer = match trust {
         Trust::AllowUntrusted => None,
         Trust::Verify => {
             // The signature covers every raw byte after its member.
-            let digests = match digests {
-                Some(d) => d,
-                None => {
-                    let mut d = Digests::for_entries(&signatures);
-                    d.update(rest);
-                    d
-                }
-            };
             let signer = keyring.verify(&signatures, digests).map_err(|error| {
                 IndexArchiveError::Signature {
                     file: file.to_owned(),

@@ -95,10 +95,8 @@ impl IndexLoader {
         let data = Arc::new(archive::read_bounded(path, name, self.max_size)?);
         let signed = {
             let (data, name) = (Arc::clone(&data), name.to_owned());
-            assemble_io::thread::spawn("index-digest", move || {
-                archive::hash_signed(&data, &name, true)
-            })
-            .ok()
+            assemble_io::thread::spawn("index-digest", move || archive::hash_signed(&data, &name))
+                .ok()
         };
         Ok(OpenedIndex {
             loader: self.clone(),
@@ -167,7 +165,7 @@ impl OpenedIndex {
         let signed = match signed.map(JoinHandle::join) {
             Some(Ok(signed)) => signed,
             // No helper, or one that panicked: hashed here.
-            _ => archive::hash_signed(&data, name, trust == Trust::Verify),
+            _ => archive::hash_signed(&data, name),
         };
         let verified = archive::check_signed(&data, signed?, name, keyring, trust)?;
         if let Some(mut index) = cached {
@@ -331,6 +329,11 @@ mod tests {
         index.records().map(|r| r.info.name.into_owned()).collect()
     }
 
+    /// The cache key of the index file at `path`.
+    fn key_of(path: &Path) -> [u8; 32] {
+        file_digest(&fs::read(path).unwrap())
+    }
+
     /// An index of `names` signed by `k.rsa.pub`, and a loader caching in
     /// `<tmp>/cache` (the files go with `tmp`: keep it bound).
     struct Signed {
@@ -436,7 +439,7 @@ mod tests {
         loader.load(&xy, &ring, Trust::Verify).unwrap();
         let stored = entries(&cache);
         assert_eq!(stored.len(), 2);
-        let digest_of = |p: &Path| hex::encode(file_digest(&fs::read(p).unwrap()));
+        let digest_of = |p: &Path| hex::encode(key_of(p));
         let ab_entry = cache.join(format!("{}.v{}", digest_of(&ab), parsed::FORMAT_VERSION));
         let xy_entry = cache.join(format!("{}.v{}", digest_of(&xy), parsed::FORMAT_VERSION));
 
@@ -466,7 +469,7 @@ mod tests {
                 names(&loader.load(&ab, &ring, Trust::Verify).unwrap()),
                 ["a", "b"]
             );
-            let digest = file_digest(&fs::read(&ab).unwrap());
+            let digest = key_of(&ab);
             assert!(ParsedIndex::from_bytes(fs::read(&ab_entry).unwrap(), &digest).is_ok());
         }
 
@@ -520,7 +523,7 @@ mod tests {
         let loaded = IndexLoader::new(None)
             .load(file, ring, Trust::Verify)
             .unwrap();
-        let digest = file_digest(&fs::read(file).unwrap());
+        let digest = key_of(file);
         let label = format!("{}:APKINDEX", file.display());
         let whole = ParsedIndex::build(text, "raw", false, &label, digest).unwrap();
         (loaded, whole)
@@ -625,7 +628,7 @@ mod tests {
         let text = large_text();
         let usual = |file: &Path| {
             let a = archive::read_file(file, &ring, Trust::Verify).map_err(|e| e.to_string())?;
-            let digest = file_digest(&fs::read(file).unwrap());
+            let digest = key_of(file);
             let label = format!("{}:APKINDEX", file.display());
             let idx = ParsedIndex::build(&a.text, &a.description, a.lossy, &label, digest).unwrap();
             Ok::<_, String>(idx.to_bytes().to_vec())
@@ -700,7 +703,7 @@ mod tests {
         let v = parsed::FORMAT_VERSION;
         let has = |i: usize| left.iter().any(|p| p.ends_with(format!("{i:064}.v{v}")));
         assert!(!has(0) && !has(3) && has(4) && has(MAX_ENTRIES + 2));
-        let digest = hex::encode(file_digest(&fs::read(&file).unwrap()));
+        let digest = hex::encode(key_of(&file));
         assert!(left.iter().any(|p| p.ends_with(format!("{digest}.v{v}"))));
     }
 

@@ -104,18 +104,15 @@ pub fn neutral(image: &Image) -> Neutral {
 /// How the declaration shapes the layers, which an overlay cannot say:
 /// the service that applies it writes the image's layers itself.
 fn layout_settings(image: &Image) -> Vec<Unexpressed> {
-    let reason = "the anchor service writes the image's layers itself";
-    let mut out = Vec::new();
-    if image.layers != 1 {
-        out.push(("layers", reason));
-    }
-    if image.compression != Default::default() {
-        out.push(("compression", reason));
-    }
-    out.into_iter()
-        .map(|(path, reason)| Unexpressed {
+    let set = [
+        ("layers", image.layers != 1),
+        ("compression", image.compression != Default::default()),
+    ];
+    set.into_iter()
+        .filter(|(_, declared)| *declared)
+        .map(|(path, _)| Unexpressed {
             path: path.to_owned(),
-            reason: reason.to_owned(),
+            reason: "the anchor service writes the image's layers itself".to_owned(),
         })
         .collect()
 }
