@@ -5,8 +5,8 @@
 //! ([`limit`]) and the user-adjustable bounds on downloads and inflation
 //! ([`bounds`]), terminal-safe text ([`escape`]), URLs and secrets that
 //! never show credentials ([`url`], [`secret`]), helper threads that start
-//! on another CPU at once ([`thread`]), fresh memory made present in one go
-//! ([`pages`]).
+//! on another CPU at once ([`thread`]), fresh memory made present cheaply
+//! and buffers in huge pages ([`pages`]).
 //!
 //! This crate sits at the bottom of the workspace: it knows nothing of APK
 //! or OCI, only of bytes, paths and the ways writing them can go wrong.

@@ -581,6 +581,25 @@ mod tests {
             )
             .expect("streamed");
             assert_eq!(index.to_bytes(), whole.to_bytes());
+            // A buffer without room for the tables: they go to a new one.
+            let size = archive::announced_size(&verified) as usize;
+            let tight = crate::index::filling::Filling::new(
+                super::parsed::HEADER_LEN,
+                size,
+                0,
+                Default::default(),
+            )
+            .unwrap();
+            let index = ParsedIndex::build_streamed(
+                tight,
+                &verified,
+                &file,
+                u64::MAX,
+                &label,
+                *whole.digest(),
+            )
+            .expect("streamed");
+            assert_eq!(index.to_bytes(), whole.to_bytes());
         }
         // And through the cache, as written and mapped again.
         let cached = IndexLoader::new(Some(tmp.path().join("cache")));

@@ -9,6 +9,8 @@
 
 use std::io::{self, Read};
 use std::ptr::NonNull;
+
+use assemble_io::pages::Region;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -17,9 +19,11 @@ const STEP: usize = 64 * 1024;
 
 /// See the module documentation.
 pub(crate) struct Filling<S> {
-    /// `room + cap` bytes, zeroed when allocated; owned (freed in `Drop`).
+    /// `room + cap` bytes and more, zeroed when mapped.
+    region: Region,
+    /// The region's first byte (a mapping does not move with its owner).
     ptr: NonNull<u8>,
-    /// Bytes kept free before the filled ones (see [`Filling::into_vec`]).
+    /// Bytes kept free before the filled ones (see [`Filling::into_region`]).
     room: usize,
     cap: usize,
     /// How many bytes the writer will write (set once, before the first).
@@ -42,11 +46,17 @@ unsafe impl<S: Send> Sync for Filling<S> {}
 
 impl<S> Filling<S> {
     /// An empty buffer for at most `cap` bytes, after `room` bytes kept
-    /// free.
-    pub fn new(room: usize, cap: usize, state: S) -> Self {
-        let boxed: Box<[u8]> = vec![0u8; room + cap].into_boxed_slice();
-        let ptr = NonNull::new(Box::into_raw(boxed).cast::<u8>()).expect("a box is not null");
-        Filling {
+    /// free, and `spare` bytes more of capacity for whoever takes the
+    /// buffer over ([`Filling::into_region`]).
+    pub fn new(room: usize, cap: usize, spare: usize, state: S) -> io::Result<Self> {
+        let capacity = room
+            .checked_add(cap)
+            .and_then(|n| n.checked_add(spare))
+            .ok_or(io::ErrorKind::OutOfMemory)?;
+        let mut region = Region::with_capacity(capacity)?;
+        let ptr = NonNull::new(region.as_mut_ptr()).ok_or(io::ErrorKind::OutOfMemory)?;
+        Ok(Filling {
+            region,
             ptr,
             room,
             cap,
@@ -55,7 +65,7 @@ impl<S> Filling<S> {
             filled: AtomicUsize::new(0),
             state: Mutex::new(state),
             changed: Condvar::new(),
-        }
+        })
     }
 
     /// Reads exactly `size` bytes from `source` into the buffer, publishing
@@ -99,16 +109,13 @@ impl<S> Filling<S> {
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(self.room), n) }
     }
 
-    /// The whole buffer, room first, then what was filled (and the rest
-    /// of the capacity, zeros).
-    pub fn into_vec(self) -> Vec<u8> {
-        let this = std::mem::ManuallyDrop::new(self);
-        let slice = std::ptr::slice_from_raw_parts_mut(this.ptr.as_ptr(), this.room + this.cap);
-        // The state's destructor still runs; the buffer changes owner.
-        // SAFETY: `this` is never used again and its `Drop` does not run.
-        drop(unsafe { std::ptr::read(&this.state) });
-        // SAFETY: made from this very box in `new`; ownership moves here.
-        unsafe { Box::from_raw(slice) }.into_vec()
+    /// The whole buffer: the room (zeros unless written since), then what
+    /// was filled; the rest of the capacity is there to append to.
+    pub fn into_region(self) -> Region {
+        let len = self.room + self.filled.load(Ordering::Acquire);
+        let mut region = self.region;
+        region.set_len(len);
+        region
     }
 
     /// The announced size (0 before the writer started).
@@ -133,14 +140,6 @@ impl<S> Filling<S> {
     }
 }
 
-impl<S> Drop for Filling<S> {
-    fn drop(&mut self) {
-        let slice = std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.room + self.cap);
-        // SAFETY: made from this very box in `new`, and freed only here.
-        drop(unsafe { Box::from_raw(slice) });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,7 +147,7 @@ mod tests {
     #[test]
     fn a_reader_sees_a_growing_prefix_of_what_is_written() {
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        let f = Filling::new(3, data.len(), ());
+        let f = Filling::new(3, data.len(), 7, ()).unwrap();
         std::thread::scope(|s| {
             let reader = s.spawn(|| {
                 let mut seen = 0;
@@ -165,17 +164,18 @@ mod tests {
         });
         assert_eq!(f.filled(), &data[..]);
         assert_eq!(f.total(), data.len());
-        let v = f.into_vec();
+        let mut v = f.into_region();
         assert_eq!(v[..3], [0, 0, 0]);
         assert_eq!(v[3..], data[..]);
+        assert!(v.try_extend(&[9; 7]), "the spare capacity is there");
     }
 
     #[test]
     fn oversized_repeated_and_short_fills_fail() {
-        let f = Filling::new(0, 10, ());
+        let f = Filling::new(0, 10, 0, ()).unwrap();
         assert!(f.fill_from(&mut &[0u8; 20][..], 20).is_err());
         assert!(f.fill_from(&mut &[0u8; 5][..], 5).is_err(), "a second fill");
-        let g = Filling::new(0, 10, ());
+        let g = Filling::new(0, 10, 0, ()).unwrap();
         let e = g.fill_from(&mut &[1u8; 3][..], 8).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
         assert_eq!(g.filled(), &[1, 1, 1]);

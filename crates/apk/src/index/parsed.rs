@@ -43,14 +43,16 @@ use crate::checksum::Checksum;
 use crate::dependency::{self, Constraint, Context, Dependency};
 use crate::package::{FieldProblem, PackageInfo};
 use crate::version::{self, Op};
+use assemble_io::pages::Region;
 
 /// Version of the byte layout; a buffer of another version is refused (the
 /// cache then rebuilds it).
 pub const FORMAT_VERSION: u32 = 5;
 
 const MAGIC: [u8; 8] = *b"CAIDX\0\r\n";
-const HEADER_LEN: usize = 128;
+pub(crate) const HEADER_LEN: usize = 128;
 const RECORD_LEN: usize = 216;
+const _: () = assert!(RECORD_LEN.is_multiple_of(8));
 const NAME_LEN: usize = 8;
 const SLOT_LEN: usize = 4;
 const ATOM_LEN: usize = 16;
@@ -112,8 +114,10 @@ pub struct InvalidParsedIndex(pub &'static str);
 /// The bytes, owned or mapped from a file.
 enum Buf {
     Owned(Vec<u8>),
+    /// Owned, in memory of its own (an index parsed as it was inflated).
+    Region(Region),
     /// Owned, and being written to the cache by another thread.
-    Shared(std::sync::Arc<Vec<u8>>),
+    Shared(std::sync::Arc<dyn AsRef<[u8]> + Send + Sync>),
     Mapped(memmap2::Mmap),
 }
 
@@ -122,7 +126,8 @@ impl Buf {
     fn bytes(&self) -> &[u8] {
         match self {
             Buf::Owned(v) => v,
-            Buf::Shared(v) => v,
+            Buf::Region(r) => r,
+            Buf::Shared(v) => v.as_ref().as_ref(),
             Buf::Mapped(m) => m,
         }
     }
@@ -310,35 +315,44 @@ impl ParsedIndex {
         // The parts' text is the buffer's: keep only what the index needs
         // of the parts, then take the buffer over.
         let (header, text_len, sections) = (parts.header, parts.text.len(), parts.sections);
-        let mut bytes = buffer.into_vec();
-        bytes.truncate(HEADER_LEN + text_len);
+        let mut bytes = buffer.into_region();
+        bytes.set_len(HEADER_LEN + text_len);
         bytes[..HEADER_LEN].copy_from_slice(&header);
-        // Fresh memory, present in one go rather than a fault per page.
-        bytes.reserve_exact(sections.iter().map(Vec::len).sum());
-        assemble_io::pages::populate(bytes.spare_capacity_mut());
-        for s in &sections {
-            bytes.extend_from_slice(s);
+        let tables: usize = sections.iter().map(Vec::len).sum();
+        if bytes.capacity() - bytes.len() < tables {
+            // More tables than the buffer was given room for: a region
+            // that holds them.
+            let mut bigger = Region::with_capacity(bytes.len() + tables).ok()?;
+            if !bigger.try_extend(&bytes) {
+                return None;
+            }
+            bytes = bigger;
         }
-        Some(ParsedIndex::from_built(Buf::Owned(bytes), &digest))
+        if !sections.iter().all(|s| bytes.try_extend(s)) {
+            return None;
+        }
+        Some(ParsedIndex::from_built(Buf::Region(bytes), &digest))
     }
 
     /// Hands the bytes to `write` on another thread (writing them to the
     /// cache); dropping the index waits for it. Bytes mapped from a file
     /// are not handed over.
     pub(crate) fn write_in_background(&mut self, write: impl FnOnce(&[u8]) + Send + 'static) {
-        let bytes = match std::mem::replace(&mut self.buf, Buf::Owned(Vec::new())) {
-            Buf::Owned(v) => std::sync::Arc::new(v),
-            Buf::Shared(v) => v,
-            mapped @ Buf::Mapped(_) => {
-                // Mapped from a file: the cache has it already.
-                self.buf = mapped;
-                return;
-            }
-        };
+        let bytes: std::sync::Arc<dyn AsRef<[u8]> + Send + Sync> =
+            match std::mem::replace(&mut self.buf, Buf::Owned(Vec::new())) {
+                Buf::Owned(v) => std::sync::Arc::new(v),
+                Buf::Region(r) => std::sync::Arc::new(r),
+                Buf::Shared(v) => v,
+                mapped @ Buf::Mapped(_) => {
+                    // Mapped from a file: the cache has it already.
+                    self.buf = mapped;
+                    return;
+                }
+            };
         self.buf = Buf::Shared(bytes.clone());
         let spawned = assemble_io::thread::spawn("index-cache", {
             let bytes = bytes.clone();
-            move || write(&bytes)
+            move || write(bytes.as_ref().as_ref())
         });
         // No thread to be had: not cached this time.
         self.storing = spawned.ok();
@@ -966,6 +980,9 @@ struct Builder<'t> {
     name_ids: FxHashMap<&'t str, u32>,
     extra_ids: FxHashMap<String, u32>,
     records: Vec<u8>,
+    /// Records [`Builder::absorb`] took over from another builder (they
+    /// follow `records`; kept apart rather than copied after them).
+    absorbed_records: Vec<u8>,
     atoms: Vec<u8>,
     problems: Vec<u8>,
     warnings: Vec<(usize, Vec<u8>)>,
@@ -1005,6 +1022,7 @@ impl<'t> Builder<'t> {
             extra_ids: FxHashMap::default(),
             // Generous: pages never written are never faulted in.
             records: Vec::with_capacity(len / 200 * RECORD_LEN),
+            absorbed_records: Vec::new(),
             atoms: Vec::with_capacity(len / 2),
             problems: Vec::new(),
             warnings: Vec::new(),
@@ -1243,13 +1261,17 @@ impl<'t> Builder<'t> {
         }
         if flags & FLAG_DUPLICATE == 0 {
             self.packages.push(PackageRow {
-                record: (self.records.len() / RECORD_LEN) as u32,
+                record: self.record_count(),
                 name: name_id,
                 version: spans[F_VERSION],
                 atoms: atoms_start,
                 counts: [nd, np, ni],
             });
         }
+        debug_assert!(
+            self.absorbed_records.is_empty(),
+            "records follow absorbed ones"
+        );
         let rec = &mut self.records;
         let start = rec.len();
         rec.resize(start + RECORD_LEN, 0);
@@ -1305,11 +1327,25 @@ impl<'t> Builder<'t> {
         r.line
     }
 
+    /// How many records there are so far.
+    fn record_count(&self) -> u32 {
+        ((self.records.len() + self.absorbed_records.len()) / RECORD_LEN) as u32
+    }
+
+    /// Record `i`.
+    fn record(&self, i: u32) -> &[u8] {
+        let at = i as usize * RECORD_LEN;
+        match at.checked_sub(self.records.len()) {
+            None => &self.records[at..][..RECORD_LEN],
+            Some(at) => &self.absorbed_records[at..][..RECORD_LEN],
+        }
+    }
+
     /// The packages section: per package, its record and what the
     /// resolver reads of the record most (see [`PKG_LEN`]).
     fn package_table(&self) -> Vec<u8> {
         u32s(self.packages.iter().flat_map(|p| {
-            let row = &self.records[p.record as usize * RECORD_LEN..][..RECORD_LEN];
+            let row = self.record(p.record);
             let sized = read_number(row, 0, N_INSTALLED_SIZE).is_some_and(|n| n != 0);
             let mut flags = 0;
             if read_u32(row, R_PROBLEMS + 4) != 0 {
@@ -1404,11 +1440,11 @@ impl<'t> Builder<'t> {
             }
             self.warnings.push((line, w));
         }
-        let record_base = (self.records.len() / RECORD_LEN) as u32;
-        for (i, r) in other.records.chunks_exact(RECORD_LEN).enumerate() {
-            let start = self.records.len();
-            self.records.extend_from_slice(r);
-            let row = &mut self.records[start..];
+        let record_base = self.record_count();
+        // The other builder's records are renumbered where they are, then
+        // kept as they are.
+        let mut records = other.records;
+        for (i, row) in records.chunks_exact_mut(RECORD_LEN).enumerate() {
             let put = |row: &mut [u8], at: usize, v: u32| {
                 row[at..at + 4].copy_from_slice(&v.to_le_bytes())
             };
@@ -1449,6 +1485,11 @@ impl<'t> Builder<'t> {
                     counts,
                 });
             }
+        }
+        if self.absorbed_records.is_empty() {
+            self.absorbed_records = records;
+        } else {
+            self.absorbed_records.extend_from_slice(&records);
         }
     }
 
@@ -1641,6 +1682,9 @@ impl<'t> Builder<'t> {
         let mut sections = vec![
             extra,
             std::mem::take(&mut self.records),
+            // Whole records (RECORD_LEN is a multiple of 8): no padding
+            // between the two.
+            std::mem::take(&mut self.absorbed_records),
             u32s(self.names.iter().flat_map(|&(o, l)| [o, l])),
             u32s(slots),
             std::mem::take(&mut self.atoms),
@@ -1787,7 +1831,10 @@ impl<'t> Parts<'t> {
             return None;
         }
         let cap = usize::try_from(announced.min(max_size)).ok()?;
-        Some(Filling::new(HEADER_LEN, cap, StreamState::default()))
+        // Room for the tables after the text, which the index then appends
+        // in place: about as many bytes as the text for Alpine's indexes.
+        let spare = cap.saturating_add(cap / 2);
+        Filling::new(HEADER_LEN, cap, spare, StreamState::default()).ok()
     }
 
     /// Inflates `verified` into `buffer` and parses the text while it
