@@ -93,6 +93,12 @@ name_flags! {
     11 resolvenow set_resolvenow;
 }
 
+/// A decision queue entry: a name and the stamp it was filed with. Taking
+/// a name out of a queue or filing it again only changes the name's state,
+/// which makes its older entries stale; they are dropped when reached
+/// (removing them at once cost a scan of the queue each time).
+type Entry = (NameId, u32);
+
 /// The three decision queues, taken in this order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Queue {
@@ -159,12 +165,17 @@ pub(crate) struct Engine<'d, 'a> {
     /// the check.
     name_seen: Vec<bool>,
     pkg_seen: Vec<bool>,
+    /// Names to reconsider; one whose `in_dirty` was cleared since (it was
+    /// decided) is skipped.
     dirty: VecDeque<NameId>,
-    resolvenow: VecDeque<NameId>,
+    resolvenow: VecDeque<Entry>,
     /// Ordered by descending `order_id`.
-    selectable: Vec<NameId>,
+    selectable: VecDeque<Entry>,
     /// Ordered by descending `order_id`.
-    unresolved: Vec<NameId>,
+    unresolved: VecDeque<Entry>,
+    /// Per name, the stamp of its live queue entry (see [`Entry`]).
+    filed: Vec<u32>,
+    stamp: u32,
     order_counter: u32,
     /// Names the request set solver flags on (decided later).
     flagged_names: Vec<bool>,
@@ -213,8 +224,10 @@ impl<'d, 'a> Engine<'d, 'a> {
             pkg_seen: vec![false; db.package_count()],
             dirty: VecDeque::new(),
             resolvenow: VecDeque::new(),
-            selectable: Vec::new(),
-            unresolved: Vec::new(),
+            selectable: VecDeque::new(),
+            unresolved: VecDeque::new(),
+            filed: vec![0; db.name_count()],
+            stamp: 0,
             order_counter: 0,
             flagged_names: vec![false; db.name_count()],
             errors: 0,
@@ -282,12 +295,30 @@ impl<'d, 'a> Engine<'d, 'a> {
         n.reverse_deps_done() && n.requirers > 0 && n.has_auto_selectable() && !n.has_options()
     }
 
+    /// Takes a name out of its queue: its entry goes stale.
     fn dequeue(&mut self, name: NameId) {
-        match self.names[name].queue.take() {
-            Some(Queue::ResolveNow) => self.resolvenow.retain(|&x| x != name),
-            Some(Queue::Selectable) => self.selectable.retain(|&x| x != name),
-            Some(Queue::Unresolved) => self.unresolved.retain(|&x| x != name),
-            None => {}
+        self.names[name].queue = None;
+    }
+
+    /// A new entry for `name`, the only live one.
+    fn file(&mut self, name: NameId) -> Entry {
+        self.stamp += 1;
+        self.filed[name] = self.stamp;
+        (name, self.stamp)
+    }
+
+    /// The first live entry of `queue` (`which`), dropping stale ones.
+    fn pop_live(&mut self, which: Queue) -> Option<NameId> {
+        loop {
+            let queue = match which {
+                Queue::ResolveNow => &mut self.resolvenow,
+                Queue::Selectable => &mut self.selectable,
+                Queue::Unresolved => &mut self.unresolved,
+            };
+            let (name, stamp) = queue.pop_front()?;
+            if self.names[name].queue == Some(which) && self.filed[name] == stamp {
+                return Some(name);
+            }
         }
     }
 
@@ -314,9 +345,10 @@ impl<'d, 'a> Engine<'d, 'a> {
             let now = self.resolvable_now(name);
             self.names[name].set_resolvenow(now);
         }
+        let entry = self.file(name);
         if self.names[name].resolvenow() {
             self.names[name].queue = Some(Queue::ResolveNow);
-            self.resolvenow.push_back(name);
+            self.resolvenow.push_back(entry);
             return;
         }
         let (queue, list) = if self.names[name].has_auto_selectable() {
@@ -324,27 +356,24 @@ impl<'d, 'a> Engine<'d, 'a> {
         } else {
             (Queue::Unresolved, &mut self.unresolved)
         };
+        // Stale entries keep their place: order ids are unique but for a
+        // name's own stale entries, beside which its live one lands.
         let id = self.names[name].order_id;
         let names = &self.names;
         let at = list
             .iter()
-            .position(|&n0| id >= names[n0].order_id)
+            .position(|&(n0, _)| id >= names[n0].order_id)
             .unwrap_or(list.len());
-        list.insert(at, name);
+        list.insert(at, entry);
         self.names[name].queue = Some(queue);
     }
 
     /// Takes the next name to decide.
     fn next_name(&mut self) -> Option<NameId> {
-        let name = if let Some(n) = self.resolvenow.pop_front() {
-            n
-        } else if !self.selectable.is_empty() {
-            self.selectable.remove(0)
-        } else if !self.unresolved.is_empty() {
-            self.unresolved.remove(0)
-        } else {
-            return None;
-        };
+        let name = self
+            .pop_live(Queue::ResolveNow)
+            .or_else(|| self.pop_live(Queue::Selectable))
+            .or_else(|| self.pop_live(Queue::Unresolved))?;
         self.names[name].queue = None;
         Some(name)
     }
@@ -837,9 +866,10 @@ impl<'d, 'a> Engine<'d, 'a> {
         let n = &mut self.names[name];
         n.set_locked(true);
         n.chosen = chosen;
+        // Its place in `dirty`, if any, goes stale (a decided name never
+        // comes back there).
         n.set_in_dirty(false);
         self.dequeue(name);
-        self.dirty.retain(|&x| x != name);
         let db = self.db;
         // A package chosen only because its install_if fired: its other
         // install_if items must now hold too.
@@ -955,6 +985,9 @@ impl<'d, 'a> Engine<'d, 'a> {
 
         loop {
             while let Some(name) = self.dirty.pop_front() {
+                if !self.names[name].in_dirty() {
+                    continue;
+                }
                 self.names[name].set_in_dirty(false);
                 self.reconsider_name(name);
             }

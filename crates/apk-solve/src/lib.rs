@@ -166,8 +166,9 @@ pub fn solve<'a>(db: &Db<'a>, request: &Request<'a>) -> Result<Solution, SolveEr
     // apk sorts the world by display order: case-insensitively, then bytewise.
     world.sort_by(|a, b| {
         let (x, y) = (db.name_str(a.0.name), db.name_str(b.0.name));
-        x.to_ascii_lowercase()
-            .cmp(&y.to_ascii_lowercase())
+        let lower = |c: u8| c.to_ascii_lowercase();
+        (x.bytes().map(lower))
+            .cmp(y.bytes().map(lower))
             .then_with(|| x.cmp(y))
     });
     let mut broken = vec![false; world.len()];
