@@ -57,7 +57,7 @@ pub struct InvalidDependency {
 /// True for bytes allowed in package and provided names. Package names use
 /// `[A-Za-z0-9._+-]`; provided names (`so:`, `cmd:`, `pc:`, `/bin/sh`) may
 /// also hold `: / , [ ]`.
-fn is_name_byte(b: u8) -> bool {
+const fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
@@ -75,6 +75,32 @@ pub fn is_valid_package_name(name: &str) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'+' | b'-'))
 }
 
+/// What a byte of an atom before its version can be.
+#[derive(Clone, Copy)]
+enum ByteClass {
+    Name,
+    Op,
+    At,
+    Other,
+}
+
+/// [`ByteClass`] by byte: one load per byte of every atom parsed.
+const ATOM_BYTES: [ByteClass; 256] = {
+    let mut table = [ByteClass::Other; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = match c {
+            b'<' | b'>' | b'=' | b'~' => ByteClass::Op,
+            b'@' => ByteClass::At,
+            _ if is_name_byte(c) => ByteClass::Name,
+            _ => ByteClass::Other,
+        };
+        b += 1;
+    }
+    table
+};
+
 impl<'a> Dependency<'a> {
     /// Parses one atom written in `context`.
     pub fn parse(atom: &'a str, context: Context) -> Result<Self, InvalidDependency> {
@@ -86,23 +112,33 @@ impl<'a> Dependency<'a> {
             Some(rest) => (true, rest),
             None => (false, atom),
         };
-        // Byte scans: this runs for every atom of every index record.
+        // One byte scan for the name, the tag and where the operator
+        // starts: this runs for every atom of every index record.
         let is_op = |b: &u8| matches!(b, b'<' | b'>' | b'=' | b'~');
-        let (name_part, op_and_version) = match rest.bytes().position(|b| is_op(&b)) {
-            Some(i) => rest.split_at(i),
-            None => (rest, ""),
+        let bytes = rest.as_bytes();
+        let (mut end, mut at) = (0, None);
+        let (mut name_ok, mut tag_ok) = (true, true);
+        while let Some(&b) = bytes.get(end) {
+            match ATOM_BYTES[usize::from(b)] {
+                ByteClass::Name => {}
+                ByteClass::Op => break,
+                ByteClass::At if at.is_none() => at = Some(end),
+                _ if at.is_none() => name_ok = false,
+                _ => tag_ok = false,
+            }
+            end += 1;
+        }
+        let op_and_version = &rest[end..];
+        let (name, tag) = match at {
+            Some(at) => (&rest[..at], Some(&rest[at + 1..end])),
+            None => (&rest[..end], None),
         };
-        let (name, tag) =
-            match memchr::memchr(b'@', name_part.as_bytes()).map(|i| name_part.split_at(i)) {
-                Some((name, tag)) => (name, Some(&tag[1..])),
-                None => (name_part, None),
-            };
         if name.is_empty() {
             return Err(err(
                 "the name is empty; expected [!]name[@tag][<>=~version]",
             ));
         }
-        if !name.bytes().all(is_name_byte) {
+        if !name_ok {
             return Err(err(
                 "the name may only hold letters, digits and . _ + - : / , [ ]",
             ));
@@ -113,7 +149,7 @@ impl<'a> Dependency<'a> {
                     "repository tags (@tag) are only allowed in the world, not in package metadata",
                 ));
             }
-            if tag.is_empty() || !tag.bytes().all(is_name_byte) {
+            if tag.is_empty() || !tag_ok {
                 return Err(err("the tag after '@' is empty or has invalid characters"));
             }
         }
@@ -314,6 +350,34 @@ pub fn parse_provides(list: &str) -> impl Iterator<Item = Result<Provide<'_>, In
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_byte_has_the_class_the_rules_give_it() {
+        for b in 0..=255u8 {
+            let class = ATOM_BYTES[usize::from(b)];
+            let expected = match b {
+                b'<' | b'>' | b'=' | b'~' => "op",
+                b'@' => "at",
+                _ if is_name_byte(b) => "name",
+                _ => "other",
+            };
+            let got = match class {
+                ByteClass::Name => "name",
+                ByteClass::Op => "op",
+                ByteClass::At => "at",
+                ByteClass::Other => "other",
+            };
+            assert_eq!(got, expected, "byte {b:#04x}");
+        }
+        // A name byte never ends the name; the first '@' starts the tag,
+        // a second one makes it invalid.
+        assert_eq!(
+            Dependency::parse("a@b", Context::World).unwrap().tag,
+            Some("b")
+        );
+        assert!(Dependency::parse("a@b@c", Context::World).is_err());
+        assert!(Dependency::parse("a\u{e9}>1", Context::World).is_err());
+    }
 
     fn world(s: &str) -> Dependency<'_> {
         Dependency::parse(s, Context::World).unwrap()
