@@ -9,10 +9,10 @@
 
 use std::io::{self, Read};
 use std::ptr::NonNull;
-
-use assemble_io::pages::Region;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
+
+use assemble_io::pages::Region;
 
 /// Bytes read from the source between two publications.
 const STEP: usize = 64 * 1024;
