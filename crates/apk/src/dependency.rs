@@ -75,6 +75,12 @@ pub fn is_valid_package_name(name: &str) -> bool {
             .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'+' | b'-'))
 }
 
+/// True for the bytes of a version operator (`<`, `>`, `=`, `~`, and
+/// their combinations).
+const fn is_op_byte(b: u8) -> bool {
+    matches!(b, b'<' | b'>' | b'=' | b'~')
+}
+
 /// What a byte of an atom before its version can be.
 #[derive(Clone, Copy)]
 enum ByteClass {
@@ -91,7 +97,7 @@ const ATOM_BYTES: [ByteClass; 256] = {
     while b < 256 {
         let c = b as u8;
         table[b] = match c {
-            b'<' | b'>' | b'=' | b'~' => ByteClass::Op,
+            _ if is_op_byte(c) => ByteClass::Op,
             b'@' => ByteClass::At,
             _ if is_name_byte(c) => ByteClass::Name,
             _ => ByteClass::Other,
@@ -114,7 +120,6 @@ impl<'a> Dependency<'a> {
         };
         // One byte scan for the name, the tag and where the operator
         // starts: this runs for every atom of every index record.
-        let is_op = |b: &u8| matches!(b, b'<' | b'>' | b'=' | b'~');
         let bytes = rest.as_bytes();
         let (mut end, mut at) = (0, None);
         let (mut name_ok, mut tag_ok) = (true, true);
@@ -158,7 +163,7 @@ impl<'a> Dependency<'a> {
         } else {
             let split = op_and_version
                 .bytes()
-                .position(|b| !is_op(&b))
+                .position(|b| !is_op_byte(b))
                 .unwrap_or(op_and_version.len());
             let (op_text, ver) = op_and_version.split_at(split);
             let op = Op::parse(op_text).ok_or_else(|| err("unknown operator"))?;
