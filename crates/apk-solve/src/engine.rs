@@ -356,14 +356,12 @@ impl<'d, 'a> Engine<'d, 'a> {
         } else {
             (Queue::Unresolved, &mut self.unresolved)
         };
-        // Stale entries keep their place: order ids are unique but for a
-        // name's own stale entries, beside which its live one lands.
+        // Stale entries keep their place, so a queue stays ordered (order
+        // ids are unique but for a name's own stale entries, beside which
+        // its live one lands) and long: found by bisection.
         let id = self.names[name].order_id;
         let names = &self.names;
-        let at = list
-            .iter()
-            .position(|&(n0, _)| id >= names[n0].order_id)
-            .unwrap_or(list.len());
+        let at = list.partition_point(|&(n0, _)| names[n0].order_id > id);
         list.insert(at, entry);
         self.names[name].queue = Some(queue);
     }
