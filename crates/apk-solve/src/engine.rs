@@ -372,7 +372,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             .pop_live(Queue::ResolveNow)
             .or_else(|| self.pop_live(Queue::Selectable))
             .or_else(|| self.pop_live(Queue::Unresolved))?;
-        self.names[name].queue = None;
+        self.dequeue(name);
         Some(name)
     }
 
