@@ -99,7 +99,8 @@ name_flags! {
 /// (removing them at once cost a scan of the queue each time).
 type Entry = (NameId, u32);
 
-/// The three decision queues, taken in this order.
+/// The three decision queues, taken in this order (their index in
+/// `Engine::queues`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Queue {
     /// Decidable now: one option left, dependents decided.
@@ -168,11 +169,9 @@ pub(crate) struct Engine<'d, 'a> {
     /// Names to reconsider; one whose `in_dirty` was cleared since (it was
     /// decided) is skipped.
     dirty: VecDeque<NameId>,
-    resolvenow: VecDeque<Entry>,
-    /// Ordered by descending `order_id`.
-    selectable: VecDeque<Entry>,
-    /// Ordered by descending `order_id`.
-    unresolved: VecDeque<Entry>,
+    /// By [`Queue`]; the selectable and unresolved ones ordered by
+    /// descending `order_id`.
+    queues: [VecDeque<Entry>; 3],
     /// Per name, the stamp of its live queue entry (see [`Entry`]).
     filed: Vec<u32>,
     stamp: u32,
@@ -223,9 +222,7 @@ impl<'d, 'a> Engine<'d, 'a> {
             name_seen: vec![false; db.name_count()],
             pkg_seen: vec![false; db.package_count()],
             dirty: VecDeque::new(),
-            resolvenow: VecDeque::new(),
-            selectable: VecDeque::new(),
-            unresolved: VecDeque::new(),
+            queues: Default::default(),
             filed: vec![0; db.name_count()],
             stamp: 0,
             order_counter: 0,
@@ -310,12 +307,7 @@ impl<'d, 'a> Engine<'d, 'a> {
     /// The first live entry of `queue` (`which`), dropping stale ones.
     fn pop_live(&mut self, which: Queue) -> Option<NameId> {
         loop {
-            let queue = match which {
-                Queue::ResolveNow => &mut self.resolvenow,
-                Queue::Selectable => &mut self.selectable,
-                Queue::Unresolved => &mut self.unresolved,
-            };
-            let (name, stamp) = queue.pop_front()?;
+            let (name, stamp) = self.queues[which as usize].pop_front()?;
             if self.names[name].queue == Some(which) && self.filed[name] == stamp {
                 return Some(name);
             }
@@ -348,14 +340,15 @@ impl<'d, 'a> Engine<'d, 'a> {
         let entry = self.file(name);
         if self.names[name].resolvenow() {
             self.names[name].queue = Some(Queue::ResolveNow);
-            self.resolvenow.push_back(entry);
+            self.queues[Queue::ResolveNow as usize].push_back(entry);
             return;
         }
-        let (queue, list) = if self.names[name].has_auto_selectable() {
-            (Queue::Selectable, &mut self.selectable)
+        let queue = if self.names[name].has_auto_selectable() {
+            Queue::Selectable
         } else {
-            (Queue::Unresolved, &mut self.unresolved)
+            Queue::Unresolved
         };
+        let list = &mut self.queues[queue as usize];
         // Stale entries keep their place, so a queue stays ordered (order
         // ids are unique but for a name's own stale entries, beside which
         // its live one lands) and long: found by bisection.
@@ -368,10 +361,9 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     /// Takes the next name to decide.
     fn next_name(&mut self) -> Option<NameId> {
-        let name = self
-            .pop_live(Queue::ResolveNow)
-            .or_else(|| self.pop_live(Queue::Selectable))
-            .or_else(|| self.pop_live(Queue::Unresolved))?;
+        let name = [Queue::ResolveNow, Queue::Selectable, Queue::Unresolved]
+            .into_iter()
+            .find_map(|q| self.pop_live(q))?;
         self.dequeue(name);
         Some(name)
     }
