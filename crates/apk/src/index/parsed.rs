@@ -24,6 +24,9 @@
 //! items) | distinct architectures
 //! ```
 //!
+//! A large buffer may be followed by zeros up to a multiple of 2 MiB
+//! ([`padded_len`]).
+//!
 //! The last sections are the resolver's universe for this index alone:
 //! packages are the records minus later duplicates of an identity (with a
 //! copy of what the resolver reads of each record most, so that one cache
@@ -46,8 +49,9 @@ use crate::version::{self, Op};
 use assemble_io::pages::Region;
 
 /// Version of the byte layout; a buffer of another version is refused (the
-/// cache then rebuilds it).
-pub const FORMAT_VERSION: u32 = 5;
+/// cache then rebuilds it). Version 6: a large buffer may be padded (see
+/// [`padded_len`]).
+pub const FORMAT_VERSION: u32 = 6;
 
 const MAGIC: [u8; 8] = *b"CAIDX\0\r\n";
 pub(crate) const HEADER_LEN: usize = 128;
@@ -164,6 +168,20 @@ struct Layout {
     arches: usize,
     n_arches: u32,
     total: usize,
+}
+
+/// How long a buffer of `total` bytes may be with its padding: a large
+/// one may be followed by zeros up to a multiple of 2 MiB (when that adds
+/// at most an eighth), so that a mapping of a cache entry can use whole
+/// 2 MiB pages of the page cache; the padding is never read.
+pub(crate) fn padded_len(total: usize) -> usize {
+    const HUGE: usize = 2 << 20;
+    let padded = total.next_multiple_of(HUGE);
+    if total >= HUGE && padded - total <= total / 8 {
+        padded
+    } else {
+        total
+    }
 }
 
 fn align8(n: usize) -> usize {
@@ -426,7 +444,9 @@ impl ParsedIndex {
         }
         .compute()
         .ok_or(bad("sizes overflow"))?;
-        if layout.total != b.len() || read_u32(b, 52) as usize != b.len() {
+        if read_u32(b, 52) as usize != layout.total
+            || (b.len() != layout.total && b.len() != padded_len(layout.total))
+        {
             return Err(bad("truncated or padded"));
         }
         if layout.text_len > layout.strings_len
@@ -436,7 +456,7 @@ impl ParsedIndex {
             return Err(bad("inconsistent header"));
         }
         if contents {
-            if crc32fast::hash(&b[HEADER_LEN..]) != read_u32(b, 48) {
+            if crc32fast::hash(&b[HEADER_LEN..layout.total]) != read_u32(b, 48) {
                 return Err(bad("checksum mismatch"));
             }
             // Validated once here; `str_at` relies on it. (Built strings
@@ -453,7 +473,7 @@ impl ParsedIndex {
             description,
             digest: *digest,
             layout,
-            bytes: buf.bytes() as *const [u8],
+            bytes: &buf.bytes()[..layout.total] as *const [u8],
             buf,
             signer: None,
             storing: None,
@@ -462,7 +482,7 @@ impl ParsedIndex {
 
     /// The serialized form (what the cache stores).
     pub fn to_bytes(&self) -> &[u8] {
-        self.buf.bytes()
+        self.bytes()
     }
 
     /// The digest of the compressed index file this was built from
@@ -1916,14 +1936,16 @@ impl<'t> Parts<'t> {
         builder.finish(&kept, &warnings, &description?, false, digest, text_crc)
     }
 
+    /// The serialized index, in pieces.
+    pub fn pieces(&self) -> Vec<&[u8]> {
+        let mut pieces = vec![&self.header[..], self.text.as_bytes()];
+        pieces.extend(self.sections.iter().map(Vec::as_slice));
+        pieces
+    }
+
     /// Writes the serialized index.
     pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        out.write_all(&self.header)?;
-        out.write_all(self.text.as_bytes())?;
-        for s in &self.sections {
-            out.write_all(s)?;
-        }
-        Ok(())
+        self.pieces().into_iter().try_for_each(|p| out.write_all(p))
     }
 
     /// The index in one buffer.
