@@ -1600,10 +1600,20 @@ impl<'t> Builder<'t> {
             }
             new_start[n + 1] = kept.len() as u32;
         }
+        let (providers_start, providers) = offset_table(names, &providers);
+        let (rdepends_start, rdepends) = offset_table(names, &rdepends);
         Universe {
-            providers: offset_table(names, &providers),
-            rdepends: offset_table(names, &rdepends),
-            rinstall_if: (new_start, kept),
+            n_prov: providers.len(),
+            n_rdep: rdepends.len(),
+            n_riif: kept.len(),
+            sections: [
+                u32s(providers_start),
+                u32s(providers.into_iter().flatten()),
+                u32s(rdepends_start),
+                u32s(rdepends),
+                u32s(new_start),
+                u32s(kept),
+            ],
         }
     }
 
@@ -1635,14 +1645,22 @@ impl<'t> Builder<'t> {
         let strings_len = u32::try_from(self.text.len() + self.extra.len()).ok()?;
         let n_names = u32::try_from(self.names.len()).ok()?;
         let n_slots = (n_names.checked_add(1)?.checked_mul(2)?).next_power_of_two();
-        // The resolver's lists and the name lookup table, side by side.
-        let (universe, slots) = if self.names.len() >= 4096 && parallel() {
-            let (slots, universe) =
-                assemble_io::thread::join(|| self.slots(n_slots), || self.universe());
-            (universe, slots.unwrap_or_else(|_| self.slots(n_slots)))
-        } else {
-            (self.universe(), self.slots(n_slots))
+        // The resolver's lists on this thread, the name tables and the
+        // package rows on another, each as the bytes of its sections.
+        let lookup = || {
+            [
+                u32s(self.names.iter().flat_map(|&(o, l)| [o, l])),
+                u32s(self.slots(n_slots)),
+                self.package_table(),
+            ]
         };
+        let (lookup, lists) = if self.names.len() >= 4096 && parallel() {
+            let (lookup_done, lists) = assemble_io::thread::join(lookup, || self.universe());
+            (lookup_done.unwrap_or_else(|_| lookup()), lists)
+        } else {
+            (lookup(), self.universe())
+        };
+        let [names, slots, packages] = lookup;
         let layout = Layout {
             text_len: self.text.len() as u32,
             strings_len,
@@ -1653,9 +1671,9 @@ impl<'t> Builder<'t> {
             n_problems: u32::try_from(self.problems.len() / PROBLEM_LEN).ok()?,
             n_warnings: u32::try_from(warnings.len()).ok()?,
             n_pkgs: u32::try_from(self.packages.len()).ok()?,
-            n_prov: u32::try_from(universe.providers.1.len()).ok()?,
-            n_rdep: u32::try_from(universe.rdepends.1.len()).ok()?,
-            n_riif: u32::try_from(universe.rinstall_if.1.len()).ok()?,
+            n_prov: u32::try_from(lists.n_prov).ok()?,
+            n_rdep: u32::try_from(lists.n_rdep).ok()?,
+            n_riif: u32::try_from(lists.n_riif).ok()?,
             n_arches: u32::try_from(self.arches.len()).ok()?,
             ..Layout::default()
         }
@@ -1698,25 +1716,26 @@ impl<'t> Builder<'t> {
             .iter()
             .flat_map(|(_, w)| w.iter().copied())
             .collect();
-        let packages = self.package_table();
+        let [providers_start, providers, rdepends_start, rdepends, riif_start, riif] =
+            lists.sections;
         let mut sections = vec![
             extra,
             std::mem::take(&mut self.records),
             // Whole records (RECORD_LEN is a multiple of 8): no padding
             // between the two.
             std::mem::take(&mut self.absorbed_records),
-            u32s(self.names.iter().flat_map(|&(o, l)| [o, l])),
-            u32s(slots),
+            names,
+            slots,
             std::mem::take(&mut self.atoms),
             std::mem::take(&mut self.problems),
             warning_bytes,
             packages,
-            u32s(universe.providers.0),
-            u32s(universe.providers.1.into_iter().flatten()),
-            u32s(universe.rdepends.0),
-            u32s(universe.rdepends.1),
-            u32s(universe.rinstall_if.0),
-            u32s(universe.rinstall_if.1),
+            providers_start,
+            providers,
+            rdepends_start,
+            rdepends,
+            riif_start,
+            riif,
             u32s(self.arches.iter().flat_map(|&(o, l)| [o, l])),
         ];
         for s in sections.iter_mut().skip(1) {
@@ -2053,10 +2072,14 @@ fn parse_front<'t>(buffer: &'t TextBuffer, label: &str) -> Option<Parsed<'t>> {
 /// of `(start, items)`.
 pub type OffsetTable<T> = (Vec<u32>, Vec<T>);
 
+/// The per-name lists of [`Builder::universe`] as the bytes of their
+/// sections (offsets, then items, for providers, reverse dependencies and
+/// reverse install_if), with their item counts.
 struct Universe {
-    providers: OffsetTable<[u32; 3]>,
-    rdepends: OffsetTable<u32>,
-    rinstall_if: OffsetTable<u32>,
+    sections: [Vec<u8>; 6],
+    n_prov: usize,
+    n_rdep: usize,
+    n_riif: usize,
 }
 
 /// Groups `(name, item)` pairs by name, keeping their order (a stable
