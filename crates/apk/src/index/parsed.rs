@@ -480,7 +480,7 @@ impl ParsedIndex {
         })
     }
 
-    /// The serialized form (what the cache stores).
+    /// The serialized form (what the cache stores, without its padding).
     pub fn to_bytes(&self) -> &[u8] {
         self.bytes()
     }
