@@ -1716,8 +1716,6 @@ impl<'t> Builder<'t> {
             .iter()
             .flat_map(|(_, w)| w.iter().copied())
             .collect();
-        let [providers_start, providers, rdepends_start, rdepends, riif_start, riif] =
-            lists.sections;
         let mut sections = vec![
             extra,
             std::mem::take(&mut self.records),
@@ -1730,14 +1728,9 @@ impl<'t> Builder<'t> {
             std::mem::take(&mut self.problems),
             warning_bytes,
             packages,
-            providers_start,
-            providers,
-            rdepends_start,
-            rdepends,
-            riif_start,
-            riif,
-            u32s(self.arches.iter().flat_map(|&(o, l)| [o, l])),
         ];
+        sections.extend(lists.sections);
+        sections.push(u32s(self.arches.iter().flat_map(|&(o, l)| [o, l])));
         for s in sections.iter_mut().skip(1) {
             let n = s.len();
             pad_to(s, n);
