@@ -20,6 +20,18 @@
 //! [`OpenedIndex::load`] looks up the cache entry meanwhile, checks the
 //! signature, and only then uses the entry.
 //!
+//! A caller that can set work aside until the file verified may go
+//! further: [`IndexLoader::recall`] finds the entry last verified for a
+//! file the file system says is unchanged (same device, inode, size and
+//! modification and change times: a *hint*, `<key>.hint` in the cache
+//! directory, naming the entry) without reading the file, so that work
+//! on the entry can start while [`FileCheck::run`] reads, hashes and
+//! verifies the file on another thread. [`Recalled::confirm`] then hands
+//! the entry over only if the verified file's digest is the one the entry
+//! was built from; anything computed from it before must be thrown away
+//! otherwise. A hint is only a guess, so a stale or planted one costs time,
+//! never correctness.
+//!
 //! A large index is inflated and parsed at once on two threads (see
 //! [`super::parsed`]); that parse is used from memory and written to the
 //! cache by a third thread while the caller already uses it (dropping the
@@ -28,7 +40,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use super::archive::{self, IndexArchiveError, Trust};
@@ -38,6 +50,10 @@ use crate::signature::Keyring;
 /// Entries kept in a cache directory; older ones (by last use) are removed
 /// when a new one is written.
 pub const MAX_ENTRIES: usize = 32;
+
+/// Hints kept in a cache directory (see [`IndexLoader::recall`]); hints
+/// whose entry is gone are removed first, then the oldest.
+pub const MAX_HINTS: usize = 4 * MAX_ENTRIES;
 
 /// Loads indexes through an optional cache directory; see the module docs.
 #[derive(Clone, Debug)]
@@ -92,6 +108,14 @@ impl IndexLoader {
     /// instead of its temporary or cache path). Nothing read is used before
     /// [`OpenedIndex::load`] verified it.
     pub fn open_as(&self, path: &Path, name: &Path) -> Result<OpenedIndex, IndexArchiveError> {
+        // Stated before it is read: a hint written from this load then
+        // names, at worst, an identity the file no longer has. A file read
+        // under another name (a download) gets none: only files named by
+        // their path are recalled.
+        let identity = (path == name)
+            .then(|| fs::metadata(path).ok())
+            .flatten()
+            .map(|m| identity_key(&m));
         let data = Arc::new(archive::read_bounded(path, name, self.max_size)?);
         let signed = {
             let (data, name) = (Arc::clone(&data), name.to_owned());
@@ -101,9 +125,99 @@ impl IndexLoader {
         Ok(OpenedIndex {
             loader: self.clone(),
             name: name.to_owned(),
+            identity,
             data,
             signed,
         })
+    }
+
+    /// The cache entry last verified for the index file at `path`,
+    /// found and mapped without reading the file, when the file system
+    /// says the file has not changed since (see the module docs). Nothing
+    /// read from it counts until [`Recalled::confirm`] accepted it.
+    pub fn recall(&self, path: &Path) -> Option<Recalled> {
+        let dir = self.dir.as_deref()?;
+        let identity = identity_key(&fs::metadata(path).ok()?);
+        let target = fs::read_link(dir.join(hint_name(&identity))).ok()?;
+        let digest = entry_digest(target.to_str()?)?;
+        // Its checksum is left to `entry_intact`, for another thread.
+        let index = map_entry(&entry_path(dir, &digest), &digest, false)?;
+        Some(Recalled {
+            index,
+            intact: OnceLock::new(),
+            check: FileCheck {
+                loader: self.clone(),
+                path: path.to_owned(),
+            },
+        })
+    }
+}
+
+/// A cache entry found by [`IndexLoader::recall`], not yet confirmed.
+#[derive(Debug)]
+pub struct Recalled {
+    index: ParsedIndex,
+    /// Whether its contents match their checksum, once computed.
+    intact: OnceLock<bool>,
+    check: FileCheck,
+}
+
+impl Recalled {
+    /// The entry, to work with before it is confirmed: nothing derived
+    /// from it may be shown, kept or acted on unless [`Recalled::confirm`]
+    /// succeeds.
+    pub fn index(&self) -> &ParsedIndex {
+        &self.index
+    }
+
+    /// What confirms the file, to run on any thread.
+    pub fn file_check(&self) -> FileCheck {
+        self.check.clone()
+    }
+
+    /// Whether the entry's contents match their checksum (computed once,
+    /// on whichever thread asks first: another than the one using it
+    /// saves that one the time).
+    pub fn entry_intact(&self) -> bool {
+        *self.intact.get_or_init(|| self.index.checksum_matches())
+    }
+
+    /// The entry, verified: `Some` only when it is intact and `checked`
+    /// (the file's check) found the bytes it was built from.
+    pub fn confirm(self, checked: &Checked) -> Option<ParsedIndex> {
+        let intact = self.entry_intact();
+        let mut index = self.index;
+        (intact && index.digest() == &checked.digest).then(|| {
+            index.set_signer(checked.signer.clone());
+            index
+        })
+    }
+}
+
+/// Reads, hashes and verifies an index file without parsing it: what
+/// confirms a [`Recalled`] entry.
+#[derive(Clone, Debug)]
+pub struct FileCheck {
+    loader: IndexLoader,
+    path: PathBuf,
+}
+
+/// What [`FileCheck::run`] found: the file's cache key and who signed it.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    digest: [u8; 32],
+    signer: Option<String>,
+}
+
+impl FileCheck {
+    /// Reads the file (bounded) and checks its signature with `keyring`
+    /// as `trust` asks, exactly as [`IndexLoader::load`] does.
+    pub fn run(&self, keyring: &Keyring, trust: Trust) -> Result<Checked, IndexArchiveError> {
+        let path = &self.path;
+        let data = archive::read_bounded(path, path, self.loader.max_size)?;
+        let digest = file_digest(&data);
+        let signer = archive::verify(&data, path, keyring, trust)?.signer;
+        Ok(Checked { digest, signer })
     }
 }
 
@@ -112,6 +226,8 @@ impl IndexLoader {
 pub struct OpenedIndex {
     loader: IndexLoader,
     name: PathBuf,
+    /// The file's identity when it was read, for its hint.
+    identity: Option<String>,
     data: Arc<archive::FileBytes>,
     /// The signature entries and the digests of what they sign; `None`
     /// when no thread could be started (then hashed by [`OpenedIndex::load`]).
@@ -136,11 +252,69 @@ pub fn file_digest(data: &[u8]) -> [u8; 32] {
 
 /// Where the entry for the index file with `digest` lives in `dir`.
 fn entry_path(dir: &Path, digest: &[u8; 32]) -> PathBuf {
-    dir.join(format!(
-        "{}.v{}",
-        hex::encode(digest),
-        parsed::FORMAT_VERSION
-    ))
+    dir.join(entry_name(digest))
+}
+
+/// The file name of the entry for `digest`.
+fn entry_name(digest: &[u8; 32]) -> String {
+    format!("{}.v{}", hex::encode(digest), parsed::FORMAT_VERSION)
+}
+
+/// The digest an entry's file name of this format carries.
+fn entry_digest(name: &str) -> Option<[u8; 32]> {
+    let (digest, version) = name.split_once(".v")?;
+    if version != parsed::FORMAT_VERSION.to_string() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(digest, &mut out).ok()?;
+    Some(out)
+}
+
+/// What the file system says identifies a file's contents: the same
+/// device, inode, size and modification and change times, hashed. The
+/// change time moves on every write and cannot be set back, so a file
+/// with this identity has not been written since (which is all a hint
+/// claims; the file is verified on every use anyway).
+fn identity_key(meta: &fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let fields = [
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime() as u64,
+        meta.mtime_nsec() as u64,
+        meta.ctime() as u64,
+        meta.ctime_nsec() as u64,
+    ];
+    let mut hasher = blake3::Hasher::new();
+    for field in fields {
+        hasher.update(&field.to_le_bytes());
+    }
+    hex::encode(&hasher.finalize().as_bytes()[..16])
+}
+
+/// The hint for a file with `identity`.
+fn hint_name(identity: &str) -> String {
+    format!("{identity}.hint")
+}
+
+/// Makes the hint for `identity` name the entry for `digest` (a symbolic
+/// link, replaced atomically) unless it already does, and keeps the
+/// directory to [`MAX_HINTS`] hints. Best effort: a hint only saves time.
+fn remember(dir: &Path, identity: &str, digest: &[u8; 32]) {
+    let hint = dir.join(hint_name(identity));
+    let target = entry_name(digest);
+    if fs::read_link(&hint).is_ok_and(|t| t.as_os_str() == target.as_str()) {
+        return;
+    }
+    let tmp = dir.join(format!(".tmp-{identity}.{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    if std::os::unix::fs::symlink(&target, &tmp).is_ok() && fs::rename(&tmp, &hint).is_ok() {
+        let _ = prune_hints(dir);
+    } else {
+        let _ = fs::remove_file(&tmp);
+    }
 }
 
 impl OpenedIndex {
@@ -151,6 +325,7 @@ impl OpenedIndex {
         let OpenedIndex {
             loader,
             name,
+            identity,
             data,
             signed,
         } = self;
@@ -168,7 +343,17 @@ impl OpenedIndex {
             _ => archive::hash_signed(&data, name),
         };
         let verified = archive::check_signed(&data, signed?, name, keyring, trust)?;
+        // Verified: the next use may recall the entry by the file's
+        // identity, once the entry exists.
+        let hint = loader
+            .dir
+            .clone()
+            .zip(identity)
+            .filter(|_| verified.signer.is_some());
         if let Some(mut index) = cached {
+            if let Some((dir, identity)) = &hint {
+                remember(dir, identity, &digest);
+            }
             index.set_signer(verified.signer);
             return Ok(index);
         }
@@ -198,7 +383,11 @@ impl OpenedIndex {
         if let Some(mut index) = streamed {
             if let Some(entry) = entry {
                 index.write_in_background(move |bytes| {
-                    let _ = store(&entry, |file| write_entry(file, &[bytes]));
+                    if store(&entry, |file| write_entry(file, &[bytes])).is_ok() {
+                        if let Some((dir, identity)) = &hint {
+                            remember(dir, identity, &digest);
+                        }
+                    }
                 });
             }
             index.set_signer(verified.signer);
@@ -217,6 +406,9 @@ impl OpenedIndex {
         // copy in memory).
         if let Some(entry) = &entry {
             if store(entry, |file| write_entry(file, &parts.pieces())).is_ok() {
+                if let Some((dir, identity)) = &hint {
+                    remember(dir, identity, &digest);
+                }
                 if let Some(mut index) = open_entry(entry, &digest) {
                     index.set_signer(verified.signer);
                     return Ok(index);
@@ -231,6 +423,12 @@ impl OpenedIndex {
 
 /// Maps a cache entry, or `None` when it is missing or unusable.
 fn open_entry(path: &Path, digest: &[u8; 32]) -> Option<ParsedIndex> {
+    map_entry(path, digest, true)
+}
+
+/// [`open_entry`], its checksum checked only when `summed` (otherwise
+/// [`ParsedIndex::checksum_matches`] must be asked before it is trusted).
+fn map_entry(path: &Path, digest: &[u8; 32], summed: bool) -> Option<ParsedIndex> {
     let file = File::open(path).ok()?;
     // SAFETY: entries are only ever created whole (temporary file, then
     // rename) and never modified in place, so the mapped bytes do not
@@ -248,9 +446,20 @@ fn open_entry(path: &Path, digest: &[u8; 32]) -> Option<ParsedIndex> {
         }
         std::hint::black_box(sum);
     }
-    let index = ParsedIndex::from_mmap(map, digest).ok()?;
-    // Last use, for eviction.
-    let _ = file.set_modified(std::time::SystemTime::now());
+    let index = if summed {
+        ParsedIndex::from_mmap(map, digest)
+    } else {
+        ParsedIndex::from_mmap_unsummed(map, digest)
+    }
+    .ok()?;
+    // Last use, for eviction (to the minute: most uses write nothing).
+    let now = std::time::SystemTime::now();
+    let used = file.metadata().and_then(|m| m.modified());
+    if used.map_or(true, |t| {
+        now.duration_since(t).unwrap_or_default().as_secs() >= 60
+    }) {
+        let _ = file.set_modified(now);
+    }
     Some(index)
 }
 
@@ -284,7 +493,8 @@ fn store(
     let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
     write(tmp.as_file_mut())?;
     tmp.persist(entry).map_err(|e| e.error)?;
-    prune(dir)
+    prune(dir)?;
+    prune_hints(dir)
 }
 
 /// Removes the least recently used entries beyond [`MAX_ENTRIES`], and
@@ -306,6 +516,31 @@ fn prune(dir: &Path) -> std::io::Result<()> {
     if entries.len() > MAX_ENTRIES {
         entries.sort();
         for (_, p) in &entries[..entries.len() - MAX_ENTRIES] {
+            let _ = fs::remove_file(p);
+        }
+    }
+    Ok(())
+}
+
+/// Removes hints whose entry is gone, then the oldest beyond
+/// [`MAX_HINTS`].
+fn prune_hints(dir: &Path) -> std::io::Result<()> {
+    let mut hints: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
+    for e in fs::read_dir(dir)?.filter_map(Result::ok) {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "hint") {
+            continue;
+        }
+        // `metadata` follows the link: it fails when the entry is gone.
+        if fs::metadata(&path).is_err() {
+            let _ = fs::remove_file(&path);
+        } else if let Some(made) = e.metadata().ok().and_then(|m| m.modified().ok()) {
+            hints.push((made, path));
+        }
+    }
+    if hints.len() > MAX_HINTS {
+        hints.sort();
+        for (_, p) in &hints[..hints.len() - MAX_HINTS] {
             let _ = fs::remove_file(p);
         }
     }
@@ -348,12 +583,161 @@ mod tests {
         path
     }
 
-    fn entries(dir: &Path) -> Vec<PathBuf> {
+    /// The files in a cache directory that are (`true`) or are not hints.
+    fn listed(dir: &Path, hints: bool) -> Vec<PathBuf> {
         let mut v: Vec<_> = fs::read_dir(dir)
             .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
             .unwrap_or_default();
+        v.retain(|p| p.extension().is_some_and(|x| x == "hint") == hints);
         v.sort();
         v
+    }
+
+    /// The files in a cache directory but its hints.
+    fn entries(dir: &Path) -> Vec<PathBuf> {
+        listed(dir, false)
+    }
+
+    /// The hints in a cache directory.
+    fn hints(dir: &Path) -> Vec<PathBuf> {
+        listed(dir, true)
+    }
+
+    /// `file`'s entry recalled, and its check.
+    fn recalled(loader: &IndexLoader, file: &Path) -> Option<(FileCheck, Recalled)> {
+        let recalled = loader.recall(file)?;
+        Some((recalled.file_check(), recalled))
+    }
+
+    #[test]
+    fn a_verified_index_is_recalled_by_its_file_and_confirmed_by_its_check() {
+        let Signed {
+            tmp,
+            cache,
+            key,
+            file,
+            loader,
+        } = signed(&["a", "b"]);
+        let ring = key.keyring();
+        // Nothing verified yet: nothing to recall.
+        assert!(loader.recall(&file).is_none());
+        drop(loader.open_as(&file, &file).unwrap());
+        assert!(loader.recall(&file).is_none());
+        drop(loader.load(&file, &ring, Trust::Verify).unwrap());
+        assert_eq!(hints(&cache).len(), 1);
+        let (check, entry) = recalled(&loader, &file).expect("recalled");
+        assert!(entry.entry_intact());
+        assert_eq!(names(entry.index()), ["a", "b"]);
+        let checked = check.run(&ring, Trust::Verify).unwrap();
+        let index = entry.confirm(&checked).expect("confirmed");
+        assert_eq!(index.signer(), Some("k.rsa.pub"));
+        assert_eq!(names(&index), ["a", "b"]);
+        // The check is the load's: other keys, another verdict.
+        let other = SigningKey::generate("other.rsa.pub", 1024).unwrap();
+        let (check, _) = recalled(&loader, &file).expect("recalled");
+        let e = check.run(&other.keyring(), Trust::Verify);
+        assert!(e.unwrap_err().to_string().contains("not in the keyring"));
+        // A file written since is another file: nothing recalled (its
+        // identity changed), and the old check no longer confirms.
+        let (check, stale) = recalled(&loader, &file).expect("recalled");
+        let xy = index_file(tmp.path(), Some(&key), &["x", "y"]);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        fs::write(&file, fs::read(&xy).unwrap()).unwrap();
+        assert!(loader.recall(&file).is_none());
+        let checked = check.run(&ring, Trust::Verify).unwrap();
+        assert!(stale.confirm(&checked).is_none());
+        // Loaded again, recalled again: the new contents.
+        drop(loader.load(&file, &ring, Trust::Verify).unwrap());
+        let (_, again) = recalled(&loader, &file).expect("recalled");
+        assert_eq!(names(again.index()), ["x", "y"]);
+        // Without a cache directory there is nothing to recall.
+        assert!(IndexLoader::new(None).recall(&file).is_none());
+    }
+
+    #[test]
+    fn a_planted_or_stale_hint_costs_a_check_never_a_wrong_index() {
+        let Signed {
+            tmp,
+            cache,
+            key,
+            file,
+            loader,
+        } = signed(&["a", "b"]);
+        let ring = key.keyring();
+        let xy = index_file(tmp.path(), Some(&key), &["x", "y"]);
+        drop(loader.load(&file, &ring, Trust::Verify).unwrap());
+        drop(loader.load(&xy, &ring, Trust::Verify).unwrap());
+        // ab's hint made to name xy's entry.
+        let meta = fs::metadata(&file).unwrap();
+        let hint = cache.join(hint_name(&identity_key(&meta)));
+        fs::remove_file(&hint).unwrap();
+        std::os::unix::fs::symlink(entry_name(&key_of(&xy)), &hint).unwrap();
+        let (check, wrong) = recalled(&loader, &file).expect("recalled");
+        assert_eq!(names(wrong.index()), ["x", "y"]);
+        let checked = check.run(&ring, Trust::Verify).unwrap();
+        assert!(wrong.confirm(&checked).is_none());
+        // The usual load puts the hint right.
+        drop(loader.load(&file, &ring, Trust::Verify).unwrap());
+        let (_, right) = recalled(&loader, &file).expect("recalled");
+        assert_eq!(names(right.index()), ["a", "b"]);
+        // Hints naming garbage, another format or a missing entry recall
+        // nothing.
+        for target in [
+            "garbage".to_owned(),
+            format!("{}.v0", hex::encode(key_of(&file))),
+            entry_name(&[7; 32]),
+        ] {
+            fs::remove_file(&hint).unwrap();
+            std::os::unix::fs::symlink(&target, &hint).unwrap();
+            assert!(recalled(&loader, &file).is_none(), "{target}");
+        }
+        // A damaged entry is mapped (it reads safely) but never confirmed.
+        drop(loader.load(&file, &ring, Trust::Verify).unwrap());
+        let entry = cache.join(entry_name(&key_of(&file)));
+        let mut bytes = fs::read(&entry).unwrap();
+        let n = bytes.len();
+        bytes[n - 300] ^= 0x20;
+        fs::write(&entry, &bytes).unwrap();
+        let (check, damaged) = recalled(&loader, &file).expect("recalled");
+        let checked = check.run(&ring, Trust::Verify).unwrap();
+        assert!(!damaged.entry_intact());
+        assert!(damaged.confirm(&checked).is_none());
+        // Unverified loads leave no hint.
+        let unsigned = index_file(tmp.path(), None, &["u"]);
+        let before = hints(&cache);
+        drop(loader.load(&unsigned, &Keyring::new(), Trust::AllowUntrusted));
+        assert_eq!(hints(&cache), before);
+        assert!(loader.recall(&unsigned).is_none());
+    }
+
+    #[test]
+    fn hints_are_bounded_and_never_outlive_their_entry() {
+        let Signed {
+            tmp: _tmp,
+            cache,
+            key,
+            file,
+            loader,
+        } = signed(&["a"]);
+        drop(loader.load(&file, &key.keyring(), Trust::Verify).unwrap());
+        let entry = entry_name(&key_of(&file));
+        // Old hints (a file touched over and over) and dangling ones.
+        for i in 0..MAX_HINTS + 10 {
+            let identity = format!("{i:032x}");
+            std::os::unix::fs::symlink(&entry, cache.join(hint_name(&identity))).unwrap();
+        }
+        for i in 0..5 {
+            let dangling = cache.join(hint_name(&format!("{:032x}", 1000 + i)));
+            std::os::unix::fs::symlink(entry_name(&[9; 32]), dangling).unwrap();
+        }
+        prune_hints(&cache).unwrap();
+        let kept = hints(&cache);
+        assert_eq!(kept.len(), MAX_HINTS);
+        assert!(kept.iter().all(|h| fs::metadata(h).is_ok()));
+        // The entry goes: so do its hints, at the next write.
+        fs::remove_file(cache.join(&entry)).unwrap();
+        prune_hints(&cache).unwrap();
+        assert!(hints(&cache).is_empty());
     }
 
     fn names(index: &ParsedIndex) -> Vec<String> {

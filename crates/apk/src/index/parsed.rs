@@ -232,6 +232,18 @@ pub struct ParsedIndex {
     storing: Option<std::thread::JoinHandle<()>>,
 }
 
+/// What [`ParsedIndex::from_buf_checking`] checks beyond the header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Checks {
+    /// Nothing: bytes this process built.
+    Header,
+    /// The strings' UTF-8, which reading them relies on; the checksum is
+    /// left to [`ParsedIndex::checksum_matches`].
+    Strings,
+    /// The checksum and the strings: bytes from elsewhere.
+    All,
+}
+
 // SAFETY: `bytes` only points into `buf`, which is `Send` and `Sync`, and
 // is only ever read.
 unsafe impl Send for ParsedIndex {}
@@ -399,21 +411,38 @@ impl ParsedIndex {
         Self::from_buf(Buf::Mapped(map), digest)
     }
 
+    /// Like [`ParsedIndex::from_mmap`] without the checksum over the
+    /// contents (everything else is checked: it is as safe to read), for
+    /// a caller that trusts nothing read from it before
+    /// [`ParsedIndex::checksum_matches`] said yes.
+    pub(crate) fn from_mmap_unsummed(
+        map: memmap2::Mmap,
+        digest: &[u8; 32],
+    ) -> Result<Self, InvalidParsedIndex> {
+        Self::from_buf_checking(Buf::Mapped(map), digest, Checks::Strings)
+    }
+
+    /// Whether the contents match the checksum in the header.
+    pub(crate) fn checksum_matches(&self) -> bool {
+        let b = self.bytes();
+        crc32fast::hash(&b[HEADER_LEN..]) == read_u32(b, 48)
+    }
+
     /// Bytes this process built: their contents are not checked again.
     fn from_built(buf: Buf, digest: &[u8; 32]) -> Self {
-        Self::from_buf_checking(buf, digest, false).expect("a buffer just built is consistent")
+        Self::from_buf_checking(buf, digest, Checks::Header)
+            .expect("a buffer just built is consistent")
     }
 
     fn from_buf(buf: Buf, digest: &[u8; 32]) -> Result<Self, InvalidParsedIndex> {
-        Self::from_buf_checking(buf, digest, true)
+        Self::from_buf_checking(buf, digest, Checks::All)
     }
 
-    /// The header is always checked; the CRC and the strings' UTF-8 only
-    /// with `contents` (bytes from elsewhere).
+    /// The header is always checked, the rest as `checks` says.
     fn from_buf_checking(
         buf: Buf,
         digest: &[u8; 32],
-        contents: bool,
+        checks: Checks,
     ) -> Result<Self, InvalidParsedIndex> {
         let b = buf.bytes();
         let bad = InvalidParsedIndex;
@@ -455,10 +484,11 @@ impl ParsedIndex {
         {
             return Err(bad("inconsistent header"));
         }
-        if contents {
-            if crc32fast::hash(&b[HEADER_LEN..layout.total]) != read_u32(b, 48) {
-                return Err(bad("checksum mismatch"));
-            }
+        if checks == Checks::All && crc32fast::hash(&b[HEADER_LEN..layout.total]) != read_u32(b, 48)
+        {
+            return Err(bad("checksum mismatch"));
+        }
+        if checks != Checks::Header {
             // Validated once here; `str_at` relies on it. (Built strings
             // are a `str` and `String`s.)
             let strings = &b[HEADER_LEN..HEADER_LEN + layout.strings_len as usize];
