@@ -261,3 +261,87 @@ fn a_repository_error_has_a_help_line_only_with_a_fix() {
         "{err}"
     );
 }
+
+/// A warm `resolve` starts from the parsed index it recalls by the index
+/// file's identity while another thread verifies the file: whatever
+/// happened to the file or the cache since, the answer is the file's own,
+/// and a file that no longer verifies is refused.
+#[test]
+fn a_recalled_index_counts_only_once_its_file_verified() {
+    use apk::signature::SigningKey;
+    use testkit::repo::{Pkg, Repo};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate("trusted.rsa.pub", 2048).unwrap();
+    let repo_with = |dir: &str, key: SigningKey, version: &str| {
+        let mut repo = Repo::with_key(&tmp.path().join(dir), key);
+        repo.add(Pkg::new("app", version).arch("x86_64").depend("lib"));
+        repo.add(Pkg::new("lib", "1-r0").arch("x86_64"));
+        repo.write_index();
+        repo
+    };
+    let repo = repo_with("repo", key.clone(), "1.0-r0");
+    let index = repo.root().join("x86_64/APKINDEX.tar.gz");
+    let cache = tmp.path().join("cache");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_cargo-assemble"))
+            .args(["resolve", "app", "--arch", "x86_64", "--repository"])
+            .arg(repo.root())
+            .arg("--keyring")
+            .arg(repo.key_path())
+            .env("CARGO_ASSEMBLE_CACHE", &cache)
+            .output()
+            .expect("run cargo-assemble")
+    };
+    let hints = || {
+        std::fs::read_dir(cache.join("parsed-indexes"))
+            .unwrap()
+            .filter(|e| {
+                let e = e.as_ref().unwrap();
+                e.path().extension().is_some_and(|x| x == "hint")
+            })
+            .count()
+    };
+    let expect = |o: Output, listed: &[&str]| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(added(&o), listed);
+    };
+    expect(run(), &["lib 1-r0", "app 1.0-r0"]);
+    assert_eq!(hints(), 1, "the verified index's hint");
+    // Recalled: the same answer.
+    expect(run(), &["lib 1-r0", "app 1.0-r0"]);
+    expect(run(), &["lib 1-r0", "app 1.0-r0"]);
+
+    // The file rewritten in place (same inode, maybe the same size and
+    // times) with another version: that version.
+    let newer = repo_with("newer", key.clone(), "2.0-r0");
+    let replace = |from: &Repo| {
+        let bytes = std::fs::read(from.root().join("x86_64/APKINDEX.tar.gz")).unwrap();
+        std::fs::write(&index, bytes).unwrap();
+    };
+    replace(&newer);
+    expect(run(), &["lib 1-r0", "app 2.0-r0"]);
+    expect(run(), &["lib 1-r0", "app 2.0-r0"]);
+
+    // Damaged cache entries are never the answer.
+    for entry in std::fs::read_dir(cache.join("parsed-indexes")).unwrap() {
+        let path = entry.unwrap().path();
+        let entry = format!("v{}", apk::index::parsed::FORMAT_VERSION);
+        if path.extension().is_some_and(|x| *x == *entry) {
+            let mut bytes = std::fs::read(&path).unwrap();
+            let n = bytes.len();
+            bytes[n - 40] ^= 0x55;
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+    expect(run(), &["lib 1-r0", "app 2.0-r0"]);
+
+    // Signed by a key the keyring does not have, in place: refused.
+    let stranger = SigningKey::generate("stranger.rsa.pub", 2048).unwrap();
+    replace(&repo_with("stranger", stranger, "2.0-r0"));
+    let o = run();
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("--keyring"), "{e}");
+    assert!(o.stdout.is_empty(), "nothing listed: {:?}", o.stdout);
+}

@@ -476,6 +476,20 @@ impl Fetcher {
         })
     }
 
+    /// The parsed index last verified for a local repository's index
+    /// file, found without reading the file ([`IndexLoader::recall`]),
+    /// with the file's path; `None` for remote repositories and when
+    /// there is none to recall. Nothing of it may be used before
+    /// [`apk::index::Recalled::confirm`] accepted it.
+    pub fn recall_index(&self, repo: &str, arch: &str) -> Option<(PathBuf, apk::index::Recalled)> {
+        let Ok(Location::Local(r)) = locate(repo) else {
+            return None;
+        };
+        let path = r.index_path(arch).ok()?;
+        let recalled = self.index_loader().recall(&path)?;
+        Some((path, recalled))
+    }
+
     /// Loads indexes through the cache's parsed indexes
     /// (`ROOT/parsed-indexes`), bounded by
     /// [`FetchOptions::max_index_size`].

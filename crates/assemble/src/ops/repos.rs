@@ -142,6 +142,73 @@ impl RepositoryArgs {
     }
 }
 
+/// Every repository's parsed index as last verified, recalled from the
+/// cache before the files are read: [`RepositoryArgs::recall`].
+pub(crate) struct RecalledIndexes {
+    /// Each repository's label (as [`LoadedIndex::label`]) and entry.
+    pub entries: Vec<(String, apk::index::Recalled)>,
+}
+
+impl RepositoryArgs {
+    /// Every repository's parsed index as last verified, found without
+    /// reading the index files, when every repository is a local one
+    /// whose file has not changed since (see
+    /// [`apk::index::IndexLoader::recall`]); `None` otherwise. Work done
+    /// on them counts only once [`RecalledIndexes::confirm`] accepted
+    /// what [`RepositoryArgs::check`] found.
+    pub(crate) fn recall(&self) -> Option<RecalledIndexes> {
+        let fetcher = fetcher(&self.fetch, false).ok()?;
+        let entries = self
+            .repositories
+            .iter()
+            .map(|r| {
+                if !matches!(r.location, Location::Local(_)) {
+                    return None;
+                }
+                let (path, recalled) = fetcher.recall_index(&r.address(), &self.arch)?;
+                Some((path.display().to_string(), recalled))
+            })
+            .collect::<Option<_>>()?;
+        Some(RecalledIndexes { entries })
+    }
+
+    /// What confirms `recalled`, on any thread: its entries' checksums,
+    /// then the keyring loaded and every index file read and verified;
+    /// `None` when anything fails, for the usual load to report.
+    pub(crate) fn check(
+        &self,
+        recalled: &RecalledIndexes,
+    ) -> Option<(apk::signature::Keyring, Vec<apk::index::Checked>)> {
+        if !recalled.entries.iter().all(|(_, r)| r.entry_intact()) {
+            return None;
+        }
+        let keyring = apk::signature::Keyring::load(&self.keyring).ok()?;
+        let checked = recalled
+            .entries
+            .iter()
+            .map(|(_, r)| r.file_check().run(&keyring, self.trust).ok())
+            .collect::<Option<_>>()?;
+        Some((keyring, checked))
+    }
+}
+
+impl RecalledIndexes {
+    /// The indexes, verified: `None` unless every entry is intact and
+    /// every file's check found the bytes its entry was built from.
+    pub(crate) fn confirm(self, checked: &[apk::index::Checked]) -> Option<Vec<LoadedIndex>> {
+        self.entries
+            .into_iter()
+            .zip(checked)
+            .map(|((label, recalled), checked)| {
+                Some(LoadedIndex {
+                    label,
+                    index: recalled.confirm(checked)?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// A fetcher for `settings`; `single_attempt` for optional repositories
 /// (no retries).
 pub(crate) fn fetcher(

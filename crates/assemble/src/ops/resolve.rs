@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use apk::database::InstalledDb;
 use apk::dependency::Atom;
+use apk::index::ParsedIndex;
 use apk::package::PackageInfo;
 use apk_repo::repository::load_index;
 use apk_solve::resolve::{self as solver, Index, Inputs, Installed, ResolveRequest};
@@ -103,8 +104,58 @@ pub fn resolve(
     options: &ResolveOptions,
     progress: &dyn Progress,
 ) -> Result<ResolveReport, ResolveOpError> {
+    if let Some(done) = resolve_recalled(options, progress) {
+        return done;
+    }
+    let (keyring, indexes) = options.repositories.load()?;
+    let views: Vec<_> = indexes
+        .iter()
+        .map(|i| (i.label.as_str(), &i.index))
+        .collect();
+    let mut warnings = Vec::new();
+    let changes = solve(options, &views, &mut warnings);
+    finish(options, progress, &keyring, warnings, changes)
+}
+
+/// [`resolve`] over the indexes as last verified, recalled from the cache
+/// without reading their files ([`RepositoryArgs::recall`]), while another
+/// thread loads the keys and reads and verifies the files. The outcome
+/// counts only if every file turns out to be what its entry was built
+/// from; `None` (nothing shown, nothing kept) when there is nothing to
+/// recall or anything is amiss, for the usual path to do it again and
+/// report what is wrong.
+fn resolve_recalled(
+    options: &ResolveOptions,
+    progress: &dyn Progress,
+) -> Option<Result<ResolveReport, ResolveOpError>> {
     let args = &options.repositories;
-    let (keyring, indexes) = args.load()?;
+    let recalled = args.recall()?;
+    let mut warnings = Vec::new();
+    let (checked, changes) = assemble_io::thread::join(
+        || args.check(&recalled),
+        || {
+            let views: Vec<_> = recalled
+                .entries
+                .iter()
+                .map(|(label, r)| (label.as_str(), r.index()))
+                .collect();
+            solve(options, &views, &mut warnings)
+        },
+    );
+    let (keyring, checked) = checked.ok().flatten()?;
+    recalled.confirm(&checked)?;
+    Some(finish(options, progress, &keyring, warnings, changes))
+}
+
+/// The changes that add `options.atoms` over `indexes` (label, index),
+/// collecting what to warn about in `warnings`; an unsatisfiable request
+/// without [`missing_name_hints`] yet.
+fn solve(
+    options: &ResolveOptions,
+    indexes: &[(&str, &ParsedIndex)],
+    warnings: &mut Vec<Warning>,
+) -> Result<Vec<Change>, ResolveOpError> {
+    let args = &options.repositories;
     let installed = match &options.installed {
         Some(path) => {
             let bytes = std::fs::read(path).map_err(|error| ResolveOpError::ReadInstalled {
@@ -123,7 +174,7 @@ pub fn resolve(
     let universe_indexes: Vec<Index<'_, '_>> = indexes
         .iter()
         .zip(&args.repositories)
-        .map(|(i, r)| Index::parsed(&i.label, &i.index).tagged(r.tag.as_deref()))
+        .map(|(&(label, index), r)| Index::parsed(label, index).tagged(r.tag.as_deref()))
         .collect();
     let mut db = solver::universe(&Inputs {
         arches: &[args.arch.as_str(), "noarch"],
@@ -131,12 +182,9 @@ pub fn resolve(
         installed: &base,
         ..Default::default()
     })?;
-    let mut warnings = Vec::new();
     let broken = (0..db.package_count()).filter(|&p| db.broken(p)).count();
     if broken > 0 {
-        let w = Warning::Uninstallable { count: broken };
-        progress.event(Event::Warning(&w));
-        warnings.push(w);
+        warnings.push(Warning::Uninstallable { count: broken });
     }
     let request = ResolveRequest {
         world: options.atoms.iter().map(Atom::dependency).collect(),
@@ -145,11 +193,8 @@ pub fn resolve(
     };
     let solution = match solver::resolve(&mut db, &request) {
         Ok(r) => r.solution,
-        Err(ResolveError::Unsatisfiable(mut report)) => {
-            report
-                .hints
-                .extend(missing_name_hints(options, &keyring, &report));
-            return Err(ResolveOpError::Unsatisfiable(report));
+        Err(ResolveError::Unsatisfiable(report)) => {
+            return Err(ResolveOpError::Unsatisfiable(report))
         }
         Err(e) => return Err(ResolveOpError::Resolve(e)),
     };
@@ -179,7 +224,31 @@ pub fn resolve(
             })
         })
         .collect();
-    Ok(ResolveReport { changes, warnings })
+    Ok(changes)
+}
+
+/// Reports `warnings`, then the outcome of [`solve`], an unsatisfiable
+/// request with its hints.
+fn finish(
+    options: &ResolveOptions,
+    progress: &dyn Progress,
+    keyring: &apk::signature::Keyring,
+    warnings: Vec<Warning>,
+    changes: Result<Vec<Change>, ResolveOpError>,
+) -> Result<ResolveReport, ResolveOpError> {
+    for w in &warnings {
+        progress.event(Event::Warning(w));
+    }
+    match changes {
+        Ok(changes) => Ok(ResolveReport { changes, warnings }),
+        Err(ResolveOpError::Unsatisfiable(mut report)) => {
+            report
+                .hints
+                .extend(missing_name_hints(options, keyring, &report));
+            Err(ResolveOpError::Unsatisfiable(report))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Hints for the `(no such package)` blocks of `report`, beyond apk's
