@@ -32,14 +32,7 @@ fn bench(c: &mut Criterion) {
     )
     .expect("parse");
     let indexes = [Index::new("alpine", &idx.records)];
-    let build = || {
-        universe(&Inputs {
-            arches: &["aarch64", "noarch"],
-            indexes: &indexes,
-            ..Default::default()
-        })
-        .expect("universe")
-    };
+    let build = || universe_of(&indexes);
     c.bench_function("db/alpine-v3.17-aarch64", |b| {
         b.iter(|| build().package_count())
     });
@@ -66,14 +59,7 @@ fn bench(c: &mut Criterion) {
         )
         .expect("parsed index");
     let in_place = [Index::parsed("alpine", &parsed)];
-    let build_in_place = || {
-        universe(&Inputs {
-            arches: &["aarch64", "noarch"],
-            indexes: &in_place,
-            ..Default::default()
-        })
-        .expect("universe")
-    };
+    let build_in_place = || universe_of(&in_place);
     for (label, names) in worlds {
         for (store, mut db) in [("", build()), ("in place/", build_in_place())] {
             let mut request = Request::default();
@@ -86,6 +72,16 @@ fn bench(c: &mut Criterion) {
             });
         }
     }
+}
+
+/// The aarch64 universe of `indexes`.
+fn universe_of<'a>(indexes: &[Index<'a, '_>]) -> apk_solve::Db<'a> {
+    universe(&Inputs {
+        arches: &["aarch64", "noarch"],
+        indexes,
+        ..Default::default()
+    })
+    .expect("universe")
 }
 
 criterion_group!(benches, bench);
