@@ -25,8 +25,8 @@
 //! file the file system says is unchanged (same device, inode, size and
 //! modification and change times: a *hint*, `<key>.hint` in the cache
 //! directory, naming the entry) without reading the file, so that work
-//! on the entry can start while [`FileCheck::run`] reads, hashes and
-//! verifies the file on another thread. [`Recalled::confirm`] then hands
+//! on the entry can start while [`Recalled::check_file`] reads, hashes
+//! and verifies the file on another thread. [`Recalled::confirm`] then hands
 //! the entry over only if the verified file's digest is the one the entry
 //! was built from; anything computed from it before must be thrown away
 //! otherwise. A hint is only a guess, so a stale or planted one costs time,
@@ -145,10 +145,8 @@ impl IndexLoader {
         Some(Recalled {
             index,
             intact: OnceLock::new(),
-            check: FileCheck {
-                loader: self.clone(),
-                path: path.to_owned(),
-            },
+            max_size: self.max_size,
+            path: path.to_owned(),
         })
     }
 }
@@ -159,7 +157,9 @@ pub struct Recalled {
     index: ParsedIndex,
     /// Whether its contents match their checksum, once computed.
     intact: OnceLock<bool>,
-    check: FileCheck,
+    /// The index file and the bound on its size.
+    path: PathBuf,
+    max_size: u64,
 }
 
 impl Recalled {
@@ -170,9 +170,19 @@ impl Recalled {
         &self.index
     }
 
-    /// What confirms the file, to run on any thread.
-    pub fn file_check(&self) -> FileCheck {
-        self.check.clone()
+    /// Reads the index file (bounded) and checks its signature with
+    /// `keyring` as `trust` asks, exactly as [`IndexLoader::load`] does,
+    /// without parsing it: what [`Recalled::confirm`] needs, on any thread.
+    pub fn check_file(
+        &self,
+        keyring: &Keyring,
+        trust: Trust,
+    ) -> Result<Checked, IndexArchiveError> {
+        let path = &self.path;
+        let data = archive::read_bounded(path, path, self.max_size)?;
+        let digest = file_digest(&data);
+        let signer = archive::verify(&data, path, keyring, trust)?.signer;
+        Ok(Checked { digest, signer })
     }
 
     /// Whether the entry's contents match their checksum (computed once,
@@ -194,31 +204,12 @@ impl Recalled {
     }
 }
 
-/// Reads, hashes and verifies an index file without parsing it: what
-/// confirms a [`Recalled`] entry.
-#[derive(Clone, Debug)]
-pub struct FileCheck {
-    loader: IndexLoader,
-    path: PathBuf,
-}
-
-/// What [`FileCheck::run`] found: the file's cache key and who signed it.
+/// What [`Recalled::check_file`] found: the file's cache key and who
+/// signed it.
 #[derive(Clone, Debug)]
 pub struct Checked {
     digest: [u8; 32],
     signer: Option<String>,
-}
-
-impl FileCheck {
-    /// Reads the file (bounded) and checks its signature with `keyring`
-    /// as `trust` asks, exactly as [`IndexLoader::load`] does.
-    pub fn run(&self, keyring: &Keyring, trust: Trust) -> Result<Checked, IndexArchiveError> {
-        let path = &self.path;
-        let data = archive::read_bounded(path, path, self.loader.max_size)?;
-        let digest = file_digest(&data);
-        let signer = archive::verify(&data, path, keyring, trust)?.signer;
-        Ok(Checked { digest, signer })
-    }
 }
 
 /// An index file read into memory whose signed bytes are being hashed:
@@ -603,12 +594,6 @@ mod tests {
         listed(dir, true)
     }
 
-    /// `file`'s entry recalled, and its check.
-    fn recalled(loader: &IndexLoader, file: &Path) -> Option<(FileCheck, Recalled)> {
-        let recalled = loader.recall(file)?;
-        Some((recalled.file_check(), recalled))
-    }
-
     #[test]
     fn a_verified_index_is_recalled_by_its_file_and_confirmed_by_its_check() {
         let Signed {
@@ -625,30 +610,30 @@ mod tests {
         assert!(loader.recall(&file).is_none());
         drop(loader.load(&file, &ring, Trust::Verify).unwrap());
         assert_eq!(hints(&cache).len(), 1);
-        let (check, entry) = recalled(&loader, &file).expect("recalled");
+        let entry = loader.recall(&file).expect("recalled");
         assert!(entry.entry_intact());
         assert_eq!(names(entry.index()), ["a", "b"]);
-        let checked = check.run(&ring, Trust::Verify).unwrap();
+        let checked = entry.check_file(&ring, Trust::Verify).unwrap();
         let index = entry.confirm(&checked).expect("confirmed");
         assert_eq!(index.signer(), Some("k.rsa.pub"));
         assert_eq!(names(&index), ["a", "b"]);
         // The check is the load's: other keys, another verdict.
         let other = SigningKey::generate("other.rsa.pub", 1024).unwrap();
-        let (check, _) = recalled(&loader, &file).expect("recalled");
-        let e = check.run(&other.keyring(), Trust::Verify);
+        let recalled = loader.recall(&file).expect("recalled");
+        let e = recalled.check_file(&other.keyring(), Trust::Verify);
         assert!(e.unwrap_err().to_string().contains("not in the keyring"));
         // A file written since is another file: nothing recalled (its
         // identity changed), and the old check no longer confirms.
-        let (check, stale) = recalled(&loader, &file).expect("recalled");
+        let stale = loader.recall(&file).expect("recalled");
         let xy = index_file(tmp.path(), Some(&key), &["x", "y"]);
         std::thread::sleep(std::time::Duration::from_millis(10));
         fs::write(&file, fs::read(&xy).unwrap()).unwrap();
         assert!(loader.recall(&file).is_none());
-        let checked = check.run(&ring, Trust::Verify).unwrap();
+        let checked = stale.check_file(&ring, Trust::Verify).unwrap();
         assert!(stale.confirm(&checked).is_none());
         // Loaded again, recalled again: the new contents.
         drop(loader.load(&file, &ring, Trust::Verify).unwrap());
-        let (_, again) = recalled(&loader, &file).expect("recalled");
+        let again = loader.recall(&file).expect("recalled");
         assert_eq!(names(again.index()), ["x", "y"]);
         // Without a cache directory there is nothing to recall.
         assert!(IndexLoader::new(None).recall(&file).is_none());
@@ -672,13 +657,13 @@ mod tests {
         let hint = cache.join(hint_name(&identity_key(&meta)));
         fs::remove_file(&hint).unwrap();
         std::os::unix::fs::symlink(entry_name(&key_of(&xy)), &hint).unwrap();
-        let (check, wrong) = recalled(&loader, &file).expect("recalled");
+        let wrong = loader.recall(&file).expect("recalled");
         assert_eq!(names(wrong.index()), ["x", "y"]);
-        let checked = check.run(&ring, Trust::Verify).unwrap();
+        let checked = wrong.check_file(&ring, Trust::Verify).unwrap();
         assert!(wrong.confirm(&checked).is_none());
         // The usual load puts the hint right.
         drop(loader.load(&file, &ring, Trust::Verify).unwrap());
-        let (_, right) = recalled(&loader, &file).expect("recalled");
+        let right = loader.recall(&file).expect("recalled");
         assert_eq!(names(right.index()), ["a", "b"]);
         // Hints naming garbage, another format or a missing entry recall
         // nothing.
@@ -689,7 +674,7 @@ mod tests {
         ] {
             fs::remove_file(&hint).unwrap();
             std::os::unix::fs::symlink(&target, &hint).unwrap();
-            assert!(recalled(&loader, &file).is_none(), "{target}");
+            assert!(loader.recall(&file).is_none(), "{target}");
         }
         // A damaged entry is mapped (it reads safely) but never confirmed.
         drop(loader.load(&file, &ring, Trust::Verify).unwrap());
@@ -698,8 +683,8 @@ mod tests {
         let n = bytes.len();
         bytes[n - 300] ^= 0x20;
         fs::write(&entry, &bytes).unwrap();
-        let (check, damaged) = recalled(&loader, &file).expect("recalled");
-        let checked = check.run(&ring, Trust::Verify).unwrap();
+        let damaged = loader.recall(&file).expect("recalled");
+        let checked = damaged.check_file(&ring, Trust::Verify).unwrap();
         assert!(!damaged.entry_intact());
         assert!(damaged.confirm(&checked).is_none());
         // Unverified loads leave no hint.

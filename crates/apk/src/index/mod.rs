@@ -7,6 +7,6 @@ pub mod parsed;
 pub mod text;
 
 pub use archive::{IndexArchive, IndexArchiveError, Trust};
-pub use cache::{Checked, FileCheck, IndexLoader, OpenedIndex, Recalled};
+pub use cache::{Checked, IndexLoader, OpenedIndex, Recalled};
 pub use parsed::ParsedIndex;
 pub use text::{IndexRecord, IndexText, IndexTextError, IndexWarning, Strictness, Validation};

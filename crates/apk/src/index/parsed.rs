@@ -232,6 +232,12 @@ pub struct ParsedIndex {
     storing: Option<std::thread::JoinHandle<()>>,
 }
 
+/// Whether the serialized index `b` (without padding) has the contents
+/// its header's checksum says.
+fn sum_matches(b: &[u8]) -> bool {
+    crc32fast::hash(&b[HEADER_LEN..]) == read_u32(b, 48)
+}
+
 /// What [`ParsedIndex::from_buf_checking`] checks beyond the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Checks {
@@ -424,8 +430,7 @@ impl ParsedIndex {
 
     /// Whether the contents match the checksum in the header.
     pub(crate) fn checksum_matches(&self) -> bool {
-        let b = self.bytes();
-        crc32fast::hash(&b[HEADER_LEN..]) == read_u32(b, 48)
+        sum_matches(self.bytes())
     }
 
     /// Bytes this process built: their contents are not checked again.
@@ -484,8 +489,7 @@ impl ParsedIndex {
         {
             return Err(bad("inconsistent header"));
         }
-        if checks == Checks::All && crc32fast::hash(&b[HEADER_LEN..layout.total]) != read_u32(b, 48)
-        {
+        if checks == Checks::All && !sum_matches(&b[..layout.total]) {
             return Err(bad("checksum mismatch"));
         }
         if checks != Checks::Header {

@@ -112,7 +112,19 @@ impl RepositoryArgs {
     pub(crate) fn load(
         &self,
     ) -> Result<(apk::signature::Keyring, Vec<LoadedIndex>), RepositoryArgsError> {
-        let fetcher = fetcher(&self.fetch, false).map_err(RepositoryArgsError::Fetcher)?;
+        self.load_with(&self.fetcher()?)
+    }
+
+    /// The fetcher every repository is read through.
+    pub(crate) fn fetcher(&self) -> Result<Fetcher, RepositoryArgsError> {
+        fetcher(&self.fetch, false).map_err(RepositoryArgsError::Fetcher)
+    }
+
+    /// [`RepositoryArgs::load`] through `fetcher`.
+    pub(crate) fn load_with(
+        &self,
+        fetcher: &Fetcher,
+    ) -> Result<(apk::signature::Keyring, Vec<LoadedIndex>), RepositoryArgsError> {
         // Each index is read, and its parsed form looked up, while the
         // keys load; nothing of it is used before it verified.
         let opened: Vec<_> = self
@@ -156,8 +168,7 @@ impl RepositoryArgs {
     /// [`apk::index::IndexLoader::recall`]); `None` otherwise. Work done
     /// on them counts only once [`RecalledIndexes::confirm`] accepted
     /// what [`RepositoryArgs::check`] found.
-    pub(crate) fn recall(&self) -> Option<RecalledIndexes> {
-        let fetcher = fetcher(&self.fetch, false).ok()?;
+    pub(crate) fn recall(&self, fetcher: &Fetcher) -> Option<RecalledIndexes> {
         let entries = self
             .repositories
             .iter()
@@ -186,7 +197,7 @@ impl RepositoryArgs {
         let checked = recalled
             .entries
             .iter()
-            .map(|(_, r)| r.file_check().run(&keyring, self.trust).ok())
+            .map(|(_, r)| r.check_file(&keyring, self.trust).ok())
             .collect::<Option<_>>()?;
         Some((keyring, checked))
     }

@@ -9,6 +9,7 @@ use apk::dependency::Atom;
 use apk::index::ParsedIndex;
 use apk::package::PackageInfo;
 use apk_repo::repository::load_index;
+use apk_repo::Fetcher;
 use apk_solve::resolve::{self as solver, Index, Inputs, Installed, ResolveRequest};
 use apk_solve::{ChangeKind, ErrorReport, Policy, ResolveError};
 use serde::Serialize;
@@ -104,10 +105,12 @@ pub fn resolve(
     options: &ResolveOptions,
     progress: &dyn Progress,
 ) -> Result<ResolveReport, ResolveOpError> {
-    if let Some(done) = resolve_recalled(options, progress) {
+    let args = &options.repositories;
+    let fetcher = args.fetcher()?;
+    if let Some(done) = resolve_recalled(options, &fetcher, progress) {
         return done;
     }
-    let (keyring, indexes) = options.repositories.load()?;
+    let (keyring, indexes) = args.load_with(&fetcher)?;
     let views: Vec<_> = indexes
         .iter()
         .map(|i| (i.label.as_str(), &i.index))
@@ -126,10 +129,11 @@ pub fn resolve(
 /// report what is wrong.
 fn resolve_recalled(
     options: &ResolveOptions,
+    fetcher: &Fetcher,
     progress: &dyn Progress,
 ) -> Option<Result<ResolveReport, ResolveOpError>> {
     let args = &options.repositories;
-    let recalled = args.recall()?;
+    let recalled = args.recall(fetcher)?;
     let mut warnings = Vec::new();
     let (checked, changes) = assemble_io::thread::join(
         || args.check(&recalled),
