@@ -14,6 +14,7 @@
 
 pub mod atomic;
 pub mod bounds;
+pub mod direct;
 pub mod escape;
 pub mod gzip;
 pub mod hash;

@@ -38,7 +38,6 @@
 //! index waits for the write).
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -454,23 +453,19 @@ fn map_entry(path: &Path, digest: &[u8; 32], summed: bool) -> Option<ParsedIndex
     Some(index)
 }
 
-/// Writes an entry's `pieces` and its padding ([`parsed::padded_len`]),
-/// 64 KiB at a time. Writes that size take small page-cache folios, which
-/// the kernel finds among memory just freed; one call for a whole entry
-/// takes 2 MiB folios, and fresh 2 MiB blocks can be slow to come by (on
-/// the VM we measure on, which hands free blocks back to its host, the
-/// write then took 5-13 ms instead of ~1 ms in a fifth of cold runs). An
-/// entry read back after eviction does get 2 MiB folios ([`open_entry`]).
+/// Writes an entry's `pieces` and its padding ([`parsed::padded_len`]).
+/// An entry of whole 2 MiB pages is written past the page cache
+/// ([`assemble_io::direct`]), so that the first mapping of it reads it
+/// into 2 MiB folios and every later one maps it in two page-table entries
+/// ([`open_entry`]); otherwise, and where direct writes are refused, 64 KiB
+/// at a time: writes that size take small page-cache folios, which the
+/// kernel finds among memory just freed (one call for a whole entry takes
+/// 2 MiB folios, and fresh 2 MiB blocks can be slow to come by: on the VM
+/// we measure on, which hands free blocks back to its host, the write then
+/// took 5-13 ms instead of ~1 ms in a fifth of cold runs).
 fn write_entry(file: &mut File, pieces: &[&[u8]]) -> std::io::Result<()> {
-    const STEP: usize = 64 << 10;
     let len: usize = pieces.iter().map(|p| p.len()).sum();
-    let zeros = vec![0u8; parsed::padded_len(len) - len];
-    for piece in pieces.iter().copied().chain([&zeros[..]]) {
-        for chunk in piece.chunks(STEP) {
-            file.write_all(chunk)?;
-        }
-    }
-    Ok(())
+    assemble_io::direct::write_padded(file, pieces, parsed::padded_len(len), 64 << 10)
 }
 
 /// Writes an entry atomically (what `write` writes to a temporary file)
