@@ -171,7 +171,7 @@ impl<'a> Gen<'_, '_, 'a> {
         for r in db.rinstall_if(data.name) {
             check(self, r);
         }
-        for (n, _) in db.provides(pkg) {
+        for n in db.provided_names(pkg) {
             for r in db.rinstall_if(n) {
                 check(self, r);
             }
@@ -216,7 +216,7 @@ impl<'a> Gen<'_, '_, 'a> {
         let db = self.db;
         let data = db.package(pkg);
         self.preprocess(data.name);
-        for (n, _) in db.provides(pkg) {
+        for n in db.provided_names(pkg) {
             self.preprocess(n);
         }
         let old = self.installed_pkg.get(data.name);
@@ -274,7 +274,7 @@ impl<'a> Gen<'_, '_, 'a> {
 pub(crate) fn installed_dependents(db: &Db<'_>, pkg: PkgId) -> Vec<PkgId> {
     let data = db.package(pkg);
     let mut names = vec![data.name];
-    names.extend(db.provides(pkg).map(|(n, _)| n));
+    names.extend(db.provided_names(pkg));
     let mut out: Vec<PkgId> = Vec::new();
     for &n in &names {
         for r in db.rdepends(n) {

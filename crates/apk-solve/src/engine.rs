@@ -399,7 +399,7 @@ impl<'d, 'a> Engine<'d, 'a> {
 
     fn reevaluate_reverse_installif_pkg(&mut self, pkg: PkgId) {
         self.reevaluate_reverse_installif(self.db.pkg_name(pkg));
-        for (n, _) in self.db.provides(pkg) {
+        for n in self.db.provided_names(pkg) {
             self.reevaluate_reverse_installif(n);
         }
     }
@@ -407,7 +407,7 @@ impl<'d, 'a> Engine<'d, 'a> {
     fn disqualify(&mut self, pkg: PkgId) {
         self.pkgs[pkg].selectable = false;
         self.reevaluate_reverse_deps(self.db.pkg_name(pkg));
-        for (n, _) in self.db.provides(pkg) {
+        for n in self.db.provided_names(pkg) {
             self.reevaluate_reverse_deps(n);
         }
         self.reevaluate_reverse_installif_pkg(pkg);
@@ -704,14 +704,14 @@ impl<'d, 'a> Engine<'d, 'a> {
                 let skip = self.names[own].has_virtual_provides();
                 self.exclude_non_providers(own, name, skip);
             }
-            for (n, _) in db.provides(pkg) {
+            for n in db.provided_names(pkg) {
                 if merge_complete(&mut self.names[n].merge_provides, num_options) {
                     let skip = self.names[n].has_virtual_provides();
                     self.exclude_non_providers(n, name, skip);
                 }
             }
             self.names[own].set_has_virtual_provides(false);
-            for (n, _) in db.provides(pkg) {
+            for n in db.provided_names(pkg) {
                 self.names[n].set_has_virtual_provides(false);
             }
         }
