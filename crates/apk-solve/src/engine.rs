@@ -445,8 +445,10 @@ impl<'d, 'a> Engine<'d, 'a> {
         self.name_seen[name] = true;
         self.names[name].set_no_iif(true);
         let db = self.db;
+        // Looked up once, walked four times.
+        let providers = db.provider_pkgs(name);
         let mut num_virtual = 0;
-        for p in db.provider_pkgs(name) {
+        for p in providers.clone() {
             if !self.pkg_seen[p] {
                 self.discover_package(p);
             }
@@ -458,7 +460,7 @@ impl<'d, 'a> Engine<'d, 'a> {
         for r in db.rinstall_if(name) {
             self.discover_name(r);
         }
-        for p in db.provider_pkgs(name) {
+        for p in providers.clone() {
             for r in db.rinstall_if(db.pkg_name(p)) {
                 self.discover_name(r);
             }
@@ -472,12 +474,12 @@ impl<'d, 'a> Engine<'d, 'a> {
         if self.flagged_names[name] {
             order |= 1 << 31;
         }
-        if db.provider_pkgs(name).len() != num_virtual {
+        if providers.len() != num_virtual {
             order |= 1 << 30;
         }
         self.order_counter += 1;
         self.names[name].order_id = order | self.order_counter;
-        for p in db.provider_pkgs(name) {
+        for p in providers {
             for d in db.install_if_names(p) {
                 self.discover_name(d);
             }
