@@ -461,8 +461,12 @@ impl<'d, 'a> Engine<'d, 'a> {
             self.discover_name(r);
         }
         for p in providers.clone() {
-            for r in db.rinstall_if(db.pkg_name(p)) {
-                self.discover_name(r);
+            // Under its own name, that list was just walked (above).
+            let own = db.pkg_name(p);
+            if own != name {
+                for r in db.rinstall_if(own) {
+                    self.discover_name(r);
+                }
             }
             for n in db.provided_names(p) {
                 self.discover_name(n);
