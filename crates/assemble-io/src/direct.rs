@@ -32,13 +32,15 @@ const CHUNK: usize = 2 << 20;
 pub fn write_padded(file: &mut File, pieces: &[&[u8]], len: usize, step: usize) -> io::Result<()> {
     let total: usize = pieces.iter().map(|p| p.len()).sum();
     assert!(total <= len, "the pieces fit in the length");
-    if len > 0 && len.is_multiple_of(CHUNK) && write_direct(file, pieces, len).is_ok() {
-        return Ok(());
+    if len > 0 && len.is_multiple_of(CHUNK) {
+        if write_direct(file, pieces, len).is_ok() {
+            return Ok(());
+        }
+        // Start again, buffered: whatever the direct attempt wrote goes.
+        set_direct(file, false)?;
+        file.set_len(0)?;
+        file.rewind()?;
     }
-    // Start again, buffered: whatever a direct attempt wrote goes.
-    set_direct(file, false)?;
-    file.set_len(0)?;
-    file.rewind()?;
     let zeros = vec![0u8; len - total];
     for piece in pieces.iter().copied().chain([&zeros[..]]) {
         for chunk in piece.chunks(step.max(1)) {
@@ -48,36 +50,33 @@ pub fn write_padded(file: &mut File, pieces: &[&[u8]], len: usize, step: usize) 
     Ok(())
 }
 
-/// [`write_padded`] with `O_DIRECT`, through a staging buffer aligned for
-/// it (the pieces are anywhere in memory).
+/// [`write_padded`] with `O_DIRECT` for `len` a multiple of [`CHUNK`],
+/// a chunk at a time through a staging buffer aligned for it (the pieces
+/// are anywhere in memory).
 fn write_direct(file: &mut File, pieces: &[&[u8]], len: usize) -> io::Result<()> {
     set_direct(file, true)?;
     let mut stage = Region::with_capacity(CHUNK)?;
-    let cap = stage.capacity();
-    let mut written = 0;
     let mut rest = pieces.iter().copied();
     let mut pending: &[u8] = &[];
-    while written < len {
-        let want = cap.min(len - written);
-        stage.set_len(0);
+    for _ in 0..len / CHUNK {
         // Fill the stage from the pieces, then zeros.
-        while stage.len() < want {
+        stage.set_len(0);
+        while stage.len() < CHUNK {
             if pending.is_empty() {
                 match rest.next() {
                     Some(piece) => pending = piece,
                     None => break,
                 }
             }
-            let n = pending.len().min(want - stage.len());
+            let n = pending.len().min(CHUNK - stage.len());
             let ok = stage.try_extend(&pending[..n]);
             debug_assert!(ok, "within the stage's capacity");
             pending = &pending[n..];
         }
         let filled = stage.len();
-        stage.set_len(want);
-        stage[filled..want].fill(0);
-        file.write_all(&stage[..want])?;
-        written += want;
+        stage.set_len(CHUNK);
+        stage[filled..].fill(0);
+        file.write_all(&stage)?;
     }
     set_direct(file, false)
 }
