@@ -629,7 +629,8 @@ impl<'a> Db<'a> {
                 let arch_ok = (0..index.arch_count() as u32)
                     .map(|a| !foreign_arch(&self.arches, index.arch(a)))
                     .collect();
-                // Read in place from here on, at random: into the caches first.
+                // Read in place from here on, at random: a mapped entry into
+                // the caches first.
                 index.prefetch_universe();
                 self.store = Store::Base(Base {
                     index,
