@@ -1039,6 +1039,22 @@ impl ParsedIndex {
     }
 }
 
+/// The bytes at `span` of the strings: `text` (of which `text_len` bytes
+/// there will be) followed by `extra`.
+fn spanned<'s>(text: &'s str, extra: &'s str, text_len: usize, span: (u32, u32)) -> &'s [u8] {
+    let (start, len) = (span.0 as usize, span.1 as usize);
+    match start.checked_sub(text_len) {
+        None => &text.as_bytes()[start..start + len],
+        Some(at) => &extra.as_bytes()[at..at + len],
+    }
+}
+
+/// The hash of a name in [`Builder`]'s table.
+fn name_key(name: &[u8]) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(name)
+}
+
 /// Writes the buffer: strings grow as joined lists and messages are
 /// appended after the text.
 struct Builder<'t> {
@@ -1048,10 +1064,11 @@ struct Builder<'t> {
     text_len: usize,
     extra: String,
     names: Vec<(u32, u32)>,
-    /// Names by their text (almost all), and the few only found in joined
-    /// list lines.
-    name_ids: FxHashMap<&'t str, u32>,
-    extra_ids: FxHashMap<String, u32>,
+    /// Ids into `names`, found by the name's bytes. Four bytes a slot: the
+    /// table is written all over, so every page of it is a page fault, and
+    /// a slot holding the name (a `&str` and its id, 24 bytes) made it six
+    /// times as many.
+    name_ids: hashbrown::HashTable<u32>,
     records: Vec<u8>,
     /// Records [`Builder::absorb`] took over from another builder (they
     /// follow `records`; kept apart rather than copied after them).
@@ -1091,8 +1108,7 @@ impl<'t> Builder<'t> {
             text_len,
             extra: String::new(),
             names: Vec::new(),
-            name_ids: FxHashMap::with_capacity_and_hasher(len / 128, Default::default()),
-            extra_ids: FxHashMap::default(),
+            name_ids: hashbrown::HashTable::with_capacity(len / 128),
             // Generous: pages never written are never faulted in.
             records: Vec::with_capacity(len / 200 * RECORD_LEN),
             absorbed_records: Vec::new(),
@@ -1158,29 +1174,20 @@ impl<'t> Builder<'t> {
         (outer_span.0 + delta as u32, inner.len() as u32)
     }
 
-    /// The id of `name` (at `span`), interning it when new.
+    /// The id of `name` (whose bytes are at `span`), interning it when new.
     fn intern(&mut self, name: &str, span: (u32, u32)) -> u32 {
-        if let Some(&id) = self.name_ids.get(name) {
-            return id;
-        }
-        if let Some(&id) = self.extra_ids.get(name) {
+        let hash = name_key(name.as_bytes());
+        let (text, extra, text_len, names) = (self.text, &self.extra, self.text_len, &self.names);
+        let at = |id: &u32| spanned(text, extra, text_len, names[*id as usize]);
+        if let Some(&id) = self.name_ids.find(hash, |id| at(id) == name.as_bytes()) {
             return id;
         }
         let id = self.names.len() as u32;
         self.names.push(span);
-        match self.text_key(name) {
-            Some(key) => self.name_ids.insert(key, id),
-            None => self.extra_ids.insert(name.to_owned(), id),
-        };
+        let (text, extra, names) = (self.text, &self.extra, &self.names);
+        let at = |id: &u32| spanned(text, extra, text_len, names[*id as usize]);
+        self.name_ids.insert_unique(hash, id, |id| name_key(at(id)));
         id
-    }
-
-    /// `name` as a key borrowed from the text, when it lies in it.
-    fn text_key(&self, s: &str) -> Option<&'t str> {
-        let base = self.text.as_ptr() as usize;
-        let p = s.as_ptr() as usize;
-        (p >= base && p + s.len() <= base + self.text.len())
-            .then(|| &self.text[p - base..p - base + s.len()])
     }
 
     fn push_atom(&mut self, name: u32, operand: (u32, u32), op: u8, flags: u8) {
