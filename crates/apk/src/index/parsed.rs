@@ -1176,18 +1176,22 @@ impl<'t> Builder<'t> {
 
     /// The id of `name` (whose bytes are at `span`), interning it when new.
     fn intern(&mut self, name: &str, span: (u32, u32)) -> u32 {
-        let hash = name_key(name.as_bytes());
         let (text, extra, text_len, names) = (self.text, &self.extra, self.text_len, &self.names);
         let at = |id: &u32| spanned(text, extra, text_len, names[*id as usize]);
-        if let Some(&id) = self.name_ids.find(hash, |id| at(id) == name.as_bytes()) {
-            return id;
+        let entry = self.name_ids.entry(
+            name_key(name.as_bytes()),
+            |id| at(id) == name.as_bytes(),
+            |id| name_key(at(id)),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(e) => *e.get(),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let id = self.names.len() as u32;
+                e.insert(id);
+                self.names.push(span);
+                id
+            }
         }
-        let id = self.names.len() as u32;
-        self.names.push(span);
-        let (text, extra, names) = (self.text, &self.extra, &self.names);
-        let at = |id: &u32| spanned(text, extra, text_len, names[*id as usize]);
-        self.name_ids.insert_unique(hash, id, |id| name_key(at(id)));
-        id
     }
 
     fn push_atom(&mut self, name: u32, operand: (u32, u32), op: u8, flags: u8) {
